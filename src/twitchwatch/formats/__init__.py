@@ -1,0 +1,131 @@
+"""Recording files: ``open_recording`` sniffs the format and dispatches; ``write_recording``
+writes EDF+/BDF+.
+
+Formats (``rec.meta['format']``): 'edf', 'bdf' (EDF/EDF+/BDF/BDF+), 'brainflow-csv'
+(needs ``board``), 'openbci-txt' (OpenBCI GUI old and v5/v6), 'text' (delimited numbers;
+needs ``fs`` unless a BioSPPy header gives it). Every failure is a RecordingError whose
+one-line message names the file and says what to do.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import RecordingError
+from ..types import Recording
+from . import brainflow_csv, edf, openbci_txt, text
+from .checks import check_fs, check_path, fail, select_channels
+from .edf import EdfWriter
+from .table import Lines, data_mask
+
+__all__ = ["open_recording", "write_recording", "parse_columns", "sniff", "EdfWriter"]
+
+_SPEC = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+))?\s*$")
+_TEXTLIKE = np.zeros(256, bool)
+_TEXTLIKE[[9, 10, 13]] = True
+_TEXTLIKE[32:127] = True
+_TEXTLIKE[128:] = True  # latin-1 / UTF-8 text in headers
+
+
+def parse_columns(spec: str) -> list[int]:
+    """Column numbers from a spec like "0-7", "1,3,5" or "0-3,6" (0-based, in order)."""
+    out: list[int] = []
+    for part in str(spec).split(","):
+        m = _SPEC.match(part)
+        if not m:
+            raise RecordingError(f"--columns {spec!r}: use 0-based column numbers and ranges "
+                                 "like 0-7, 1,3,5 or 0-3,6")
+        a, b = int(m.group(1)), int(m.group(2) if m.group(2) is not None else m.group(1))
+        if b < a:
+            raise RecordingError(f"--columns {spec!r}: range {a}-{b} runs backwards; write {b}-{a}")
+        out.extend(range(a, b + 1))
+    if len(set(out)) != len(out):
+        raise RecordingError(f"--columns {spec!r}: names a column twice")
+    return out
+
+
+def sniff(path: str | Path, *, board: str | None = None, fs: float | None = None) -> str:
+    """The format name ``open_recording`` would use for ``path`` (content first, then extension)."""
+    return _sniff(check_path(path), board, fs)[0]
+
+
+def _sniff(p: Path, board: str | None, fs: float | None) -> tuple[str, Lines | None]:
+    with p.open("rb") as f:
+        head = f.read(256)
+    kind = edf.sniff(head)
+    if kind:
+        return kind, None
+    ext = p.suffix.lower()
+    raw = p.read_bytes()
+    sample = np.frombuffer(raw[:65536], np.uint8)
+    if (sample == 0).any() or _TEXTLIKE[sample].mean() < 0.95:
+        if ext in (".edf", ".bdf"):
+            raise fail(p, f"has a {ext} name but no valid {ext[1:].upper()} header; "
+                          "the file is damaged or not EDF/BDF")
+        raise fail(p, "is not a recording format twitchwatch reads (EDF/BDF, BrainFlow CSV, "
+                      "OpenBCI GUI txt, delimited numbers)")
+    lines = Lines.of(raw)
+    if openbci_txt.sniff(lines):
+        return "openbci-txt", lines
+    if ext in (".edf", ".bdf"):
+        raise fail(p, f"has a {ext} name but holds text, not {ext[1:].upper()}; rename it or re-export it")
+    if board is not None:
+        return "brainflow-csv", lines
+    if fs is None and brainflow_csv.looks_like(lines, data_mask(lines, 0)):
+        raise fail(p, "looks like a BrainFlow CSV; name its board with --board")
+    return "text", lines
+
+
+def open_recording(path: str | Path, *, board: str | None = None, fs: float | None = None,
+                   columns: str | None = None) -> Recording:
+    """Open a recording file of any supported format as microvolts, channels x samples.
+
+    ``board`` names the BrainFlow board of a BrainFlow CSV; ``fs`` gives (or overrides) the
+    sampling rate; ``columns`` picks channels (for plain text: file columns).
+    """
+    p = check_path(path)
+    try:
+        picks = parse_columns(columns) if columns is not None else None
+    except RecordingError as exc:
+        raise fail(p, str(exc)) from None
+    kind, lines = _sniff(p, board, fs)
+    if kind in ("edf", "bdf"):
+        rec = edf.read(p, kind)
+        if fs is not None:
+            rec = _override_fs(p, rec, fs)
+        data, names = select_channels(p, rec.data, list(rec.channels), picks)
+        rec.data, rec.channels = np.ascontiguousarray(data), tuple(names)
+        return rec
+    assert lines is not None
+    if kind == "openbci-txt":
+        return openbci_txt.read(p, lines, fs, picks)
+    if kind == "brainflow-csv":
+        assert board is not None
+        return brainflow_csv.read(p, lines, board, fs, picks)
+    return text.read(p, lines, fs, picks)
+
+
+def _override_fs(p: Path, rec: Recording, fs: float) -> Recording:
+    value = check_fs(fs, p, "--fs")
+    if value != rec.fs:
+        rec.meta["warnings"].append(f"--fs {value:g} overrides the header's {rec.fs:g} Hz")
+        rec.fs = value
+    return rec
+
+
+def write_recording(path: str | Path, rec: Recording,
+                    annotations: list[tuple[float, float, str]] | None = None) -> None:
+    """Write ``rec`` as BDF+ (24-bit, '.bdf') or EDF+ (16-bit, '.edf'), in microvolts.
+
+    ``annotations`` (onset_s, duration_s, text) replace ``rec.annotations`` when given.
+    """
+    p = Path(path)
+    ext = p.suffix.lower()
+    if ext not in (".edf", ".bdf"):
+        raise RecordingError(f"{p}: cannot write {ext or 'files without an extension'}; "
+                             "name the file .bdf (BDF+, 24-bit) or .edf (EDF+, 16-bit)")
+    if rec.data.ndim != 2 or rec.n_channels == 0 or rec.n_samples == 0:
+        raise RecordingError(f"{p}: the recording holds no samples; nothing to write")
+    edf.write(p, rec, annotations, bdf=ext == ".bdf")

@@ -1,0 +1,90 @@
+"""Validation shared by every reader: paths, sampling rates, and the final Recording."""
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import RecordingError
+from ..types import Recording
+
+FS_MIN = 50.0
+FS_MAX = 100_000.0
+FORMATS = ("edf", "bdf", "brainflow-csv", "openbci-txt", "text")
+
+
+def fail(path: str | Path, message: str) -> RecordingError:
+    """A RecordingError whose one-line message starts with the file name."""
+    return RecordingError(f"{path}: {message}".replace("\n", " "))
+
+
+def check_path(path: str | Path) -> Path:
+    """The path as a Path, if it names a readable, non-empty file."""
+    p = Path(path)
+    if not p.exists():
+        raise fail(p, "no such file; check the path")
+    if p.is_dir():
+        raise fail(p, "is a folder, not a recording; name a file inside it")
+    if not p.is_file():
+        raise fail(p, "is not a regular file; name a recording file")
+    try:
+        size = p.stat().st_size
+        with p.open("rb"):
+            pass
+    except OSError as exc:
+        raise fail(p, f"cannot be read ({exc.strerror or exc}); check its permissions") from None
+    if size == 0:
+        raise fail(p, "is empty (0 bytes); it holds no samples")
+    return p
+
+
+def check_fs(fs: float | None, path: str | Path, where: str) -> float:
+    """A plausible EMG sampling rate, else a RecordingError naming ``where`` (an option or the file)."""
+    if fs is None:
+        raise fail(path, "does not say its sampling rate; pass it with --fs HZ")
+    try:
+        value = float(fs)
+    except (TypeError, ValueError):
+        raise fail(path, f"sampling rate {fs!r} from {where} is not a number") from None
+    if not np.isfinite(value) or value <= 0:
+        raise fail(path, f"sampling rate {fs!r} Hz from {where} must be a positive number of Hz")
+    if value < FS_MIN or value > FS_MAX:
+        raise fail(path, f"sampling rate {value:g} Hz from {where} is implausible for EMG "
+                         f"(expected {FS_MIN:g} Hz to {FS_MAX:g} Hz); check {where}")
+    return value
+
+
+def select_channels(path: str | Path, data: np.ndarray, names: list[str],
+                    picks: list[int] | None) -> tuple[np.ndarray, list[str]]:
+    """Keep the channels numbered in ``picks`` (from --columns), in that order."""
+    if picks is None:
+        return data, names
+    bad = [i for i in picks if i < 0 or i >= data.shape[0]]
+    if bad:
+        raise fail(path, f"--columns names channel {bad[0]}, but the recording has channels "
+                         f"0-{data.shape[0] - 1}; fix --columns")
+    return data[picks], [names[i] for i in picks]
+
+
+def finish(path: str | Path, data: np.ndarray, fs: float, channels: list[str] | tuple[str, ...],
+           fmt: str, *, fs_where: str, start_time: _dt.datetime | None = None,
+           annotations: list[tuple[float, float, str]] | None = None,
+           meta: dict | None = None) -> Recording:
+    """Check and package a reader's result: float32 C-contiguous channels x samples."""
+    assert fmt in FORMATS, fmt
+    fs = check_fs(fs, path, fs_where)
+    data = np.asarray(data)
+    if data.ndim != 2 or data.shape[0] == 0:
+        raise fail(path, "holds no signal channels; nothing to analyse")
+    if data.shape[1] == 0:
+        raise fail(path, "holds no samples (only a header?); record some data first")
+    if len(channels) != data.shape[0]:
+        raise ValueError("channel names do not match the data")  # a bug, not the user's
+    out = np.ascontiguousarray(data, dtype=np.float32)
+    meta = dict(meta or {})
+    meta["format"] = fmt
+    meta.setdefault("warnings", [])
+    meta["nonfinite"] = int(out.size - np.count_nonzero(np.isfinite(out)))
+    return Recording(data=out, fs=fs, channels=tuple(str(c) for c in channels), source=str(path),
+                     start_time=start_time, annotations=list(annotations or []), meta=meta)

@@ -1,0 +1,305 @@
+"""EDF / EDF+ / BDF / BDF+ reading and writing (pyedflib), incremental writer included."""
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+import tempfile
+import warnings as _warnings
+from collections import Counter
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pyedflib
+
+from ..errors import RecordingError
+from ..types import Recording
+from .checks import fail, finish
+
+DEFAULT_START = _dt.datetime(2000, 1, 1)
+START_UNKNOWN = "twitchwatch start-unknown"
+END_TAG = "twitchwatch:samples="  # annotation that records the true sample count
+LIVE_RANGE_UV = 187_500.0  # ADS1299 full scale at gain 24: a safe range for live raw EMG
+_TO_UV = {"uv": 1.0, "µv": 1.0, "μv": 1.0, "microvolt": 1.0, "microvolts": 1.0,
+          "mv": 1e3, "millivolt": 1e3, "millivolts": 1e3, "v": 1e6, "volt": 1e6, "volts": 1e6,
+          "nv": 1e-3, "Âµv": 1.0}
+
+
+def sniff(head: bytes) -> str | None:
+    """'edf' or 'bdf' if ``head`` (the first bytes of a file) is an EDF/BDF header."""
+    if head[:8] == b"\xffBIOSEMI":
+        return "bdf"
+    if head[:8] == b"0       " and len(head) >= 256:
+        try:
+            int(head[184:192].decode("ascii").strip())
+        except (UnicodeDecodeError, ValueError):
+            return None
+        return "edf"
+    return None
+
+
+def unit_factor(dimension: str) -> float | None:
+    """Factor that turns values in ``dimension`` into microvolts (None if unknown)."""
+    d = dimension.strip().lower().replace(" ", "")
+    return _TO_UV.get(d)
+
+
+def _open_reader(path: Path) -> tuple[pyedflib.EdfReader, list[str]]:
+    layout = _layout(path)
+    if layout is None or layout[3] == layout[0] + layout[1] * layout[2]:
+        try:
+            return pyedflib.EdfReader(str(path)), []
+        except Exception as exc:  # pyedflib raises assorted types on malformed files
+            why = str(exc).replace(f"{path}: ", "")
+            raise fail(path, f"is not a readable EDF/BDF file ({why}); check that it is "
+                             "complete and really EDF/BDF") from None
+    header_bytes, declared, record_bytes, size = layout
+    n = (size - header_bytes) // record_bytes
+    if declared >= 0:
+        n = min(n, declared)
+    if n < 1:
+        raise fail(path, "holds an EDF/BDF header but not one complete data record; "
+                         "the file is cut off or damaged")
+    fd, tmp = tempfile.mkstemp(suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as out, path.open("rb") as f:
+            head = bytearray(f.read(header_bytes))
+            head[236:244] = str(n).ljust(8).encode("ascii")
+            out.write(head)
+            out.write(f.read(n * record_bytes))
+        reader = pyedflib.EdfReader(tmp)
+    except Exception as exc:
+        raise fail(path, f"is not a readable EDF/BDF file ({exc}); check that it is complete "
+                         "and really EDF/BDF") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    why = ("was not closed (recording interrupted?)" if declared < 0 else
+           "does not match its header's size (cut off?)")
+    return reader, [f"the file {why}; read its {n} complete data records"]
+
+
+def _layout(path: Path) -> tuple[int, int, int, int] | None:
+    """(header bytes, declared records, bytes per record, file size) from the header."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(256)
+            header_bytes, declared = int(head[184:192]), int(head[236:244])
+            ns = int(head[252:256])
+            if ns < 1 or header_bytes != 256 * (ns + 1):
+                return None
+            f.seek(256 + ns * 216)
+            spr = [int(f.read(8)) for _ in range(ns)]
+        size = path.stat().st_size
+    except (OSError, ValueError):
+        return None
+    record_bytes = sum(spr) * (3 if head[:1] == b"\xff" else 2)
+    if record_bytes <= 0 or size < header_bytes or declared < -1:
+        return None
+    return header_bytes, declared, record_bytes, size
+
+
+def read(path: Path, fmt: str) -> Recording:
+    """Read an EDF(+)/BDF(+) file into a Recording (microvolts, one sampling rate)."""
+    reader, warns = _open_reader(path)
+    try:
+        return _read(path, fmt, reader, warns)
+    except RecordingError:
+        raise
+    except Exception as exc:
+        raise fail(path, f"could not be read as {fmt.upper()} ({exc}); check the file") from None
+    finally:
+        reader.close()
+
+
+def _read(path: Path, fmt: str, reader: pyedflib.EdfReader, warns: list[str]) -> Recording:
+    n = reader.signals_in_file
+    labels = [reader.getLabel(i).strip() for i in range(n)]
+    rates = [float(reader.getSampleFrequency(i)) for i in range(n)]
+    signal = [i for i in range(n) if "annotation" not in labels[i].lower()]
+    if not signal:
+        raise fail(path, "holds no signal channels (only annotations); nothing to analyse")
+    fs = Counter(rates[i] for i in signal).most_common(1)[0][0]
+    keep = [i for i in signal if rates[i] == fs]
+    dropped = [f"{labels[i]} ({rates[i]:g} Hz)" for i in signal if rates[i] != fs]
+    if dropped:
+        warns.append(f"kept the {len(keep)} channels at {fs:g} Hz; dropped channels at other "
+                     f"rates: {', '.join(dropped)}")
+    rows, unknown = [], []
+    for i in keep:
+        factor = unit_factor(reader.getPhysicalDimension(i))
+        if factor is None:
+            unknown.append(f"{labels[i]} ({reader.getPhysicalDimension(i).strip()!r})")
+            factor = 1.0
+        rows.append(reader.readSignal(i) * factor)
+    if unknown:
+        warns.append(f"unknown physical unit, assumed microvolts: {', '.join(unknown)}")
+    length = min(r.size for r in rows)
+    data = np.stack([r[:length] for r in rows]) if length else np.zeros((len(rows), 0))
+    annotations, end = _annotations(reader)
+    if end is not None and end <= data.shape[1]:
+        data = data[:, :end]
+    start = None if START_UNKNOWN in reader.getRecordingAdditional() else reader.getStartdatetime()
+    meta = {"warnings": warns, "units": "uV" if not unknown else "uV (assumed for some)",
+            "file_type": fmt.upper() + ("+" if reader.filetype in (pyedflib.FILETYPE_EDFPLUS,
+                                                                   pyedflib.FILETYPE_BDFPLUS) else "")}
+    return finish(path, data, fs, [labels[i] for i in keep], fmt, fs_where="its header",
+                  start_time=start, annotations=annotations, meta=meta)
+
+
+def _annotations(reader: pyedflib.EdfReader) -> tuple[list[tuple[float, float, str]], int | None]:
+    onsets, durations, texts = reader.readAnnotations()
+    out, end = [], None
+    for onset, dur, text in zip(onsets, durations, texts):
+        text = str(text)
+        if text.startswith(END_TAG):
+            try:
+                end = int(text[len(END_TAG):])
+            except ValueError:
+                pass
+            continue
+        out.append((float(onset), max(float(dur), 0.0), text))
+    return out, end
+
+
+def _phys_range(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel integer physical limits around the data (margin, never a zero range)."""
+    finite = np.where(np.isfinite(data), data, np.nan)
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore", RuntimeWarning)
+        lo = np.nan_to_num(np.nanmin(finite, axis=1), nan=0.0) if data.shape[1] else np.zeros(len(data))
+        hi = np.nan_to_num(np.nanmax(finite, axis=1), nan=0.0) if data.shape[1] else np.zeros(len(data))
+    span = hi - lo
+    lo = np.clip(np.floor(lo - 0.01 * span) - 1, -9_999_999, 99_999_998)
+    hi = np.clip(np.ceil(hi + 0.01 * span) + 1, lo + 1, 99_999_999)
+    return lo, hi
+
+
+class EdfWriter:
+    """Write EDF+ (16-bit) or BDF+ (24-bit) in 1-second data records, block by block.
+
+    ``append`` takes channels x samples in microvolts, as they come; complete records are
+    written at once, the rest waits. ``close`` pads the last partial record with its last
+    value and notes the true sample count in an annotation that ``read`` honours.
+    Values outside the physical range are clipped (counted in ``clipped``); NaN/inf are
+    written as 0 (counted in ``nonfinite``). Annotation texts are cut to 40 characters
+    (an edflib limit); each 1-second record holds ``annotation_slots`` annotations.
+    """
+
+    def __init__(self, path: str | Path, fs: float, channels: Sequence[str], bdf: bool = True, *,
+                 start_time: _dt.datetime | None = None,
+                 phys_min: float | Sequence[float] | None = None,
+                 phys_max: float | Sequence[float] | None = None,
+                 annotation_slots: int = 4) -> None:
+        self.path = Path(path)
+        self.fs = float(fs)
+        self.channels = [str(c) for c in channels]
+        n = len(self.channels)
+        if n == 0:
+            raise RecordingError(f"{path}: cannot write a recording without channels")
+        lo = np.broadcast_to(np.asarray(-LIVE_RANGE_UV if phys_min is None else phys_min, float), (n,))
+        hi = np.broadcast_to(np.asarray(LIVE_RANGE_UV if phys_max is None else phys_max, float), (n,))
+        if np.any(hi <= lo):
+            raise ValueError("physical maximum must exceed physical minimum")
+        self._lo, self._hi = lo.copy(), hi.copy()
+        dmax = 8_388_607 if bdf else 32_767
+        ftype = pyedflib.FILETYPE_BDFPLUS if bdf else pyedflib.FILETYPE_EDFPLUS
+        try:
+            self._w = pyedflib.EdfWriter(str(self.path), n, file_type=ftype)
+        except OSError as exc:
+            raise RecordingError(f"{path}: cannot be written ({exc}); check the folder and permissions") from None
+        headers = [{"label": name[:16], "dimension": "uV", "sample_frequency": self.fs,
+                    "physical_min": float(a), "physical_max": float(b),
+                    "digital_min": -dmax - 1, "digital_max": dmax, "transducer": "", "prefilter": ""}
+                   for name, a, b in zip(self.channels, lo, hi)]
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("ignore")
+            self._w.setSignalHeaders(headers)
+            self._w.set_number_of_annotation_signals(annotation_slots)
+            if start_time is None:
+                self._w.setRecordingAdditional(START_UNKNOWN)
+                start_time = DEFAULT_START
+            elif start_time.tzinfo is not None:
+                start_time = start_time.astimezone().replace(tzinfo=None)
+            self._w.setStartdatetime(start_time)
+        self.record = int(self._w.get_smp_per_record(0))
+        if abs(self.record / self._w.record_duration - self.fs) > 1e-6 * self.fs:
+            self._w.close()
+            raise RecordingError(f"{path}: sampling rate {fs:g} Hz cannot be stored exactly in EDF/BDF")
+        self._pending = np.zeros((n, 0))
+        self.n_samples = 0
+        self.clipped = 0
+        self.nonfinite = 0
+        self._closed = False
+
+    @classmethod
+    def open(cls, path: str | Path, fs: float, channels: Sequence[str], bdf: bool = True,
+             **options: object) -> "EdfWriter":
+        """Same as the constructor: ``EdfWriter.open(path, fs, channels, bdf=True)``."""
+        return cls(path, fs, channels, bdf, **options)  # type: ignore[arg-type]
+
+    def __enter__(self) -> "EdfWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def append(self, block: np.ndarray) -> None:
+        """Add channels x samples (microvolts); writes every complete data record."""
+        block = np.asarray(block, dtype=np.float64)
+        if block.ndim != 2 or block.shape[0] != len(self.channels):
+            raise ValueError(f"expected {len(self.channels)} x N samples, got {block.shape}")
+        bad = ~np.isfinite(block)
+        if bad.any():
+            self.nonfinite += int(bad.sum())
+            block = np.where(bad, 0.0, block)
+        self.clipped += int(np.count_nonzero((block < self._lo[:, None]) | (block > self._hi[:, None])))
+        self.n_samples += block.shape[1]
+        self._pending = np.concatenate((self._pending, block), axis=1)
+        self._flush()
+
+    def _flush(self) -> None:
+        n_rec = self._pending.shape[1] // self.record
+        if not n_rec:
+            return
+        c, r = len(self.channels), self.record
+        recs = self._pending[:, :n_rec * r].reshape(c, n_rec, r).transpose(1, 0, 2)
+        for rec in np.ascontiguousarray(recs):  # one call per 1-second record
+            if self._w.blockWritePhysicalSamples(rec.ravel()) < 0:
+                raise RecordingError(f"{self.path}: writing failed; check the disk")
+        self._pending = self._pending[:, n_rec * r:]
+
+    def annotate(self, onset: float, duration: float, text: str) -> None:
+        """Add an EDF+ annotation (seconds from the first sample)."""
+        self._w.writeAnnotation(float(onset), float(duration) if duration > 0 else -1, str(text)[:40])
+
+    def close(self) -> None:
+        """Write the last (padded) record and the annotations, and close the file."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            left = self._pending.shape[1]
+            if left or self.n_samples == 0:
+                last = self._pending[:, -1:] if left else np.zeros((len(self.channels), 1))
+                pad = np.repeat(last, self.record - left, axis=1)
+                self._pending = np.concatenate((self._pending, pad), axis=1)
+                self._w.writeAnnotation(self.n_samples / self.fs, -1, f"{END_TAG}{self.n_samples}")
+                self._flush()
+        finally:
+            self._w.close()
+
+
+def write(path: str | Path, rec: Recording, annotations: list[tuple[float, float, str]] | None,
+          bdf: bool) -> None:
+    """Write a whole Recording as BDF+ (``bdf``) or EDF+, with physical ranges from its data."""
+    data = np.asarray(rec.data, dtype=np.float64)
+    anns = list(rec.annotations if annotations is None else annotations)
+    lo, hi = _phys_range(data)
+    n_records = max(1, math.ceil(rec.n_samples / max(rec.fs, 1e-9)))
+    slots = int(min(64, max(1, math.ceil((len(anns) + 1) / n_records))))
+    with EdfWriter(path, rec.fs, rec.channels, bdf, start_time=rec.start_time,
+                   phys_min=lo, phys_max=hi, annotation_slots=slots) as w:
+        for onset, duration, text in anns:
+            w.annotate(onset, duration, text)
+        w.append(data)

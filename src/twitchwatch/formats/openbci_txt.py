@@ -1,0 +1,103 @@
+"""OpenBCI GUI text recordings: the old format and the GUI v5/v6 format (header row)."""
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..types import Recording
+from .checks import fail, finish, select_channels
+from .table import Lines, data_mask, read_table, split_fields
+
+_RATE = re.compile(r"sample\s*rate\s*=\s*([0-9.eE+-]+)", re.I)
+_NCH = re.compile(r"number\s+of\s+channels\s*=\s*(\d+)", re.I)
+_BOARD = re.compile(r"board\s*=\s*(.+)", re.I)
+_EXG = re.compile(r"^(?:EXG|EEG)\s*Channel\s*(\d+)$", re.I)
+N_ACCEL = 3
+
+
+def sniff(lines: Lines) -> bool:
+    """Whether the text starts like an OpenBCI GUI recording."""
+    idx = np.flatnonzero(~lines.blank())
+    if not idx.size:
+        return False
+    first = lines.text(int(idx[0])).lstrip()
+    return first.startswith("%") or first.lower().startswith("sample index")
+
+
+def read(path: Path, lines: Lines, fs: float | None, picks: list[int] | None) -> Recording:
+    """Read the EXG channels (microvolts) of an OpenBCI GUI text file."""
+    header, row = _header(lines)
+    warns: list[str] = []
+    rate = _RATE.search(header)
+    file_fs = float(rate.group(1)) if rate else None
+    nch = _NCH.search(header)
+    board = _BOARD.search(header)
+    names_row = row is not None and lines.text(row).strip().lower().startswith("sample index")
+    first = row + 1 if names_row else (row if row is not None else len(lines))
+    keep = data_mask(lines, first, comments=b"%")
+    if not keep.any():
+        raise fail(path, "holds an OpenBCI header but no samples; record some data first")
+    first_data = lines.text(int(np.flatnonzero(keep)[0]))
+    n_fields = len(split_fields(first_data, ","))
+    ts_col = None
+    if names_row:
+        cols = split_fields(lines.text(row), ",")
+        exg = [(i, int(m.group(1))) for i, c in enumerate(cols) if (m := _EXG.match(c))]
+        if not exg and nch:
+            exg = [(i, i - 1) for i in range(1, 1 + int(nch.group(1)))]
+        if not exg:
+            raise fail(path, "has a column-name row without EXG channel columns; not an OpenBCI EXG recording")
+        usecols = [i for i, _ in exg]
+        names = [f"EXG{k}" for _, k in exg]
+        ts_col = next((i for i, c in enumerate(cols) if c.lower() == "timestamp"), None)
+    else:
+        timed = ":" in first_data.rsplit(",", 1)[-1]
+        n = int(nch.group(1)) if nch else n_fields - 1 - N_ACCEL - int(timed)
+        if n < 1 or n + 1 > n_fields:
+            raise fail(path, f"has {n_fields} columns, too few for an OpenBCI recording "
+                             "(sample index, channels, accelerometer)")
+        usecols, names = list(range(1, n + 1)), [f"EXG{k}" for k in range(n)]
+    table = read_table(path, lines, keep, ",", usecols + ([ts_col] if ts_col is not None else []))
+    warns += table.warnings
+    data = table.values[:, :len(usecols)].T
+    start = None
+    if ts_col is not None and table.values.shape[0]:
+        start = _epoch(table.values[0, -1])
+    if fs is not None:
+        if file_fs is not None and float(fs) != file_fs:
+            warns.append(f"--fs {float(fs):g} overrides the header's {file_fs:g} Hz")
+        where = "--fs"
+    else:
+        fs, where = file_fs, "its '%Sample Rate' header line"
+    data, names = select_channels(path, data, names, picks)
+    meta = {"warnings": warns, "units": "uV", "variant": "gui-v5/v6" if names_row else "old",
+            "board": board.group(1).strip() if board else None}
+    if not names_row:
+        meta["clock_start"] = first_data.rsplit(",", 1)[-1].strip() if ":" in first_data else None
+    return finish(path, data, fs, names, "openbci-txt", fs_where=where, start_time=start, meta=meta)
+
+
+def _header(lines: Lines) -> tuple[str, int | None]:
+    """The '%' header text and the index of the first line after it."""
+    head = []
+    for i in range(min(len(lines), 200)):  # the header is a handful of lines
+        t = lines.text(i).strip()
+        if not t:
+            continue
+        if not t.startswith("%"):
+            return "\n".join(head), i
+        head.append(t.lstrip("%"))
+    return "\n".join(head), None
+
+
+def _epoch(value: float) -> _dt.datetime | None:
+    """A UTC datetime from an epoch timestamp in ms (or s), if plausible."""
+    if not np.isfinite(value):
+        return None
+    seconds = value / 1000.0 if value > 1e11 else value
+    if not 1e8 < seconds < 1e10:
+        return None
+    return _dt.datetime.fromtimestamp(seconds, tz=_dt.timezone.utc)
