@@ -1,0 +1,51 @@
+"""Burst -> Episode: what kind of event a burst is (twitch, spasm or artifact).
+
+Provisional, transparent rules on the detector's features until the learned model
+(models/) replaces them:
+- artifact: the burst's low band (1-15 Hz, where motion swings, electrode pops and ECG
+  live) is strong against its EMG band (``lf_ratio`` above ``lf_max``);
+- twitch: shorter than ``twitch_max_s`` (one motor unit's potential, or a doublet);
+- spasm: at least ``spasm_min_s`` long (a sustained interference pattern);
+- in between: a brief contraction, reported as artifact (not involuntary twitching).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .types import Burst, Episode
+
+
+@dataclass
+class RuleClassifier:
+    """Kinds from a few thresholds; ``confidence`` grows with the distance from them."""
+
+    twitch_max_s: float = 0.12
+    spasm_min_s: float = 0.3
+    lf_max: float = 1.5
+
+    def kind(self, f: dict[str, float]) -> tuple[str, float]:
+        dur, lf = f["duration_s"], f["lf_ratio"]
+        if lf > self.lf_max:
+            return "artifact", _sure(np.log(lf / self.lf_max))
+        margin_lf = np.log(self.lf_max / max(lf, 1e-6))
+        if dur < self.twitch_max_s:
+            return "twitch", _sure(min(np.log(self.twitch_max_s / max(dur, 1e-4)), margin_lf))
+        if dur >= self.spasm_min_s:
+            return "spasm", _sure(min(np.log(dur / self.spasm_min_s), margin_lf))
+        mid = np.sqrt(self.twitch_max_s * self.spasm_min_s)
+        return "artifact", _sure(np.log(self.spasm_min_s / self.twitch_max_s) / 2 - abs(np.log(dur / mid)))
+
+    def classify(self, bursts: list[Burst], channel_names: tuple[str, ...]) -> list[Episode]:
+        out = []
+        for b in bursts:
+            kind, conf = self.kind(b.features)
+            out.append(Episode(b.channel, channel_names[b.channel], b.start_s, b.end_s, kind,
+                               b.features.get("peak_uv", 0.0), conf, dict(b.features)))
+        return out
+
+
+def _sure(margin: float) -> float:
+    """A confidence in [0.5, 1) from a log-margin past a threshold."""
+    return float(0.5 + 0.5 * np.tanh(2.0 * max(margin, 0.0)))

@@ -1,0 +1,319 @@
+"""The burst detector: runs of activity above an adaptive noise floor, on all channels at once.
+
+How a burst is found, per channel, on the band-passed signal x:
+- noise floor: every 0.25 s block gives a robust sigma, median(|x|) / 0.6745; the floor
+  for a block is a low quantile of the sigmas of the blocks of the last minute before it,
+  so that it follows the electrode's noise but not a twitch, nor most of a long spasm;
+- two centred envelopes (RMS): a fast one (about 9 ms) that times a burst to the sample,
+  and a slower one (about 60 ms) that bridges the gaps inside an interference pattern;
+- hysteresis: a run where either envelope is above its low threshold is kept if the fast
+  envelope passes the high threshold somewhere in it; the burst is the part of the run
+  where the fast envelope is above its low threshold; bursts closer than ``merge_s``
+  merge.
+
+Window sums are computed in integer arithmetic (squares in fixed point), so the result
+is exactly the same whatever the chunking. The detector looks ahead by half the slow
+window; a burst is emitted once the signal has been quiet for ``merge_s`` after it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .types import Burst, Chunk
+
+_Q = 1024.0  # fixed-point scale of squared microvolts
+_CLIP_UV = 1.0e5  # |x| above this is clipped for the envelopes (100 mV: nothing real)
+_MAX_STEP = 1 << 15  # samples handled per inner step: bounds memory and integer sums
+
+
+@dataclass
+class DetectorParams:
+    """Thresholds are multiples of the noise sigma; times are seconds."""
+
+    fast_s: float = 0.008
+    slow_s: float = 0.06
+    k_high: float = 5.0
+    k_low: float = 2.5
+    k_slow: float = 1.6
+    merge_s: float = 0.02
+    rel_extent: float = 0.15  # a burst's edges: where the fast envelope falls below this share of its peak
+    block_s: float = 0.25
+    history_s: float = 60.0
+    quantile: float = 0.2
+    min_sigma_uv: float = 0.01
+    max_burst_s: float = 120.0
+    pad_s: float = 0.05
+
+
+class _NoiseFloor:
+    """Per-channel robust sigma per block and the floor each block is judged against."""
+
+    def __init__(self, n_channels: int, block: int, history: int, quantile: float, min_sigma: float):
+        self.block, self.history, self.q, self.min_sigma = block, history, quantile, min_sigma
+        self._partial = np.zeros((n_channels, 0), dtype=np.float32)
+        self.sigmas = np.zeros((n_channels, 0))  # sigma of each complete block
+        self.floors = np.zeros((n_channels, 0))  # floor for block k (from blocks < k)
+        self.first_sigma: np.ndarray | None = None
+
+    def add(self, x: np.ndarray) -> None:
+        buf = np.concatenate([self._partial, x], axis=1) if self._partial.size else x
+        nb = buf.shape[1] // self.block
+        if nb:
+            blocks = np.abs(buf[:, : nb * self.block]).reshape(buf.shape[0], nb, self.block)
+            self.sigmas = np.concatenate([self.sigmas, np.median(blocks, axis=2) / 0.6745], axis=1)
+        self._partial = buf[:, nb * self.block:].copy()
+        self._extend_floors()
+
+    def _extend_floors(self) -> None:
+        done, have = self.floors.shape[1], self.sigmas.shape[1]
+        if have == 0 or done > have:
+            return
+        new = []
+        for k in range(done, have + 1):  # floor k needs blocks < k (block 0 judges itself)
+            past = self.sigmas[:, max(0, k - self.history): k] if k else self.sigmas[:, :1]
+            new.append(np.maximum(np.quantile(past, self.q, axis=1), self.min_sigma))
+        self.floors = np.concatenate([self.floors, np.stack(new, axis=1)], axis=1)
+
+    def close(self) -> None:
+        """At the end of a stream shorter than one block, judge it by itself."""
+        if self.sigmas.shape[1] == 0 and self._partial.shape[1]:
+            sigma = np.median(np.abs(self._partial), axis=1) / 0.6745
+            self.floors = np.maximum(sigma, self.min_sigma)[:, None]
+
+    def known_until(self) -> int:
+        """Samples (from the start) whose floor is known."""
+        return self.floors.shape[1] * self.block if self.floors.shape[1] else 0
+
+    def at(self, idx: np.ndarray) -> np.ndarray:
+        """Floor per channel at sample indices ``idx`` (channels x len(idx))."""
+        return self.floors[:, np.minimum(idx // self.block, self.floors.shape[1] - 1)]
+
+
+@dataclass
+class _Run:
+    start: int
+    seeded: bool = False
+
+
+class Detector:
+    """Finds bursts in band-passed chunks; state carried between chunks.
+
+    ``process(chunk)`` takes the preprocessor's chunks (with ``low``) and returns the
+    bursts completed so far; ``flush()`` returns the rest at the end of the stream.
+    Burst positions are sample indices on the stream's clock (lost samples counted).
+    """
+
+    def __init__(self, fs: float, n_channels: int, params: DetectorParams | None = None):
+        p = self.params = params or DetectorParams()
+        self.fs, self.C = float(fs), int(n_channels)
+        self.hf = max(1, int(round(p.fast_s * fs / 2)))
+        self.hs = max(2, int(round(p.slow_s * fs / 2)))
+        self.merge = max(1, int(round(p.merge_s * fs)))
+        self.pad = max(1, int(round(p.pad_s * fs)))
+        self.max_len = int(p.max_burst_s * fs)
+        block = max(8, int(round(p.block_s * fs)))
+        self.floor = _NoiseFloor(self.C, block, max(1, int(p.history_s / p.block_s)), p.quantile, p.min_sigma_uv)
+        self._n = 0  # samples received (internal, contiguous clock)
+        self._c0 = 0  # next centre to judge
+        self._b0 = 0  # internal index of the first buffered sample
+        self._x = np.zeros((self.C, 0), dtype=np.float32)
+        self._low = np.zeros((self.C, 0), dtype=np.float32)
+        self._strong = np.zeros((self.C, 0), dtype=bool)
+        self._fast = np.zeros((self.C, 0), dtype=np.float32)  # fast envelope, mean square
+        self._runs: list[_Run | None] = [None] * self.C
+        self._pending: list[list[int] | None] = [None] * self.C  # [start, stop] awaiting merge
+        self._clock = [(0, 0)]  # (internal index, stream index) where the mapping changes
+        self._started = False
+
+    # -- input ---------------------------------------------------------------------
+    def process(self, chunk: Chunk) -> list[Burst]:
+        if not self._started:
+            self._clock = [(0, chunk.start)]
+            self._started = True
+        elif chunk.start != self._to_stream(self._n):
+            self._clock.append((self._n, chunk.start))
+        low = chunk.low if chunk.low is not None else np.zeros_like(chunk.data)
+        out: list[Burst] = []
+        for i in range(0, chunk.n_samples, _MAX_STEP):
+            out += self._step(chunk.data[:, i:i + _MAX_STEP], low[:, i:i + _MAX_STEP], final=False)
+        return out
+
+    def flush(self) -> list[Burst]:
+        self.floor.close()
+        empty = np.zeros((self.C, 0), dtype=np.float32)
+        return self._step(empty, empty, final=True)
+
+    # -- the work ------------------------------------------------------------------
+    def _step(self, x: np.ndarray, low: np.ndarray, final: bool) -> list[Burst]:
+        x = np.asarray(x, dtype=np.float32)
+        self._x = np.concatenate([self._x, x], axis=1)
+        self._low = np.concatenate([self._low, np.asarray(low, dtype=np.float32)], axis=1)
+        self._n += x.shape[1]
+        self.floor.add(x)
+        c1 = self._n if final else self._n - self.hs
+        c1 = min(c1, max(self.floor.known_until(), self._n if final else 0))
+        bursts: list[Burst] = []
+        if c1 > self._c0:
+            bursts = self._judge(self._c0, c1)
+            self._c0 = c1
+        if final:
+            bursts += self._close_all()
+        self._trim()
+        return bursts
+
+    def _window_sums(self, c0: int, c1: int, h: int) -> np.ndarray:
+        """Integer sums of squares over [j-h, j+h] for centres j in [c0, c1)."""
+        a, b = c0 - h, c1 + h
+        lo, hi = max(a, self._b0), min(b, self._n)
+        seg = np.clip(self._x[:, lo - self._b0: hi - self._b0], -_CLIP_UV, _CLIP_UV).astype(np.float64)
+        sq = np.rint(seg * seg * _Q).astype(np.int64)
+        sq = np.pad(sq, ((0, 0), (lo - a + 1, b - hi)))  # zeros outside the data, one lead zero
+        cs = np.cumsum(sq, axis=1)
+        return cs[:, 2 * h + 1:] - cs[:, : -(2 * h + 1)]
+
+    def _judge(self, c0: int, c1: int) -> list[Burst]:
+        p = self.params
+        sigma = self.floor.at(np.arange(c0, c1))
+        var_q = sigma * sigma * _Q
+        fast = self._window_sums(c0, c1, self.hf)
+        slow = self._window_sums(c0, c1, self.hs)
+        wf, ws = 2 * self.hf + 1, 2 * self.hs + 1
+        strong = fast > var_q * (p.k_low ** 2 * wf)
+        seed = fast > var_q * (p.k_high ** 2 * wf)
+        active = strong | (slow > var_q * (p.k_slow ** 2 * ws))
+        self._strong = np.concatenate([self._strong, strong], axis=1)
+        self._fast = np.concatenate([self._fast, (fast / (_Q * wf)).astype(np.float32)], axis=1)
+
+        prev = np.array([r is not None for r in self._runs])
+        edges = np.diff(np.concatenate([prev[:, None], active, np.zeros((self.C, 1), bool)], axis=1).astype(np.int8), axis=1)
+        seed_cs = np.concatenate([np.zeros((self.C, 1), np.int64), np.cumsum(seed, axis=1)], axis=1)
+        bursts: list[Burst] = []
+        rows, cols = np.nonzero(edges)
+        # edges come per channel in time order: +1 opens a run, -1 closes it
+        for ch, pos, kind in zip(rows.tolist(), cols.tolist(), edges[rows, cols].tolist()):
+            if kind == 1:
+                self._runs[ch] = _Run(c0 + pos)
+                continue
+            run = self._runs[ch]
+            a, stop = max(run.start, c0), c0 + pos
+            run.seeded |= bool(seed_cs[ch, stop - c0] > seed_cs[ch, a - c0])
+            if pos == active.shape[1]:  # still active at the end of this stretch: keep it open
+                continue
+            self._runs[ch] = None
+            if run.seeded:
+                bursts += self._offer(ch, *self._extent(ch, run.start, stop))
+        for ch in range(self.C):
+            run = self._runs[ch]
+            if run is not None and run.start + self.max_len <= c1:  # a very long run: cut it here
+                self._runs[ch] = None
+                if run.seeded:
+                    bursts += self._offer(ch, *self._extent(ch, run.start, c1))
+            bursts += self._settle(ch, c1)
+        return bursts
+
+    def _extent(self, ch: int, start: int, stop: int) -> tuple[int, int]:
+        """The burst inside a run: where the fast envelope is strong and within
+        ``rel_extent`` of the run's peak (this trims the filters' ringing)."""
+        f = self._fast[ch, start - self._b0: stop - self._b0]
+        keep = self._strong[ch, start - self._b0: stop - self._b0] & (f >= f.max() * self.params.rel_extent ** 2)
+        idx = np.flatnonzero(keep)
+        return start + int(idx[0]), start + int(idx[-1]) + 1
+
+    def _offer(self, ch: int, start: int, stop: int) -> list[Burst]:
+        """A finished seeded run: merge it with the pending burst or queue it."""
+        pend = self._pending[ch]
+        if pend is not None and start - pend[1] < self.merge:
+            pend[1] = max(pend[1], stop)
+            return []
+        out = self._emit(ch) if pend is not None else []
+        self._pending[ch] = [start, stop]
+        return out
+
+    def _settle(self, ch: int, c1: int) -> list[Burst]:
+        """Emit the pending burst once nothing can merge with it any more."""
+        pend = self._pending[ch]
+        if pend is None:
+            return []
+        run = self._runs[ch]
+        horizon = run.start if run is not None else c1
+        if horizon - pend[1] >= self.merge:
+            return self._emit(ch)
+        return []
+
+    def _close_all(self) -> list[Burst]:
+        out: list[Burst] = []
+        for ch in range(self.C):
+            run = self._runs[ch]
+            self._runs[ch] = None
+            if run is not None and run.seeded:
+                out += self._offer(ch, *self._extent(ch, run.start, self._c0))
+            if self._pending[ch] is not None:
+                out += self._emit(ch)
+        return sorted(out, key=lambda b: (b.start, b.channel))
+
+    def _emit(self, ch: int) -> list[Burst]:
+        start, stop = self._pending[ch]  # type: ignore[misc]
+        self._pending[ch] = None
+        feats = self._features(ch, start, stop)
+        return [Burst(ch, self._to_stream(start), self._to_stream(start) + (stop - start), self.fs, feats)]
+
+    # -- features ------------------------------------------------------------------
+    def _features(self, ch: int, start: int, stop: int) -> dict[str, float]:
+        b0, fs = self._b0, self.fs
+        x = self._x[ch, start - b0: stop - b0].astype(np.float64)
+        a, z = max(start - self.pad, b0), min(stop + self.merge + self.hs, self._n)
+        low = self._low[ch, a - b0: z - b0].astype(np.float64)
+        sigma = float(self.floor.at(np.array([start]))[ch, 0])
+        n = x.size
+        ptp = float(np.ptp(x)) if n else 0.0
+        rms = float(np.sqrt(np.mean(x * x))) if n else 0.0
+        crossings = int(np.count_nonzero(np.diff(np.signbit(x)))) if n > 1 else 0
+        d = np.diff(x)
+        turns = int(np.count_nonzero(np.diff(np.signbit(d[d != 0])))) if n > 2 else 0
+        m = self.hf + 1  # a margin that is always received when a burst is emitted
+        seg = self._x[ch, max(start - m, b0) - b0: min(stop + m, self._n) - b0].astype(np.float64)
+        spec = np.abs(np.fft.rfft((seg - seg.mean()) * np.hanning(seg.size), n=max(64, seg.size))) ** 2
+        freqs = np.fft.rfftfreq(max(64, seg.size), 1.0 / fs)
+        centroid = float((spec * freqs).sum() / spec.sum()) if spec.sum() > 0 else 0.0
+        s_lo, s_hi = start - self._b0, stop - self._b0
+        others = np.delete(self._strong[:, s_lo:s_hi], ch, axis=0)
+        spread = float(others.any(axis=1).mean()) if others.size else 0.0
+        return {
+            "duration_s": n / fs,
+            "peak_uv": ptp,
+            "rms_uv": rms,
+            "sigma_uv": sigma,
+            "snr": ptp / sigma,
+            "phases": float(crossings + 1),
+            "turns_per_s": turns * fs / max(n, 1),
+            "centroid_hz": centroid,
+            "lf_ratio": float(np.sqrt(np.mean(low * low))) / max(rms, 1e-9) if low.size else 0.0,
+            "spread": spread,
+        }
+
+    # -- bookkeeping ---------------------------------------------------------------
+    def _to_stream(self, i: int) -> int:
+        base_i, base_s = self._clock[0]
+        for ci, cs in self._clock:
+            if ci <= i:
+                base_i, base_s = ci, cs
+        return base_s + (i - base_i)
+
+    def _trim(self) -> None:
+        """Drop buffered samples that no future burst or feature can need."""
+        keep = self._c0 - self.hs - 2 * self.pad
+        for ch in range(self.C):
+            if self._runs[ch] is not None:
+                keep = min(keep, self._runs[ch].start - self.pad - 8)
+            if self._pending[ch] is not None:
+                keep = min(keep, self._pending[ch][0] - self.pad - 8)
+        keep = max(keep, self._b0)
+        cut = keep - self._b0
+        if cut > 0:
+            self._x = self._x[:, cut:]
+            self._low = self._low[:, cut:]
+            self._strong = self._strong[:, cut:]
+            self._fast = self._fast[:, cut:]
+            self._b0 = keep

@@ -1,0 +1,152 @@
+"""Streaming filters: the EMG band, the mains notch and the low band, state in and out.
+
+The EMG band is chosen for the sampling rate, because the textbook 20-450 Hz band does
+not exist below 900 Hz: it is 20 Hz up to 0.45 x fs (capped at 450 Hz), so 20-56 Hz at
+125 Hz, 20-90 Hz at 200 Hz, 20-112 Hz at 250 Hz and 20-450 Hz at 1000 Hz. The low band
+(1-15 Hz) carries what motion, electrode pops and ECG leave, for artifact features.
+
+The mains frequency, when not given, is read from the first second of the stream: the
+preprocessor holds that second back, looks for a line at 50 or 60 Hz, designs its
+filters and then lets everything through. So the answer never depends on chunking.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import signal
+
+from .types import Chunk
+
+HIGHPASS_HZ = 20.0
+LOW_BAND_HZ = (1.0, 15.0)
+MAINS_PROBE_S = 1.0
+NOTCH_Q = 50.0  # about 1 Hz wide: narrow, so that a twitch does not set it ringing much
+
+
+def emg_band(fs: float) -> tuple[float, float]:
+    """The detection band for a sampling rate (Hz)."""
+    return HIGHPASS_HZ, min(450.0, 0.45 * fs)
+
+
+def detect_mains(x: np.ndarray, fs: float, min_ratio: float = 4.0) -> float | None:
+    """50 or 60 when one of them stands out of the spectrum of ``x`` (channels x samples).
+
+    Compares the power in the bin at each candidate (and its first harmonic where it
+    exists) with the median power of 30-80 Hz; returns None when neither stands out."""
+    n = x.shape[1]
+    if n < int(0.25 * fs) or fs < 110:
+        return None
+    x = x - x.mean(axis=1, keepdims=True)
+    spec = np.abs(np.fft.rfft(x * np.hanning(n), axis=1)) ** 2
+    spec = spec.sum(axis=0)
+    freqs = np.fft.rfftfreq(n, 1.0 / fs)
+    ref_band = (freqs > 30) & (freqs < min(80, fs / 2 - 2))
+    ref = np.median(spec[ref_band]) + 1e-30
+    best, best_ratio = None, min_ratio
+    for f0 in (50.0, 60.0):
+        near = np.abs(freqs - f0) <= max(1.0, fs / n)
+        if f0 >= fs / 2 - 1 or not near.any():
+            continue
+        ratio = spec[near].max() / ref
+        if ratio > best_ratio:
+            best, best_ratio = f0, ratio
+    return best
+
+
+def design_filters(fs: float, mains_hz: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Second-order sections of the EMG band (with notches) and of the low band."""
+    lo, hi = emg_band(fs)
+    parts = [signal.butter(4, [lo, hi], btype="bandpass", fs=fs, output="sos")]
+    if mains_hz:
+        k = 1
+        while k * mains_hz < min(hi + 5.0, fs / 2 - 1.0):
+            b, a = signal.iirnotch(k * mains_hz, Q=NOTCH_Q * k, fs=fs)  # same width at each harmonic
+            parts.append(signal.tf2sos(b, a))
+            k += 1
+    emg = np.vstack(parts)
+    low = signal.butter(2, LOW_BAND_HZ, btype="bandpass", fs=fs, output="sos")
+    return emg, low
+
+
+@dataclass
+class _State:
+    emg_zi: np.ndarray
+    low_zi: np.ndarray
+    last: np.ndarray  # last finite value per channel, to hold over NaN/inf
+
+
+class Preprocessor:
+    """Band-pass + notch (and the low band) for a stream, one chunk at a time.
+
+    ``process(chunk)`` returns the filtered chunks, with ``low`` filled in: none while it
+    still holds back the first second to find the mains frequency, then all that was held.
+    ``flush()`` returns what is held back at the end of a stream. Non-finite samples are held at the last
+    finite value (counted in ``nonfinite``) so that one NaN cannot poison the filters.
+    """
+
+    def __init__(self, fs: float, n_channels: int, mains_hz: float | None | str = "auto"):
+        self.fs = float(fs)
+        self.n_channels = int(n_channels)
+        self.mains_arg = mains_hz
+        self.mains_hz: float | None = None
+        self.nonfinite = np.zeros(self.n_channels, dtype=np.int64)
+        self._held: list[Chunk] = []
+        self._sos: tuple[np.ndarray, np.ndarray] | None = None
+        self._state: _State | None = None
+        if mains_hz != "auto":
+            self._design(mains_hz)  # type: ignore[arg-type]
+
+    def _design(self, mains_hz: float | None) -> None:
+        self.mains_hz = float(mains_hz) if mains_hz else None
+        self._sos = design_filters(self.fs, self.mains_hz)
+
+    def _clean(self, data: np.ndarray, count: bool = True) -> np.ndarray:
+        """float64 copy with non-finite samples held at the last finite value."""
+        x = np.asarray(data, dtype=np.float64)
+        bad = ~np.isfinite(x)
+        if not bad.any():
+            return x
+        if count:
+            self.nonfinite += bad.sum(axis=1)
+        last = self._state.last if self._state is not None else np.zeros(self.n_channels)
+        idx = np.where(bad, 0, np.arange(x.shape[1])[None, :])
+        np.maximum.accumulate(idx, axis=1, out=idx)
+        filled = np.take_along_axis(x, idx, axis=1)
+        lead = bad & (np.cumsum(~bad, axis=1) == 0)  # no finite value yet in this chunk
+        filled[lead] = np.broadcast_to(last[:, None], x.shape)[lead]
+        return filled
+
+    def _filter(self, chunk: Chunk) -> Chunk:
+        x = self._clean(chunk.data)
+        emg_sos, low_sos = self._sos  # type: ignore[misc]
+        if self._state is None:
+            x0 = x[:, :1]  # start in steady state for the first value: no DC transient
+            self._state = _State(signal.sosfilt_zi(emg_sos)[:, None, :] * x0[None],
+                                 signal.sosfilt_zi(low_sos)[:, None, :] * x0[None],
+                                 np.zeros(self.n_channels))
+        st = self._state
+        y, st.emg_zi = signal.sosfilt(emg_sos, x, axis=1, zi=st.emg_zi)
+        lowy, st.low_zi = signal.sosfilt(low_sos, x, axis=1, zi=st.low_zi)
+        if x.shape[1]:
+            st.last = x[:, -1].copy()
+        return Chunk(y.astype(np.float32), chunk.fs, chunk.channels, chunk.start, chunk.lost,
+                     low=lowy.astype(np.float32))
+
+    def process(self, chunk: Chunk) -> list[Chunk]:
+        if self._sos is not None:
+            return [self._filter(chunk)]
+        self._held.append(chunk)
+        if sum(c.n_samples for c in self._held) < int(MAINS_PROBE_S * self.fs):
+            return []
+        return self._release()
+
+    def flush(self) -> list[Chunk]:
+        """What is still held back (a stream shorter than the mains probe)."""
+        return self._release() if self._held else []
+
+    def _release(self) -> list[Chunk]:
+        held, self._held = self._held, []
+        probe = np.concatenate([c.data for c in held], axis=1)[:, : int(MAINS_PROBE_S * self.fs)]
+        self._design(detect_mains(self._clean(probe, count=False), self.fs))
+        return [self._filter(c) for c in held]

@@ -1,0 +1,131 @@
+"""Scoring detected events against truth: precision, recall and F1 per kind.
+
+Matching is one to one and per channel:
+- twitch: the intervals overlap, or the onsets are within 50 ms; closest onsets first;
+- spasm: time intersection-over-union of at least 0.3; best overlap first;
+- artifact: as twitch, but any overlap counts.
+Truth twitches whose peak-to-peak is below ``min_snr`` times their channel's noise rms
+(the truth's ``noise_rms_uv``) are set aside: neither a miss nor, if found, a false alarm.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .types import KINDS
+
+TWITCH_ONSET_S = 0.05
+SPASM_IOU = 0.3
+
+
+@dataclass
+class Counts:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def add(self, other: "Counts") -> None:
+        self.tp += other.tp
+        self.fp += other.fp
+        self.fn += other.fn
+
+    def as_dict(self) -> dict:
+        return {"tp": self.tp, "fp": self.fp, "fn": self.fn, "precision": round(self.precision, 4),
+                "recall": round(self.recall, 4), "f1": round(self.f1, 4)}
+
+
+@dataclass
+class Score:
+    kinds: dict[str, Counts] = field(default_factory=lambda: {k: Counts() for k in KINDS})
+    artifacts: int = 0
+    artifacts_called_twitch: int = 0
+    set_aside: int = 0
+
+    @property
+    def artifact_as_twitch_rate(self) -> float:
+        return self.artifacts_called_twitch / self.artifacts if self.artifacts else 0.0
+
+    def add(self, other: "Score") -> None:
+        for k in KINDS:
+            self.kinds[k].add(other.kinds[k])
+        self.artifacts += other.artifacts
+        self.artifacts_called_twitch += other.artifacts_called_twitch
+        self.set_aside += other.set_aside
+
+    def as_dict(self) -> dict:
+        return {"kinds": {k: c.as_dict() for k, c in self.kinds.items()},
+                "artifacts": self.artifacts, "artifacts_called_twitch": self.artifacts_called_twitch,
+                "artifact_as_twitch_rate": round(self.artifact_as_twitch_rate, 4),
+                "set_aside_low_snr": self.set_aside}
+
+
+def _pairs(truth: list[dict], found: list[dict], kind: str) -> list[tuple[float, int, int]]:
+    """Candidate (cost, truth index, found index) pairs on the same channel."""
+    out = []
+    for i, t in enumerate(truth):
+        for j, f in enumerate(found):
+            if t["channel"] != f["channel"]:
+                continue
+            inter = min(t["end_s"], f["end_s"]) - max(t["start_s"], f["start_s"])
+            if kind == "spasm":
+                union = max(t["end_s"], f["end_s"]) - min(t["start_s"], f["start_s"])
+                iou = inter / union if union > 0 else 0.0
+                if iou >= SPASM_IOU:
+                    out.append((-iou, i, j))
+            else:
+                d = abs(t["start_s"] - f["start_s"])
+                if inter >= 0 or (kind == "twitch" and d <= TWITCH_ONSET_S):
+                    out.append((d, i, j))
+    return sorted(out)
+
+
+def _match(truth: list[dict], found: list[dict], kind: str) -> list[tuple[int, int]]:
+    used_t, used_f, pairs = set(), set(), []
+    for _, i, j in _pairs(truth, found, kind):
+        if i not in used_t and j not in used_f:
+            used_t.add(i)
+            used_f.add(j)
+            pairs.append((i, j))
+    return pairs
+
+
+def score(truth: dict, found: dict, min_snr: float = 6.0) -> Score:
+    """Score one recording's events (events-JSON dicts) against its truth."""
+    noise = truth.get("noise_rms_uv")
+    s = Score()
+    for kind in KINDS:
+        t = [e for e in truth["events"] if e["kind"] == kind]
+        f = [e for e in found["events"] if e["kind"] == kind]
+        aside = np.zeros(len(t), bool)
+        if kind == "twitch" and noise is not None:
+            aside = np.array([e.get("peak_uv", np.inf) < min_snr * noise[e["channel"]] for e in t], bool)
+        pairs = _match(t, f, kind)
+        matched_t = {i for i, _ in pairs}
+        matched_f = {j for _, j in pairs}
+        c = s.kinds[kind]
+        c.tp = sum(1 for i, _ in pairs if not aside[i])
+        c.fp = len(f) - len(matched_f)
+        c.fn = sum(1 for i in range(len(t)) if i not in matched_t and not aside[i])
+        if kind == "twitch":
+            s.set_aside = int(aside.sum())
+    arts = [e for e in truth["events"] if e["kind"] == "artifact"]
+    twitches = [e for e in found["events"] if e["kind"] == "twitch"]
+    s.artifacts = len(arts)
+    s.artifacts_called_twitch = sum(
+        1 for a in arts if any(f["channel"] == a["channel"] and f["start_s"] < a["end_s"] and f["end_s"] > a["start_s"]
+                               for f in twitches))
+    return s
