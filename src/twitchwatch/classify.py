@@ -4,7 +4,8 @@ Provisional, transparent rules on the detector's features until the learned mode
 (models/) replaces them:
 - artifact: the burst's low band (1-15 Hz, where motion swings, electrode pops and ECG
   live) is strong against its EMG band (``lf_ratio`` above ``lf_max``);
-- twitch: shorter than ``twitch_max_s`` (one motor unit's potential, or a doublet);
+- twitch: shorter than ``twitch_max_s`` (one motor unit's potential, or a doublet), on a
+  quiet background (inside sustained activity, a short burst is part of a spasm);
 - spasm: at least ``spasm_min_s`` long (a sustained interference pattern);
 - in between: a brief contraction, reported as artifact (not involuntary twitching).
 """
@@ -23,13 +24,17 @@ class RuleClassifier:
 
     twitch_max_s: float = 0.12
     spasm_min_s: float = 0.3
-    lf_max: float = 1.5
+    lf_max: float = 0.7
+    centroid_min_hz: float = 30.0
+    background_max: float = 1.5
 
     def kind(self, f: dict[str, float]) -> tuple[str, float]:
         dur, lf = f["duration_s"], f["lf_ratio"]
-        if lf > self.lf_max:
+        if lf > self.lf_max or f["centroid_hz"] < self.centroid_min_hz:
             return "artifact", _sure(np.log(lf / self.lf_max))
         margin_lf = np.log(self.lf_max / max(lf, 1e-6))
+        if f.get("background", 1.0) >= self.background_max:
+            return "spasm", _sure(np.log(f["background"] / self.background_max) * 4)
         if dur < self.twitch_max_s:
             return "twitch", _sure(min(np.log(self.twitch_max_s / max(dur, 1e-4)), margin_lf))
         if dur >= self.spasm_min_s:

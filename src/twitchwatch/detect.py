@@ -3,13 +3,21 @@
 How a burst is found, per channel, on the band-passed signal x:
 - noise floor: every 0.25 s block gives a robust sigma, median(|x|) / 0.6745; the floor
   for a block is a low quantile of the sigmas of the blocks of the last minute before it,
-  so that it follows the electrode's noise but not a twitch, nor most of a long spasm;
+  so that it follows the electrode's noise but not a twitch, nor most of a long spasm,
+  divided by where that quantile falls for steady noise (the median's own scatter), so
+  that the floor is unbiased;
 - two centred envelopes (RMS): a fast one (about 9 ms) that times a burst to the sample,
   and a slower one (about 60 ms) that bridges the gaps inside an interference pattern;
+- thresholds from false-alarm rates: in noise, an envelope's mean square over w samples
+  follows a scaled chi-square whose degrees of freedom are set by the band (the board's
+  low-pass and ours); each threshold is the quantile for its false-alarm probability, so
+  that a twitch is held to the same standard at 125 Hz as at 1000 Hz;
 - hysteresis: a run where either envelope is above its low threshold is kept if the fast
   envelope passes the high threshold somewhere in it; the burst is the part of the run
   where the fast envelope is above its low threshold; bursts closer than ``merge_s``
-  merge.
+  merge, and once a burst lasts ``long_s`` it takes in what follows within
+  ``long_merge_s`` (the flicker at the end of a spasm). A merged group of short bursts
+  that is mostly quiet inside (``min_duty``) is given back as its separate bursts.
 
 Window sums are computed in integer arithmetic (squares in fixed point), so the result
 is exactly the same whatever the chunking. The detector looks ahead by half the slow
@@ -20,7 +28,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import signal, stats
 
+from .dsp import board_cutoff, design_filters
 from .types import Burst, Chunk
 
 _Q = 1024.0  # fixed-point scale of squared microvolts
@@ -32,19 +42,45 @@ _MAX_STEP = 1 << 15  # samples handled per inner step: bounds memory and integer
 class DetectorParams:
     """Thresholds are multiples of the noise sigma; times are seconds."""
 
-    fast_s: float = 0.008
+    fast_s: float = 0.012
     slow_s: float = 0.06
-    k_high: float = 5.0
-    k_low: float = 2.5
-    k_slow: float = 1.6
+    false_seeds_per_hour: float = 0.2  # per channel, in pure noise
+    p_low: float = 0.01  # share of noise samples above the fast envelope's low threshold
+    p_slow: float = 1e-3  # ... above the slow envelope's threshold
+    board_cutoff_hz: float | None = None  # None: the usual one for the sampling rate
     merge_s: float = 0.02
+    long_s: float = 0.1
+    long_merge_s: float = 0.6
+    min_duty: float = 0.3
+    context_s: float = 0.5  # the background before a burst: robust sigma over this long
+    k_context: float = 1.5  # ... raised by this factor over the floor: sustained activity
     rel_extent: float = 0.15  # a burst's edges: where the fast envelope falls below this share of its peak
     block_s: float = 0.25
     history_s: float = 60.0
-    quantile: float = 0.2
+    quantile: float = 0.1
     min_sigma_uv: float = 0.01
     max_burst_s: float = 120.0
     pad_s: float = 0.05
+
+
+def noise_dof(fs: float, w: int, cutoff: float) -> float:
+    """Effective chi-square degrees of freedom of a w-sample sum of squares of noise that
+    passed the board's low-pass (``cutoff``) and our EMG band: w^2 / sum (w-|k|) rho_k^2."""
+    emg, _ = design_filters(fs, None)
+    impulse = np.zeros(int(2 * fs))
+    impulse[0] = 1.0
+    h = signal.sosfilt(emg, impulse)
+    if cutoff < 0.49 * fs:
+        h = signal.sosfilt(signal.butter(4, cutoff, fs=fs, output="sos"), h)
+    r = np.correlate(h, h, mode="full")[len(h) - 1: len(h) - 1 + w]
+    rho = r / r[0]
+    lags = np.arange(w)
+    return float(w * w / (w + 2 * np.sum((w - lags[1:]) * rho[1:] ** 2)))
+
+
+def chi2_threshold(p: float, dof: float) -> float:
+    """Mean square (in units of sigma^2) exceeded with probability p by noise of ``dof``."""
+    return float(stats.gamma.isf(p, dof / 2.0, scale=2.0 / dof))
 
 
 class _NoiseFloor:
@@ -52,6 +88,8 @@ class _NoiseFloor:
 
     def __init__(self, n_channels: int, block: int, history: int, quantile: float, min_sigma: float):
         self.block, self.history, self.q, self.min_sigma = block, history, quantile, min_sigma
+        # the MAD sigma of n Gaussian samples scatters by about 1.166 sigma / sqrt(n)
+        self.bias = 1.0 + stats.norm.ppf(quantile) * 1.166 / np.sqrt(block)
         self._partial = np.zeros((n_channels, 0), dtype=np.float32)
         self.sigmas = np.zeros((n_channels, 0))  # sigma of each complete block
         self.floors = np.zeros((n_channels, 0))  # floor for block k (from blocks < k)
@@ -73,7 +111,7 @@ class _NoiseFloor:
         new = []
         for k in range(done, have + 1):  # floor k needs blocks < k (block 0 judges itself)
             past = self.sigmas[:, max(0, k - self.history): k] if k else self.sigmas[:, :1]
-            new.append(np.maximum(np.quantile(past, self.q, axis=1), self.min_sigma))
+            new.append(np.maximum(np.quantile(past, self.q, axis=1) / self.bias, self.min_sigma))
         self.floors = np.concatenate([self.floors, np.stack(new, axis=1)], axis=1)
 
     def close(self) -> None:
@@ -97,6 +135,22 @@ class _Run:
     seeded: bool = False
 
 
+@dataclass
+class _Group:
+    """Bursts on one channel waiting to be merged or emitted."""
+
+    runs: list[tuple[int, int]]
+    sustained: bool  # it began inside sustained activity (a raised background)
+
+    @property
+    def start(self) -> int:
+        return self.runs[0][0]
+
+    @property
+    def stop(self) -> int:
+        return self.runs[-1][1]
+
+
 class Detector:
     """Finds bursts in band-passed chunks; state carried between chunks.
 
@@ -111,8 +165,19 @@ class Detector:
         self.hf = max(1, int(round(p.fast_s * fs / 2)))
         self.hs = max(2, int(round(p.slow_s * fs / 2)))
         self.merge = max(1, int(round(p.merge_s * fs)))
+        self.long = int(round(p.long_s * fs))
+        self.long_merge = max(self.merge, int(round(p.long_merge_s * fs)))
+        self.context = max(8, int(round(p.context_s * fs)))
         self.pad = max(1, int(round(p.pad_s * fs)))
         self.max_len = int(p.max_burst_s * fs)
+        wf, ws = 2 * self.hf + 1, 2 * self.hs + 1
+        cutoff = p.board_cutoff_hz or board_cutoff(fs)
+        dof_f, dof_s = noise_dof(fs, wf, cutoff), noise_dof(fs, ws, cutoff)
+        p_seed = p.false_seeds_per_hour * wf / (3600.0 * fs)
+        # sums of squares over each window, in units of sigma^2
+        self.t_high = chi2_threshold(p_seed, dof_f) * wf
+        self.t_low = chi2_threshold(p.p_low, dof_f) * wf
+        self.t_slow = chi2_threshold(p.p_slow, dof_s) * ws
         block = max(8, int(round(p.block_s * fs)))
         self.floor = _NoiseFloor(self.C, block, max(1, int(p.history_s / p.block_s)), p.quantile, p.min_sigma_uv)
         self._n = 0  # samples received (internal, contiguous clock)
@@ -123,7 +188,7 @@ class Detector:
         self._strong = np.zeros((self.C, 0), dtype=bool)
         self._fast = np.zeros((self.C, 0), dtype=np.float32)  # fast envelope, mean square
         self._runs: list[_Run | None] = [None] * self.C
-        self._pending: list[list[int] | None] = [None] * self.C  # [start, stop] awaiting merge
+        self._pending: list[_Group | None] = [None] * self.C
         self._clock = [(0, 0)]  # (internal index, stream index) where the mapping changes
         self._started = False
 
@@ -174,15 +239,14 @@ class Detector:
         return cs[:, 2 * h + 1:] - cs[:, : -(2 * h + 1)]
 
     def _judge(self, c0: int, c1: int) -> list[Burst]:
-        p = self.params
         sigma = self.floor.at(np.arange(c0, c1))
         var_q = sigma * sigma * _Q
         fast = self._window_sums(c0, c1, self.hf)
         slow = self._window_sums(c0, c1, self.hs)
-        wf, ws = 2 * self.hf + 1, 2 * self.hs + 1
-        strong = fast > var_q * (p.k_low ** 2 * wf)
-        seed = fast > var_q * (p.k_high ** 2 * wf)
-        active = strong | (slow > var_q * (p.k_slow ** 2 * ws))
+        wf = 2 * self.hf + 1
+        strong = fast > var_q * self.t_low
+        seed = fast > var_q * self.t_high
+        active = strong | (slow > var_q * self.t_slow)
         self._strong = np.concatenate([self._strong, strong], axis=1)
         self._fast = np.concatenate([self._fast, (fast / (_Q * wf)).astype(np.float32)], axis=1)
 
@@ -221,24 +285,37 @@ class Detector:
         idx = np.flatnonzero(keep)
         return start + int(idx[0]), start + int(idx[-1]) + 1
 
+    def _gap(self, group: _Group) -> int:
+        """How long a pending group waits for more: longer once it is sustained activity."""
+        return self.long_merge if group.sustained or group.stop - group.start >= self.long else self.merge
+
+    def _background(self, ch: int, start: int) -> float:
+        """Robust sigma of the ``context_s`` before ``start``, over the noise floor."""
+        a = max(start - self.context, self._b0)
+        seg = self._x[ch, a - self._b0: start - self._b0]
+        if seg.size < 8:
+            return 1.0
+        floor = float(self.floor.at(np.array([start]))[ch, 0])
+        return float(np.median(np.abs(seg)) / 0.6745 / floor)
+
     def _offer(self, ch: int, start: int, stop: int) -> list[Burst]:
-        """A finished seeded run: merge it with the pending burst or queue it."""
+        """A finished seeded run: merge it with the pending group or queue it."""
         pend = self._pending[ch]
-        if pend is not None and start - pend[1] < self.merge:
-            pend[1] = max(pend[1], stop)
+        if pend is not None and start - pend.stop < self._gap(pend):
+            pend.runs.append((start, stop))
             return []
         out = self._emit(ch) if pend is not None else []
-        self._pending[ch] = [start, stop]
+        self._pending[ch] = _Group([(start, stop)], self._background(ch, start) >= self.params.k_context)
         return out
 
     def _settle(self, ch: int, c1: int) -> list[Burst]:
-        """Emit the pending burst once nothing can merge with it any more."""
+        """Emit the pending group once nothing can merge with it any more."""
         pend = self._pending[ch]
         if pend is None:
             return []
         run = self._runs[ch]
         horizon = run.start if run is not None else c1
-        if horizon - pend[1] >= self.merge:
+        if horizon - pend.stop >= self._gap(pend):
             return self._emit(ch)
         return []
 
@@ -254,10 +331,14 @@ class Detector:
         return sorted(out, key=lambda b: (b.start, b.channel))
 
     def _emit(self, ch: int) -> list[Burst]:
-        start, stop = self._pending[ch]  # type: ignore[misc]
+        group = self._pending[ch]
         self._pending[ch] = None
-        feats = self._features(ch, start, stop)
-        return [Burst(ch, self._to_stream(start), self._to_stream(start) + (stop - start), self.fs, feats)]
+        start, stop = group.start, group.stop
+        lengths = [b - a for a, b in group.runs]
+        whole = group.sustained or max(lengths) >= self.long or sum(lengths) >= self.params.min_duty * (stop - start)
+        parts = [(start, stop)] if whole else group.runs
+        return [Burst(ch, self._to_stream(a), self._to_stream(a) + (b - a), self.fs, self._features(ch, a, b))
+                for a, b in parts]
 
     # -- features ------------------------------------------------------------------
     def _features(self, ch: int, start: int, stop: int) -> dict[str, float]:
@@ -269,7 +350,8 @@ class Detector:
         n = x.size
         ptp = float(np.ptp(x)) if n else 0.0
         rms = float(np.sqrt(np.mean(x * x))) if n else 0.0
-        crossings = int(np.count_nonzero(np.diff(np.signbit(x)))) if n > 1 else 0
+        big = x[np.abs(x) > 2.0 * sigma]  # lobes that stand out of the noise
+        crossings = int(np.count_nonzero(np.diff(np.signbit(big)))) if big.size > 1 else 0
         d = np.diff(x)
         turns = int(np.count_nonzero(np.diff(np.signbit(d[d != 0])))) if n > 2 else 0
         m = self.hf + 1  # a margin that is always received when a burst is emitted
@@ -289,8 +371,9 @@ class Detector:
             "phases": float(crossings + 1),
             "turns_per_s": turns * fs / max(n, 1),
             "centroid_hz": centroid,
-            "lf_ratio": float(np.sqrt(np.mean(low * low))) / max(rms, 1e-9) if low.size else 0.0,
+            "lf_ratio": float(np.ptp(low)) / max(ptp, 1e-9) if low.size else 0.0,
             "spread": spread,
+            "background": self._background(ch, start),
         }
 
     # -- bookkeeping ---------------------------------------------------------------
@@ -303,12 +386,12 @@ class Detector:
 
     def _trim(self) -> None:
         """Drop buffered samples that no future burst or feature can need."""
-        keep = self._c0 - self.hs - 2 * self.pad
+        keep = self._c0 - max(self.hs + 2 * self.pad, self.context + self.merge)
         for ch in range(self.C):
             if self._runs[ch] is not None:
                 keep = min(keep, self._runs[ch].start - self.pad - 8)
             if self._pending[ch] is not None:
-                keep = min(keep, self._pending[ch][0] - self.pad - 8)
+                keep = min(keep, self._pending[ch].start - self.pad - 8)
         keep = max(keep, self._b0)
         cut = keep - self._b0
         if cut > 0:

@@ -3,7 +3,7 @@
 The EMG band is chosen for the sampling rate, because the textbook 20-450 Hz band does
 not exist below 900 Hz: it is 20 Hz up to 0.45 x fs (capped at 450 Hz), so 20-56 Hz at
 125 Hz, 20-90 Hz at 200 Hz, 20-112 Hz at 250 Hz and 20-450 Hz at 1000 Hz. The low band
-(1-15 Hz) carries what motion, electrode pops and ECG leave, for artifact features.
+(3-15 Hz) carries what motion, electrode pops and ECG leave, for artifact features.
 
 The mains frequency, when not given, is read from the first second of the stream: the
 preprocessor holds that second back, looks for a line at 50 or 60 Hz, designs its
@@ -19,9 +19,20 @@ from scipy import signal
 from .types import Chunk
 
 HIGHPASS_HZ = 20.0
-LOW_BAND_HZ = (1.0, 15.0)
+LOW_BAND_HZ = (3.0, 15.0)
 MAINS_PROBE_S = 1.0
 NOTCH_Q = 50.0  # about 1 Hz wide: narrow, so that a twitch does not set it ringing much
+
+
+# OpenBCI boards: sampling rate -> the board's own low-pass (the ADS1299's digital filter
+# is -3 dB at 0.262 x its data rate; the Daisy's 125 Hz stream is decimated from 250 Hz).
+BOARD_RATES = {"cyton": 250.0, "ganglion": 200.0, "cyton-daisy": 125.0}
+_BOARD_CUTOFF = {250.0: 65.0, 200.0: 80.0, 125.0: 50.0}
+
+
+def board_cutoff(fs: float) -> float:
+    """The low-pass a board applies before us: OpenBCI rates get their board's, others 0.45 fs."""
+    return _BOARD_CUTOFF.get(float(fs), min(0.45 * fs, 500.0))
 
 
 def emg_band(fs: float) -> tuple[float, float]:
@@ -57,7 +68,10 @@ def detect_mains(x: np.ndarray, fs: float, min_ratio: float = 4.0) -> float | No
 def design_filters(fs: float, mains_hz: float | None) -> tuple[np.ndarray, np.ndarray]:
     """Second-order sections of the EMG band (with notches) and of the low band."""
     lo, hi = emg_band(fs)
-    parts = [signal.butter(4, [lo, hi], btype="bandpass", fs=fs, output="sos")]
+    # A narrow band rings: at 125-250 Hz a 4th-order band-pass smears a 10 ms twitch over
+    # 50-90 ms, a 2nd-order one over 20-40 ms. Wide bands (a decade or more) keep 4th order.
+    order = 4 if hi / lo >= 10 else 2
+    parts = [signal.butter(order, [lo, hi], btype="bandpass", fs=fs, output="sos")]
     if mains_hz:
         k = 1
         while k * mains_hz < min(hi + 5.0, fs / 2 - 1.0):

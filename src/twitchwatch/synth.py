@@ -27,19 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
+from .dsp import board_cutoff
 from .types import Recording
 
-# Board profiles: sampling rate -> analogue/digital band limit of the board (Hz).
-BOARD_CUTOFF = {"cyton": (250.0, 65.0), "ganglion": (200.0, 80.0), "cyton-daisy": (125.0, 50.0)}
 _HI_RATE = 4000.0  # events are drawn at about this rate, then band-limited and decimated
-
-
-def board_cutoff(fs: float) -> float:
-    """The board's low-pass cut-off for a sampling rate: OpenBCI rates get their board's."""
-    for rate, cutoff in BOARD_CUTOFF.values():
-        if abs(fs - rate) < 1e-6:
-            return cutoff
-    return min(0.45 * fs, 500.0)
 
 
 @dataclass
@@ -111,15 +102,16 @@ def _envelope(n: int, rise: int, fall: int) -> np.ndarray:
 def _interference(rng: np.random.Generator, fs_hi: float, dur_s: float, rise_frac: float) -> np.ndarray:
     """Many motor units firing at 6-25 Hz under a smooth envelope (spasm or contraction).
 
-    Units are recruited in order of threshold as the drive rises and fire faster with it,
-    so the envelope grows by recruitment and rate coding. Unit RMS at full drive is ~1."""
+    Units are recruited in order of threshold early in the rise and fire faster as the
+    drive grows, and the potentials grow with it (the smooth envelope of the surface
+    signal). RMS at full drive is ~1."""
     n = int(round(dur_s * fs_hi))
     rise = int(rise_frac * n * rng.uniform(0.5, 1.0))
     fall = int(rise_frac * n * rng.uniform(0.5, 1.0))
     drive = _envelope(n, rise, fall)
     out = np.zeros(n)
     n_units = int(rng.integers(12, 40))
-    thresholds = np.sort(rng.uniform(0.0, 0.7, n_units))
+    thresholds = np.sort(rng.uniform(0.0, 0.3, n_units))
     for thr in thresholds:
         f_min, f_max = rng.uniform(6, 9), rng.uniform(15, 25)
         amp = rng.uniform(0.3, 1.0) * (0.5 + thr)  # later units are larger
@@ -136,6 +128,7 @@ def _interference(rng: np.random.Generator, fs_hi: float, dur_s: float, rise_fra
         spikes[fires] = amp
         wave = _muap(rng, fs_hi, rng.uniform(0.006, 0.015), int(rng.integers(2, 5)))
         out += signal.oaconvolve(spikes, wave)[:n]
+    out *= drive
     plateau = out[drive > 0.9]
     rms = np.sqrt(np.mean(plateau ** 2)) if plateau.size else np.sqrt(np.mean(out ** 2))
     return out / max(rms, 1e-12)

@@ -1,0 +1,520 @@
+"""The ``twitchwatch`` command: simulate, analyze, evaluate (stream, train, log, report to come).
+
+Errors that are the user's to fix (twitchwatch.errors.UserError, unwritable output paths,
+bad JSON, bad options) end as one line on stderr, ``twitchwatch: error: ...``, exit 2;
+they are handled once, in ``main``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from . import __version__
+from .errors import UserError
+from .types import KINDS, Recording
+
+PROG = "twitchwatch"
+BOARD_FS = {"cyton": 250.0, "ganglion": 200.0, "cyton-daisy": 125.0}
+MAX_MINUTES = 24 * 60
+STUBS = {
+    "stream": "live detection from a board, a serial EMG board or a replayed recording",
+    "train": "train the twitch/spasm/artifact classifier",
+    "log": "the episode log and its context tags",
+    "report": "rates by tag, 'see a doctor' flags, reports and plots",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but errors become one-line UserErrors (no usage dump, handled in main)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        sub = self.prog[len(PROG):].strip() if self.prog.startswith(PROG) else self.prog
+        raise UserError(f"{sub}: {message}" if sub else message)
+
+
+# ---------------------------------------------------------------- option types
+
+def _positive(name: str, low: float = 0.0, high: float = math.inf, integer: bool = False,
+              allow_low: bool = False):
+    def convert(text: str):
+        try:
+            value = int(text) if integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {'a whole number' if integer else 'a number'}") from None
+        ok = math.isfinite(value) and (value >= low if allow_low else value > low) and value <= high
+        if not ok:
+            lo = f">= {low:g}" if allow_low else f"> {low:g}"
+            rng = f"{lo}" + (f" and <= {high:g}" if math.isfinite(high) else "")
+            raise argparse.ArgumentTypeError(f"{text} is out of range; {name} must be {rng}")
+        return value
+    convert.__name__ = name
+    return convert
+
+
+def _fs(text: str) -> float:
+    from .formats.checks import FS_MAX, FS_MIN
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of Hz") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of Hz")
+    if not FS_MIN <= value <= FS_MAX:
+        raise argparse.ArgumentTypeError(
+            f"{text} Hz is implausible for EMG (expected {FS_MIN:g} to {FS_MAX:g} Hz)")
+    return value
+
+
+# ---------------------------------------------------------------- console helpers
+
+def _consoles():
+    from rich.console import Console
+    return Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:g}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _seconds(s: float) -> str:
+    return f"{s:.1f} s" if s >= 1 else f"{s:.3f} s"
+
+
+# ---------------------------------------------------------------- simulate
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .formats import write_recording
+    from .report_json import write_json
+    from .synth import SynthConfig, simulate
+
+    out = Path(args.out)
+    if out.suffix == "":
+        out = out.with_suffix(".bdf")
+    if out.suffix.lower() not in (".bdf", ".edf"):
+        raise UserError(f"{out}: cannot write {out.suffix}; name the output .bdf (BDF+, 24-bit) "
+                        "or .edf (EDF+, 16-bit)")
+    if out.is_dir():
+        raise UserError(f"{out}: is a folder; name the recording file to write")
+    if not out.parent.is_dir():
+        raise UserError(f"{out}: the folder {out.parent} does not exist; create it first")
+    fs = args.fs
+    if args.board in BOARD_FS:
+        if fs is not None and fs != BOARD_FS[args.board]:
+            raise UserError(f"--fs {fs:g} conflicts with --board {args.board} "
+                            f"({BOARD_FS[args.board]:g} Hz); drop one of them")
+        fs = BOARD_FS[args.board]
+    fs = 250.0 if fs is None else fs
+    cfg = SynthConfig(minutes=args.minutes, fs=fs, seed=args.seed, n_channels=args.channels,
+                      noise_uv=args.noise, mains_hz=float(args.mains) if args.mains else None,
+                      twitch_rate=args.twitch_rate)
+    rec, truth = simulate(cfg)
+    if rec.n_samples == 0:
+        raise UserError(f"--minutes {args.minutes:g} is shorter than one sample at {fs:g} Hz")
+    truth_path = out.with_suffix(".truth.json")
+    annotations = [(float(e["start_s"]), float(e["end_s"]) - float(e["start_s"]), e["kind"])
+                   for e in truth["events"]]
+    write_recording(out, rec, annotations)
+    write_json(truth_path, truth)
+    counts = Counter(e["kind"] for e in truth["events"])
+    what = ", ".join(f"{counts.get(k, 0)} {k}" for k in KINDS)
+    print(f"wrote {out} ({_plural(rec.n_channels, 'channel')}, {rec.fs:g} Hz, {_seconds(rec.duration_s)}, "
+          f"seed {args.seed}) and {truth_path}: {what} events (counted per channel)")
+    return 0
+
+
+# ---------------------------------------------------------------- analyze
+
+def _signal_checks(rec: Recording, name: str) -> list[str]:
+    """One-line warnings about non-finite samples, flat and clipped channels."""
+    out: list[str] = []
+    data = rec.data
+    finite = np.isfinite(data)
+    n_bad = data.shape[1] - finite.sum(axis=1)
+    for c in range(rec.n_channels):
+        label = f"{name} channel {c} ({rec.channels[c]})"
+        if n_bad[c]:
+            out.append(f"{int(n_bad[c])} NaN/inf samples in {label} were held at the last good value")
+        x = data[c][finite[c]] if n_bad[c] else data[c]
+        if x.size == 0:
+            out.append(f"{label} holds no finite samples at all; it will show no events")
+            continue
+        lo, hi = float(x.min()), float(x.max())
+        if hi - lo == 0 or float(x.std(dtype=np.float64)) < 1e-6:
+            out.append(f"{label} is flat (constant {lo:g} uV): unconnected or dead; it will show no events")
+            continue
+        clipped = []
+        for value in (lo, hi):
+            at = x == value
+            n_at = int(at.sum())
+            if n_at < 2 or n_at <= 0.01 * x.size:
+                continue
+            # a pile-up at the edge, not just the tail of a coarsely quantized signal
+            rest = x[~at]
+            inner = rest.max() if value == hi else rest.min()
+            if n_at > int((rest == inner).sum()):
+                clipped.append((value, n_at))
+        if clipped:
+            share = sum(n for _, n in clipped) / x.size
+            vals = " and ".join(f"{v:g}" for v, _ in clipped)
+            out.append(f"{label} looks clipped: {share:.1%} of its samples sit at {vals} uV; "
+                       "check the gain or the electrode contact")
+    return out
+
+
+def _summary_table(rec: Recording, episodes) -> "object":
+    from rich.table import Table
+    minutes = rec.duration_s / 60.0
+    counts = Counter((e.channel, e.kind) for e in episodes)
+    table = Table()
+    table.add_column("channel")
+    for k in KINDS:
+        table.add_column(k, justify="right")
+    table.add_column("twitches/min", justify="right")
+    for c, name in enumerate(rec.channels):
+        n = [counts.get((c, k), 0) for k in KINDS]
+        table.add_row(f"{c} {name}", *map(str, n), f"{n[0] / minutes:.2f}" if minutes > 0 else "-")
+    if rec.n_channels > 1:
+        tot = [sum(counts.get((c, k), 0) for c in range(rec.n_channels)) for k in KINDS]
+        table.add_row("all", *map(str, tot), f"{tot[0] / minutes:.2f}" if minutes > 0 else "-", style="bold")
+    return table
+
+
+def _inputs(paths: Sequence[str]) -> tuple[list[tuple[Path, bool]], list[Path]]:
+    """(file, from_a_folder) for each input, folders expanded; and the folders given."""
+    files: list[tuple[Path, bool]] = []
+    folders: list[Path] = []
+    for text in paths:
+        p = Path(text)
+        if p.is_dir():
+            folders.append(p)
+            inside = sorted(q for q in p.iterdir()
+                            if q.is_file() and not q.name.startswith(".")
+                            and q.suffix.lower() != ".json" and q.name != "summary.csv")
+            files += [(q, True) for q in inside]
+        else:
+            files.append((p, False))
+    return files, folders
+
+
+def _open(path: Path, args):
+    """Open a recording and print the warnings about it (before any analysis)."""
+    from .formats import open_recording
+
+    rec = open_recording(path, board=args.board, fs=args.fs, columns=args.columns)
+    for w in rec.meta.get("warnings", []):
+        _warn(f"{path}: {w}")
+    for w in _signal_checks(rec, str(path)):
+        _warn(w)
+    return rec
+
+
+def _run(path: Path, rec: Recording, args, out_con, err_con) -> list:
+    """The recording's episodes, with a progress bar on a terminal, and its summary table."""
+    from rich.markup import escape
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .pipeline import analyze
+
+    mains = {"auto": "auto", "none": None, "50": 50.0, "60": 60.0}[args.mains]
+    if not args.quiet and err_con.is_terminal:
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                      TimeRemainingColumn(), console=err_con, transient=True) as bar:
+            task = bar.add_task(escape(path.name), total=rec.n_samples)
+            episodes = analyze(rec, mains_hz=mains, progress=lambda n: bar.advance(task, n))
+    else:
+        episodes = analyze(rec, mains_hz=mains)
+    if not args.quiet:
+        fmt = rec.meta.get("format", "?")
+        out_con.print(f"[bold]{escape(str(path))}[/bold]  {fmt}, {_plural(rec.n_channels, 'channel')}, "
+                      f"{rec.fs:g} Hz, {_seconds(rec.duration_s)}: {_plural(len(episodes), 'event')}")
+        out_con.print(_summary_table(rec, episodes))
+    return episodes
+
+
+def _unique_name(folder: Path, stem: str, used: set[str]) -> Path:
+    name, k = f"{stem}.json", 2
+    while name in used:
+        name, k = f"{stem}-{k}.json", k + 1
+    used.add(name)
+    return folder / name
+
+
+SUMMARY_FIELDS = ["file", "fs", "channels", "duration_s", "twitches", "spasms", "artifacts",
+                  "twitches_per_min", "status", "error", "events_json"]
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from .errors import RecordingError
+    from .formats import parse_columns
+    from .report_json import events_doc, write_json
+
+    if args.columns is not None:
+        parse_columns(args.columns)  # a bad spec fails now, naming --columns
+    if args.board is not None:
+        from .formats.brainflow_csv import board_id
+        board_id(args.board)
+    out_con, err_con = _consoles()
+    files, folders = _inputs(args.paths)
+    json_out = Path(args.json) if args.json else None
+
+    if len(args.paths) == 1 and not folders:  # one recording: --json names the events file
+        path = files[0][0]
+        target = json_out
+        if target is not None:
+            if target.is_dir():
+                target = target / f"{path.stem}.json"
+            elif not target.parent.is_dir():
+                raise UserError(f"--json {json_out}: the folder {target.parent} does not exist; create it first")
+            if path.is_file() and target.exists() and target.resolve() == path.resolve():
+                raise UserError(f"--json {json_out}: is the input recording; name another file")
+        rec = _open(path, args)
+        episodes = _run(path, rec, args, out_con, err_con)
+        if target is not None:
+            write_json(target, events_doc(rec, episodes))
+            if not args.quiet:
+                print(f"wrote {target}")
+        return 0
+
+    # several recordings: --json names a folder; failures are reported and the rest go on
+    for folder in folders:
+        if not any(from_dir and p.parent == folder for p, from_dir in files):
+            raise UserError(f"{folder}: holds no files to analyse (.json files are skipped)")
+    if json_out is not None:
+        if json_out.exists() and not json_out.is_dir():
+            raise UserError(f"--json {json_out}: with several recordings --json names a folder, "
+                            "but this is a file; name a folder")
+        json_out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    used: set[str] = set()
+    failed = 0
+    skipped: dict[Path, list[str]] = {}
+    for path, from_dir in files:
+        row = dict.fromkeys(SUMMARY_FIELDS, "")
+        row["file"] = str(path)
+        rows.append(row)
+        try:
+            rec = _open(path, args)
+        except RecordingError as exc:
+            row["error"] = str(exc)
+            if from_dir:  # a file in a folder that is not a recording twitchwatch reads
+                row["status"] = "skipped"
+                skipped.setdefault(path.parent, []).append(str(exc))
+            else:
+                row["status"] = "failed"
+                failed += 1
+                print(f"{PROG}: error: {exc}", file=sys.stderr, flush=True)
+            continue
+        try:
+            episodes = _run(path, rec, args, out_con, err_con)
+        except UserError as exc:
+            row.update(status="failed", error=str(exc))
+            failed += 1
+            print(f"{PROG}: error: {path}: {exc}", file=sys.stderr, flush=True)
+            continue
+        n = Counter(e.kind for e in episodes)
+        minutes = rec.duration_s / 60.0
+        row.update(fs=_fmt(rec.fs), channels=rec.n_channels, duration_s=f"{rec.duration_s:.3f}",
+                   twitches=n.get("twitch", 0), spasms=n.get("spasm", 0), artifacts=n.get("artifact", 0),
+                   twitches_per_min=f"{n.get('twitch', 0) / minutes:.3f}" if minutes > 0 else "",
+                   status="ok")
+        if json_out is not None:
+            target = _unique_name(json_out, path.stem, used)
+            write_json(target, events_doc(rec, episodes))
+            row["events_json"] = str(target)
+    n_ok = sum(r["status"] == "ok" for r in rows)
+    for folder in folders:
+        skips = skipped.get(folder, [])
+        in_folder = sum(1 for p, from_dir in files if from_dir and p.parent == folder)
+        if skips and len(skips) == in_folder and n_ok == 0 and failed == 0:
+            raise UserError(f"{folder}: none of its {len(skips)} file(s) is a recording twitchwatch can read "
+                            f"(e.g. {skips[0]})")
+    for skips in skipped.values():
+        for why in skips:
+            _warn(f"skipped {why}")
+    if json_out is not None:
+        summary = json_out / "summary.csv"
+        with open(summary, "w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, SUMMARY_FIELDS)
+            w.writeheader()
+            w.writerows(rows)
+        if not args.quiet:
+            print(f"wrote {n_ok} events file(s) and {summary}")
+    if failed:
+        print(f"{PROG}: error: {failed} of {failed + n_ok} recording(s) failed (see above)",
+              file=sys.stderr, flush=True)
+        return 2
+    if n_ok == 0:
+        raise UserError(f"none of {', '.join(args.paths)} holds a recording twitchwatch can read")
+    return 0
+
+
+# ---------------------------------------------------------------- evaluate
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from .evaluate import score
+    from .report_json import load_events, write_json
+
+    truth = load_events(args.truth, "--truth")
+    found = load_events(args.events, "--events")
+    if len(truth["channels"]) != len(found["channels"]):
+        _warn(f"--truth {args.truth} has {len(truth['channels'])} channels but --events {args.events} "
+              f"has {len(found['channels'])}; are they the same recording?")
+    elif abs(float(truth["duration_s"]) - float(found["duration_s"])) > 1.0:
+        _warn(f"--truth {args.truth} lasts {truth['duration_s']:g} s but --events {args.events} "
+              f"{found['duration_s']:g} s; are they the same recording?")
+    if args.json is not None and not Path(args.json).parent.is_dir():
+        raise UserError(f"--json {args.json}: the folder {Path(args.json).parent} does not exist; create it first")
+    s = score(truth, found, min_snr=args.min_snr)
+    out_con, _ = _consoles()
+    table = Table(show_edge=True)
+    for col in ("kind", "precision", "recall", "F1", "tp", "fp", "fn"):
+        table.add_column(col, justify="left" if col == "kind" else "right")
+    for k in KINDS:
+        c = s.kinds[k]
+        if c.tp + c.fp + c.fn == 0:  # none in the truth, none found: nothing to score
+            table.add_row(k, "-", "-", "-", "0", "0", "0")
+        else:
+            table.add_row(k, f"{c.precision:.3f}", f"{c.recall:.3f}", f"{c.f1:.3f}", str(c.tp), str(c.fp), str(c.fn))
+    out_con.print(table)
+    out_con.print(f"artifacts called twitch: {s.artifacts_called_twitch} of {s.artifacts} "
+                  f"({s.artifact_as_twitch_rate:.1%})")
+    if truth.get("noise_rms_uv") is None:
+        out_con.print("low-SNR twitches set aside: 0 (the truth gives no noise_rms_uv)")
+    else:
+        out_con.print(f"low-SNR twitches set aside (peak-to-peak below {args.min_snr:g} x noise rms): {s.set_aside}")
+    if args.json is not None:
+        doc = s.as_dict()
+        doc.update(truth=str(args.truth), events=str(args.events), min_snr=args.min_snr)
+        write_json(args.json, doc)
+    return 0
+
+
+# ---------------------------------------------------------------- stubs
+
+def cmd_stub(args: argparse.Namespace) -> int:
+    print(f"{PROG} {args.command}: not available yet (see the open issues)", file=sys.stderr)
+    return 2
+
+
+# ---------------------------------------------------------------- parser and main
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description="Find muscle twitches (fasciculations) in surface EMG, tell them "
+                                       "from spasms and artifacts.")
+    p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    s = sub.add_parser("simulate", help="write a synthetic recording and its truth file",
+                       description="Write a synthetic sEMG recording (BDF+ or EDF+, with the truth events as "
+                                   "annotations) and OUT's truth file: /x/rec.bdf -> /x/rec.truth.json.")
+    s.add_argument("out", metavar="OUT", help="recording to write; .bdf (BDF+, 24-bit, the default when OUT has "
+                                              "no extension) or .edf (EDF+, 16-bit)")
+    s.add_argument("--minutes", type=_positive("--minutes", high=MAX_MINUTES), default=2.0, metavar="M",
+                   help="length in minutes (default 2)")
+    s.add_argument("--seed", type=_positive("--seed", integer=True, allow_low=True, high=2**63 - 1), default=0,
+                   metavar="N", help="random seed; the same seed gives the same recording (default 0)")
+    s.add_argument("--fs", type=_fs, default=None, metavar="HZ",
+                   help="sampling rate in Hz (default 250, or the --board's rate)")
+    s.add_argument("--channels", type=_positive("--channels", high=64, integer=True), default=4, metavar="C",
+                   help="number of EMG channels, 1-64 (default 4)")
+    s.add_argument("--noise", type=_positive("--noise", high=1000), default=None, metavar="UV",
+                   help="amplifier noise in microvolts rms (default: drawn from the seed, 1-10)")
+    s.add_argument("--mains", choices=["50", "60"], default=None,
+                   help="mains hum frequency in Hz (default: drawn from the seed)")
+    s.add_argument("--twitch-rate", type=_positive("--twitch-rate", high=600), default=None, metavar="PER_MIN",
+                   help="twitches per minute over the whole recording (default: drawn from the seed, 3-60)")
+    s.add_argument("--board", choices=["cyton", "ganglion", "cyton-daisy", "serial"], default=None,
+                   help="board profile: sets the rate and band limit (cyton 250 Hz, ganglion 200 Hz, "
+                        "cyton-daisy 125 Hz); serial keeps --fs")
+    s.set_defaults(func=cmd_simulate)
+
+    a = sub.add_parser("analyze", help="find twitches, spasms and artifacts in recordings",
+                       description="Analyse recordings (EDF/BDF, BrainFlow CSV, OpenBCI GUI txt, delimited "
+                                   "numbers; the format is sniffed). With several inputs or a folder, files "
+                                   "that are not recordings are skipped, failures are reported and the rest "
+                                   "go on (exit status 2 at the end if any failed).")
+    a.add_argument("paths", nargs="+", metavar="PATH", help="recording file(s) or folder(s) of recordings")
+    a.add_argument("--board", metavar="NAME", default=None,
+                   help="BrainFlow board of a BrainFlow CSV (synthetic, cyton, cyton-daisy, ganglion, a "
+                        "BoardIds name or number); BrainFlow CSV has no header, so it needs this")
+    a.add_argument("--fs", type=_fs, default=None, metavar="HZ",
+                   help="sampling rate in Hz; needed for plain text without a rate in its header, and "
+                        "overrides the file's rate otherwise")
+    a.add_argument("--columns", metavar="SPEC", default=None,
+                   help="channels to keep, 0-based, e.g. 0-7, 1,3,5 or 0-3,6 (for plain text: file columns)")
+    a.add_argument("--json", metavar="OUT", default=None,
+                   help="write events JSON: with one input, the file OUT; with several inputs or a folder, "
+                        "the folder OUT gets <recording name>.json per recording and summary.csv")
+    a.add_argument("--mains", choices=["auto", "50", "60", "none"], default="auto",
+                   help="mains frequency to notch out: auto (found from the first second), 50, 60 or none "
+                        "(default auto)")
+    a.add_argument("--quiet", action="store_true",
+                   help="no progress bar and no summary tables (warnings and errors still go to stderr)")
+    a.set_defaults(func=cmd_analyze)
+
+    e = sub.add_parser("evaluate", help="score events against a truth file",
+                       description="Precision, recall and F1 per kind of event, matched one to one per channel.")
+    e.add_argument("--truth", required=True, metavar="T.json", help="truth events JSON (e.g. from simulate)")
+    e.add_argument("--events", required=True, metavar="E.json", help="events JSON to score (from analyze --json)")
+    e.add_argument("--min-snr", type=_positive("--min-snr", allow_low=True, high=1e6), default=6.0, metavar="X",
+                   help="set aside truth twitches whose peak-to-peak is below X times their channel's noise "
+                        "rms (default 6)")
+    e.add_argument("--json", metavar="OUT", default=None, help="also write the scores as JSON to OUT")
+    e.set_defaults(func=cmd_evaluate)
+
+    for name, what in STUBS.items():
+        st = sub.add_parser(name, help=f"{what} (not available yet)",
+                            description=f"{what}. Not available yet (see the open issues).")
+        st.set_defaults(func=cmd_stub)
+    return p
+
+
+def _os_message(exc: OSError) -> str:
+    name = exc.filename if exc.filename is not None else ""
+    why = exc.strerror or str(exc)
+    return f"{name}: {why}" if name else why
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return 2
+        if extra and args.command not in STUBS:
+            raise UserError(f"unrecognized arguments: {' '.join(extra)}")
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        msg = str(exc).replace("\n", " ")
+        print(f"{PROG}: error: {msg}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"{PROG}: error: {_os_message(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
