@@ -2,8 +2,9 @@
 
 Provisional, transparent rules on the detector's features until the learned model
 (models/) replaces them:
-- artifact: the burst's low band (1-15 Hz, where motion swings, electrode pops and ECG
-  live) is strong against its EMG band (``lf_ratio`` above ``lf_max``);
+- artifact: the burst's low band (3-15 Hz, where motion swings, electrode pops and ECG
+  live) stands out more than its EMG band (``lf_ratio`` above ``lf_max``; a sustained
+  burst needs ``lf_max_sustained``), or its spectrum sits below ``centroid_min_hz``;
 - twitch: shorter than ``twitch_max_s`` (one motor unit's potential, or a doublet), on a
   quiet background (inside sustained activity, a short burst is part of a spasm);
 - spasm: at least ``spasm_min_s`` long (a sustained interference pattern);
@@ -24,21 +25,26 @@ class RuleClassifier:
 
     twitch_max_s: float = 0.12
     spasm_min_s: float = 0.3
-    lf_max: float = 0.7
+    lf_max: float = 0.9
+    lf_max_sustained: float = 3.0
     centroid_min_hz: float = 30.0
     background_max: float = 1.5
 
     def kind(self, f: dict[str, float]) -> tuple[str, float]:
-        dur, lf = f["duration_s"], f["lf_ratio"]
-        if lf > self.lf_max or f["centroid_hz"] < self.centroid_min_hz:
-            return "artifact", _sure(np.log(lf / self.lf_max))
-        margin_lf = np.log(self.lf_max / max(lf, 1e-6))
+        dur, lf, cent = f["duration_s"], f["lf_ratio"], f["centroid_hz"]
+        low_margin = np.log(max(cent, 1e-3) / self.centroid_min_hz)
+        if dur >= self.spasm_min_s:
+            margin = min(np.log(self.lf_max_sustained / max(lf, 1e-6)), low_margin)
+            if margin < 0:
+                return "artifact", _sure(-margin)
+            return "spasm", _sure(min(np.log(dur / self.spasm_min_s), margin))
         if f.get("background", 1.0) >= self.background_max:
             return "spasm", _sure(np.log(f["background"] / self.background_max) * 4)
+        margin = min(np.log(self.lf_max / max(lf, 1e-6)), low_margin)
+        if margin < 0:
+            return "artifact", _sure(-margin)
         if dur < self.twitch_max_s:
-            return "twitch", _sure(min(np.log(self.twitch_max_s / max(dur, 1e-4)), margin_lf))
-        if dur >= self.spasm_min_s:
-            return "spasm", _sure(min(np.log(dur / self.spasm_min_s), margin_lf))
+            return "twitch", _sure(min(np.log(self.twitch_max_s / max(dur, 1e-4)), margin))
         mid = np.sqrt(self.twitch_max_s * self.spasm_min_s)
         return "artifact", _sure(np.log(self.spasm_min_s / self.twitch_max_s) / 2 - abs(np.log(dur / mid)))
 

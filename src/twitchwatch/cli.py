@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -327,6 +326,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             row.update(status="failed", error=str(exc))
             failed += 1
             print(f"{PROG}: error: {path}: {exc}", file=sys.stderr, flush=True)
+            continue
+        except Exception as exc:  # a bug: report it, but let the other recordings go on
+            why = f"internal error ({type(exc).__name__}: {exc}); please report it"
+            row.update(status="failed", error=why)
+            failed += 1
+            print(f"{PROG}: error: {path}: {why}", file=sys.stderr, flush=True)
             continue
         n = Counter(e.kind for e in episodes)
         minutes = rec.duration_s / 60.0

@@ -54,6 +54,8 @@ class DetectorParams:
     min_duty: float = 0.3
     context_s: float = 0.5  # the background before a burst: robust sigma over this long
     k_context: float = 1.5  # ... raised by this factor over the floor: sustained activity
+    k_quiet: float = 1.25  # sustained activity has ended when a block's sigma is below this
+    max_quiet_s: float = 3.0  # ... or when no burst came for this long
     rel_extent: float = 0.15  # a burst's edges: where the fast envelope falls below this share of its peak
     block_s: float = 0.25
     history_s: float = 60.0
@@ -168,6 +170,7 @@ class Detector:
         self.long = int(round(p.long_s * fs))
         self.long_merge = max(self.merge, int(round(p.long_merge_s * fs)))
         self.context = max(8, int(round(p.context_s * fs)))
+        self.max_quiet = max(self.long_merge, int(round(p.max_quiet_s * fs)))
         self.pad = max(1, int(round(p.pad_s * fs)))
         self.max_len = int(p.max_burst_s * fs)
         wf, ws = 2 * self.hf + 1, 2 * self.hs + 1
@@ -179,7 +182,9 @@ class Detector:
         self.t_low = chi2_threshold(p.p_low, dof_f) * wf
         self.t_slow = chi2_threshold(p.p_slow, dof_s) * ws
         block = max(8, int(round(p.block_s * fs)))
-        self.floor = _NoiseFloor(self.C, block, max(1, int(p.history_s / p.block_s)), p.quantile, p.min_sigma_uv)
+        history = max(1, int(p.history_s / p.block_s))
+        self.floor = _NoiseFloor(self.C, block, history, p.quantile, p.min_sigma_uv)
+        self.floor_low = _NoiseFloor(self.C, block, history, p.quantile, p.min_sigma_uv)  # of the low band
         self._n = 0  # samples received (internal, contiguous clock)
         self._c0 = 0  # next centre to judge
         self._b0 = 0  # internal index of the first buffered sample
@@ -207,6 +212,7 @@ class Detector:
 
     def flush(self) -> list[Burst]:
         self.floor.close()
+        self.floor_low.close()
         empty = np.zeros((self.C, 0), dtype=np.float32)
         return self._step(empty, empty, final=True)
 
@@ -217,6 +223,7 @@ class Detector:
         self._low = np.concatenate([self._low, np.asarray(low, dtype=np.float32)], axis=1)
         self._n += x.shape[1]
         self.floor.add(x)
+        self.floor_low.add(np.asarray(low, dtype=np.float32))
         c1 = self._n if final else self._n - self.hs
         c1 = min(c1, max(self.floor.known_until(), self._n if final else 0))
         bursts: list[Burst] = []
@@ -285,9 +292,23 @@ class Detector:
         idx = np.flatnonzero(keep)
         return start + int(idx[0]), start + int(idx[-1]) + 1
 
-    def _gap(self, group: _Group) -> int:
-        """How long a pending group waits for more: longer once it is sustained activity."""
-        return self.long_merge if group.sustained or group.stop - group.start >= self.long else self.merge
+    def _closing(self, ch: int, group: _Group) -> int | None:
+        """Where a pending group closes: runs starting before it join the group.
+
+        A short group closes ``merge_s`` after its end. Sustained activity (a long group,
+        or one that began on a raised background) closes at the end of the first 0.25 s
+        block, at least ``long_merge_s`` after its end, whose sigma is back near the floor
+        (and at the latest ``max_quiet_s`` after its end). None: not known yet."""
+        if not (group.sustained or group.stop - group.start >= self.long):
+            return group.stop + self.merge
+        earliest, latest = group.stop + self.long_merge, group.stop + self.max_quiet
+        fl = self.floor
+        k0 = max(-(-earliest // fl.block) - 1, 0)
+        k1 = min(fl.sigmas.shape[1], fl.floors.shape[1])
+        quiet = np.flatnonzero(fl.sigmas[ch, k0:k1] < self.params.k_quiet * fl.floors[ch, k0:k1])
+        if quiet.size:
+            return min(max((k0 + int(quiet[0]) + 1) * fl.block, earliest), latest)
+        return latest if k1 * fl.block >= latest else None
 
     def _background(self, ch: int, start: int) -> float:
         """Robust sigma of the ``context_s`` before ``start``, over the noise floor."""
@@ -301,7 +322,8 @@ class Detector:
     def _offer(self, ch: int, start: int, stop: int) -> list[Burst]:
         """A finished seeded run: merge it with the pending group or queue it."""
         pend = self._pending[ch]
-        if pend is not None and start - pend.stop < self._gap(pend):
+        closing = self._closing(ch, pend) if pend is not None else None
+        if pend is not None and (closing is None or start < closing):
             pend.runs.append((start, stop))
             return []
         out = self._emit(ch) if pend is not None else []
@@ -315,7 +337,8 @@ class Detector:
             return []
         run = self._runs[ch]
         horizon = run.start if run is not None else c1
-        if horizon - pend.stop >= self._gap(pend):
+        closing = self._closing(ch, pend)
+        if closing is not None and horizon >= closing:
             return self._emit(ch)
         return []
 
@@ -347,6 +370,7 @@ class Detector:
         a, z = max(start - self.pad, b0), min(stop + self.merge + self.hs, self._n)
         low = self._low[ch, a - b0: z - b0].astype(np.float64)
         sigma = float(self.floor.at(np.array([start]))[ch, 0])
+        sigma_low = float(self.floor_low.at(np.array([start]))[ch, 0])
         n = x.size
         ptp = float(np.ptp(x)) if n else 0.0
         rms = float(np.sqrt(np.mean(x * x))) if n else 0.0
@@ -371,7 +395,8 @@ class Detector:
             "phases": float(crossings + 1),
             "turns_per_s": turns * fs / max(n, 1),
             "centroid_hz": centroid,
-            "lf_ratio": float(np.ptp(low)) / max(ptp, 1e-9) if low.size else 0.0,
+            # how far the low band stands out of its noise, against how far the EMG band does
+            "lf_ratio": (float(np.ptp(low)) / sigma_low) / max(ptp / sigma, 1e-9) if low.size else 0.0,
             "spread": spread,
             "background": self._background(ch, start),
         }
