@@ -49,7 +49,7 @@ class DetectorParams:
     p_slow: float = 1e-3  # ... above the slow envelope's threshold
     board_cutoff_hz: float | None = None  # None: the usual one for the sampling rate
     merge_s: float = 0.02
-    long_s: float = 0.1
+    long_s: float = 0.15
     long_merge_s: float = 0.6
     min_duty: float = 0.3
     context_s: float = 0.5  # the background before a burst: robust sigma over this long
