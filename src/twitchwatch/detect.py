@@ -111,10 +111,16 @@ class _NoiseFloor:
         if have == 0 or done > have:
             return
         new = []
-        for k in range(done, have + 1):  # floor k needs blocks < k (block 0 judges itself)
+        # floor k needs blocks < k (block 0 judges itself); a short history while it fills
+        for k in range(done, min(have, self.history) + 1):
             past = self.sigmas[:, max(0, k - self.history): k] if k else self.sigmas[:, :1]
-            new.append(np.maximum(np.quantile(past, self.q, axis=1) / self.bias, self.min_sigma))
-        self.floors = np.concatenate([self.floors, np.stack(new, axis=1)], axis=1)
+            new.append(np.quantile(past, self.q, axis=1))
+        lo = max(done, self.history + 1)
+        if have >= lo:  # full histories: all at once
+            windows = np.lib.stride_tricks.sliding_window_view(self.sigmas[:, lo - self.history: have], self.history, axis=1)
+            new.extend(np.quantile(windows, self.q, axis=2).T)
+        floors = np.maximum(np.stack(new, axis=1) / self.bias, self.min_sigma)
+        self.floors = np.concatenate([self.floors, floors], axis=1)
 
     def close(self) -> None:
         """At the end of a stream shorter than one block, judge it by itself."""

@@ -5,7 +5,8 @@ What is in a recording (all drawn from the seed unless given):
   3-25 ms, 20-800 uV peak-to-peak, Poisson in time (1-60 per minute), usually on one
   channel and sometimes seen weaker on a neighbour, occasionally as a doublet;
 - spasms/cramps: interference patterns of many motor units firing at 6-25 Hz under a
-  smooth envelope, 0.5-30 s, on one channel and often a neighbour;
+  smooth envelope, 0.5-30 s, at 6-15 times the noise rms or more (a cramp is a strong
+  contraction), on one channel and often a neighbour (at half to 0.8 of its size);
 - distractors, labelled ``artifact`` in the truth: motion swings (below 10 Hz), electrode
   pops (step and decay), ECG bleed-through on trunk channels (each QRS one event), brief
   voluntary contractions (0.12-0.3 s);
@@ -197,7 +198,7 @@ def simulate(cfg: SynthConfig) -> tuple[Recording, dict]:
         add_event(ch, t0, wave, kind)
         nb = neighbour(ch)
         if nb is not None and rng.random() < 0.5 and timeline.free(nb, t0, t0 + dur, 0.3):
-            add_event(nb, t0, wave * rng.uniform(0.4, 0.8) * rng.choice([-1.0, 1.0]), kind)
+            add_event(nb, t0, wave * rng.uniform(0.5, 0.8) * rng.choice([-1.0, 1.0]), kind)
 
     def place(dur: float, ch: int, margin: float, tries: int = 20) -> float | None:
         for _ in range(tries):
@@ -211,7 +212,7 @@ def simulate(cfg: SynthConfig) -> tuple[Recording, dict]:
         ch = int(rng.integers(C))
         t0 = place(dur, ch, 1.0)
         if t0 is not None:
-            level = max(noise_rms[ch] * rng.uniform(4, 10), float(np.exp(rng.uniform(np.log(15), np.log(300)))))
+            level = max(noise_rms[ch] * rng.uniform(6, 15), float(np.exp(rng.uniform(np.log(15), np.log(300)))))
             contraction("spasm", dur, t0, ch, level)
 
     # Distractors.
@@ -223,7 +224,7 @@ def simulate(cfg: SynthConfig) -> tuple[Recording, dict]:
             dur = rng.uniform(0.12, 0.3)
             t0 = place(dur, ch, 0.5)
             if t0 is not None:
-                level = max(noise_rms[ch] * rng.uniform(5, 10), float(np.exp(rng.uniform(np.log(20), np.log(300)))))
+                level = max(noise_rms[ch] * rng.uniform(6, 15), float(np.exp(rng.uniform(np.log(20), np.log(300)))))
                 contraction("artifact", dur, t0, ch, level)
         elif what == "pop":
             tau = rng.uniform(0.05, 1.0)
