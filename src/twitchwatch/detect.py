@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal, stats
+from scipy import signal, special
 
 from .dsp import board_cutoff, design_filters
 from .types import Burst, Chunk
@@ -36,6 +36,7 @@ from .types import Burst, Chunk
 _Q = 1024.0  # fixed-point scale of squared microvolts
 _CLIP_UV = 1.0e5  # |x| above this is clipped for the envelopes (100 mV: nothing real)
 _MAX_STEP = 1 << 15  # samples handled per inner step: bounds memory and integer sums
+_FLOOR_EVERY = 4  # a full-history floor is refreshed every this many blocks (1 s)
 
 
 @dataclass
@@ -82,7 +83,7 @@ def noise_dof(fs: float, w: int, cutoff: float) -> float:
 
 def chi2_threshold(p: float, dof: float) -> float:
     """Mean square (in units of sigma^2) exceeded with probability p by noise of ``dof``."""
-    return float(stats.gamma.isf(p, dof / 2.0, scale=2.0 / dof))
+    return float(special.gammainccinv(dof / 2.0, p) * 2.0 / dof)
 
 
 class _NoiseFloor:
@@ -91,7 +92,7 @@ class _NoiseFloor:
     def __init__(self, n_channels: int, block: int, history: int, quantile: float, min_sigma: float):
         self.block, self.history, self.q, self.min_sigma = block, history, quantile, min_sigma
         # the MAD sigma of n Gaussian samples scatters by about 1.166 sigma / sqrt(n)
-        self.bias = 1.0 + stats.norm.ppf(quantile) * 1.166 / np.sqrt(block)
+        self.bias = 1.0 + special.ndtri(quantile) * 1.166 / np.sqrt(block)
         self._partial = np.zeros((n_channels, 0), dtype=np.float32)
         self.sigmas = np.zeros((n_channels, 0))  # sigma of each complete block
         self.floors = np.zeros((n_channels, 0))  # floor for block k (from blocks < k)
@@ -116,9 +117,13 @@ class _NoiseFloor:
             past = self.sigmas[:, max(0, k - self.history): k] if k else self.sigmas[:, :1]
             new.append(np.quantile(past, self.q, axis=1))
         lo = max(done, self.history + 1)
-        if have >= lo:  # full histories: all at once
-            windows = np.lib.stride_tricks.sliding_window_view(self.sigmas[:, lo - self.history: have], self.history, axis=1)
-            new.extend(np.quantile(windows, self.q, axis=2).T)
+        if have >= lo:  # full histories: all at once, refreshed every FLOOR_EVERY blocks
+            ks = np.arange(lo, have + 1)
+            ends = np.maximum(ks - ks % _FLOOR_EVERY, self.history)  # history ends at this block
+            uniq, where = np.unique(ends, return_inverse=True)
+            idx = uniq[:, None] + np.arange(-self.history, 0)[None, :]
+            floors = np.quantile(self.sigmas[:, idx], self.q, axis=2)  # channels x len(uniq)
+            new.extend(floors[:, where].T)
         floors = np.maximum(np.stack(new, axis=1) / self.bias, self.min_sigma)
         self.floors = np.concatenate([self.floors, floors], axis=1)
 

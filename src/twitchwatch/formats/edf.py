@@ -125,20 +125,24 @@ def _read(path: Path, fmt: str, reader: pyedflib.EdfReader, warns: list[str]) ->
     if dropped:
         warns.append(f"kept the {len(keep)} channels at {fs:g} Hz; dropped channels at other "
                      f"rates: {', '.join(dropped)}")
-    rows, unknown = [], []
-    for i in keep:
+    # one float32 array filled a channel at a time: peak memory ~ the data + one row
+    annotations, end = _annotations(reader)
+    length = min(int(reader.getNSamples()[i]) for i in keep)
+    if end is not None:
+        length = min(length, end)
+    data = np.empty((len(keep), length), dtype=np.float32)
+    unknown = []
+    for row, i in enumerate(keep):
         factor = unit_factor(reader.getPhysicalDimension(i))
         if factor is None:
             unknown.append(f"{labels[i]} ({reader.getPhysicalDimension(i).strip()!r})")
             factor = 1.0
-        rows.append(reader.readSignal(i) * factor)
+        values = reader.readSignal(i, 0, length)
+        if factor != 1.0:
+            values *= factor
+        data[row] = values
     if unknown:
         warns.append(f"unknown physical unit, assumed microvolts: {', '.join(unknown)}")
-    length = min(r.size for r in rows)
-    data = np.stack([r[:length] for r in rows]) if length else np.zeros((len(rows), 0))
-    annotations, end = _annotations(reader)
-    if end is not None and end <= data.shape[1]:
-        data = data[:, :end]
     start = None if START_UNKNOWN in reader.getRecordingAdditional() else reader.getStartdatetime()
     meta = {"warnings": warns, "units": "uV" if not unknown else "uV (assumed for some)",
             "file_type": fmt.upper() + ("+" if reader.filetype in (pyedflib.FILETYPE_EDFPLUS,
