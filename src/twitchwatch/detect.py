@@ -45,7 +45,7 @@ class DetectorParams:
 
     fast_s: float = 0.012
     slow_s: float = 0.06
-    false_seeds_per_hour: float = 0.2  # per channel, in pure noise
+    false_seeds_per_hour: float = 1.0  # per channel, in pure noise
     p_low: float = 0.01  # share of noise samples above the fast envelope's low threshold
     p_slow: float = 1e-3  # ... above the slow envelope's threshold
     board_cutoff_hz: float | None = None  # None: the usual one for the sampling rate
@@ -66,13 +66,15 @@ class DetectorParams:
     pad_s: float = 0.05
 
 
-def noise_dof(fs: float, w: int, cutoff: float) -> float:
+def noise_dof(fs: float, w: int, cutoff: float, band: str = "emg") -> float:
     """Effective chi-square degrees of freedom of a w-sample sum of squares of noise that
-    passed the board's low-pass (``cutoff``) and our EMG band: w^2 / sum (w-|k|) rho_k^2."""
-    emg, _ = design_filters(fs, None)
+    passed the board's low-pass (``cutoff``) and our EMG band (or our low band):
+    w^2 / sum over lags (w-|k|) rho_k^2. It is also the number of independent samples
+    that w samples of such noise are worth."""
+    emg, low = design_filters(fs, None)
     impulse = np.zeros(int(2 * fs))
     impulse[0] = 1.0
-    h = signal.sosfilt(emg, impulse)
+    h = signal.sosfilt(emg if band == "emg" else low, impulse)
     if cutoff < 0.49 * fs:
         h = signal.sosfilt(signal.butter(4, cutoff, fs=fs, output="sos"), h)
     r = np.correlate(h, h, mode="full")[len(h) - 1: len(h) - 1 + w]
@@ -89,10 +91,12 @@ def chi2_threshold(p: float, dof: float) -> float:
 class _NoiseFloor:
     """Per-channel robust sigma per block and the floor each block is judged against."""
 
-    def __init__(self, n_channels: int, block: int, history: int, quantile: float, min_sigma: float):
+    def __init__(self, n_channels: int, block: int, history: int, quantile: float, min_sigma: float,
+                 independent: float):
         self.block, self.history, self.q, self.min_sigma = block, history, quantile, min_sigma
-        # the MAD sigma of n Gaussian samples scatters by about 1.166 sigma / sqrt(n)
-        self.bias = 1.0 + special.ndtri(quantile) * 1.166 / np.sqrt(block)
+        # the MAD sigma of n independent Gaussian samples scatters by about 1.166 sigma / sqrt(n);
+        # a block of band-limited noise is worth ``independent`` such samples
+        self.bias = 1.0 + special.ndtri(quantile) * 1.166 / np.sqrt(independent)
         self._partial = np.zeros((n_channels, 0), dtype=np.float32)
         self.sigmas = np.zeros((n_channels, 0))  # sigma of each complete block
         self.floors = np.zeros((n_channels, 0))  # floor for block k (from blocks < k)
@@ -194,8 +198,10 @@ class Detector:
         self.t_slow = chi2_threshold(p.p_slow, dof_s) * ws
         block = max(8, int(round(p.block_s * fs)))
         history = max(1, int(p.history_s / p.block_s))
-        self.floor = _NoiseFloor(self.C, block, history, p.quantile, p.min_sigma_uv)
-        self.floor_low = _NoiseFloor(self.C, block, history, p.quantile, p.min_sigma_uv)  # of the low band
+        self.floor = _NoiseFloor(self.C, block, history, p.quantile, p.min_sigma_uv,
+                                 noise_dof(fs, block, cutoff))
+        self.floor_low = _NoiseFloor(self.C, block, history, p.quantile, p.min_sigma_uv,  # of the low band
+                                     noise_dof(fs, block, cutoff, band="low"))
         self._n = 0  # samples received (internal, contiguous clock)
         self._c0 = 0  # next centre to judge
         self._b0 = 0  # internal index of the first buffered sample
