@@ -1,0 +1,241 @@
+"""dsp: the EMG band, mains detection and the streaming preprocessor."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from twitchwatch.dsp import MAINS_PROBE_S, Preprocessor, detect_mains, emg_band
+from twitchwatch.types import Chunk
+
+RATES = (125.0, 200.0, 250.0, 1000.0)
+
+
+def _names(c: int) -> tuple[str, ...]:
+    return tuple(f"C{i}" for i in range(c))
+
+
+def _feed(pre: Preprocessor, x: np.ndarray, fs: float, sizes, start: int = 0) -> list[Chunk]:
+    """Feed ``x`` in chunks cycling through ``sizes``; all output chunks, flush included."""
+    out, i, k = [], 0, 0
+    while i < x.shape[1]:
+        s = int(sizes[k % len(sizes)])
+        k += 1
+        out += pre.process(Chunk(x[:, i:i + s], fs, _names(x.shape[0]), start=start + i))
+        i += s
+    return out + pre.flush()
+
+
+def _joined(chunks: list[Chunk]) -> tuple[np.ndarray, np.ndarray]:
+    return np.concatenate([c.data for c in chunks], axis=1), np.concatenate([c.low for c in chunks], axis=1)
+
+
+def _hum_and_noise(fs, seconds, c, rng, mains=None, hum_uv=10.0, noise_uv=3.0, dc=0.0):
+    n = int(round(seconds * fs))
+    t = np.arange(n) / fs
+    x = noise_uv * rng.standard_normal((c, n)) + dc
+    if mains:
+        x += hum_uv * np.sin(2 * np.pi * mains * t + rng.uniform(0, 2 * np.pi, (c, 1)))
+    return x
+
+
+# -- emg_band ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fs", RATES)
+def test_emg_band_fits_the_rate(fs):
+    lo, hi = emg_band(fs)
+    assert lo == 20.0
+    assert 0 < lo < hi < fs / 2
+    assert hi <= 450.0
+
+
+# -- detect_mains --------------------------------------------------------------------
+
+@pytest.mark.parametrize("fs", [250.0, 1000.0])
+@pytest.mark.parametrize("mains", [50.0, 60.0])
+@pytest.mark.parametrize("seconds,channels", [(1.0, 4), (1.0, 1), (3.0, 2)])
+def test_detect_mains_finds_the_line(fs, mains, seconds, channels, rng):
+    # hum 5 uV against 3 uV of white noise (spread over 0 .. fs/2)
+    x = _hum_and_noise(fs, seconds, channels, rng, mains=mains, hum_uv=5.0, dc=300.0)
+    assert detect_mains(x, fs) == mains
+
+
+@pytest.mark.parametrize("fs", [250.0, 1000.0])
+@pytest.mark.parametrize("seed", range(6))
+def test_detect_mains_none_for_pure_noise(fs, seed):
+    x = _hum_and_noise(fs, MAINS_PROBE_S, 4, np.random.default_rng(seed), dc=-200.0)
+    assert detect_mains(x, fs) is None
+
+
+@pytest.mark.parametrize("fs", [250.0, 1000.0])
+def test_detect_mains_false_alarm_rate_four_channels(fs):
+    rng = np.random.default_rng(int(fs))
+    hits = sum(detect_mains(rng.standard_normal((4, int(fs))), fs) is not None for _ in range(200))
+    assert hits / 200 <= 0.03
+
+
+@pytest.mark.xfail(strict=False, reason="measured ~25% false 50/60 Hz calls on 1 s of single-channel white "
+                                        "noise at 250 and 1000 Hz: the peak of a few raw periodogram bins is "
+                                        "compared with 4x the median bin")
+@pytest.mark.parametrize("fs", [250.0, 1000.0])
+def test_detect_mains_false_alarm_rate_one_channel(fs):
+    rng = np.random.default_rng(int(fs) + 1)
+    hits = sum(detect_mains(rng.standard_normal((1, int(fs))), fs) is not None for _ in range(200))
+    assert hits / 200 <= 0.05, f"{hits / 200:.1%} of pure-noise seconds called mains"
+
+
+# -- Preprocessor: holding the probe -------------------------------------------------
+
+@pytest.mark.parametrize("fs", [125.0, 250.0, 1000.0])
+@pytest.mark.parametrize("mains", [50.0, 60.0])
+def test_preprocessor_holds_the_first_second_then_releases(fs, mains, rng):
+    x = _hum_and_noise(fs, 3.0, 3, rng, mains=mains if mains < fs / 2 - 1 else None)
+    step = max(1, int(0.3 * fs))
+    pre = Preprocessor(fs, 3)
+    probe = int(MAINS_PROBE_S * fs)
+    fed, released = 0, []
+    i = 0
+    while fed < probe:
+        chunk = Chunk(x[:, i:i + step], fs, _names(3), start=i)
+        out = pre.process(chunk)
+        fed += chunk.n_samples
+        i += step
+        if fed < probe:
+            assert out == [], "nothing comes out before a second has been seen"
+        else:
+            released = out
+    # everything held comes out at once, in order, with its own starts and sizes
+    assert [c.start for c in released] == list(range(0, fed, step))
+    assert sum(c.n_samples for c in released) == fed
+    assert all(c.low is not None and c.low.shape == c.data.shape for c in released)
+    if mains < fs / 2 - 1:
+        assert pre.mains_hz == mains
+    # then each chunk passes straight through
+    out = pre.process(Chunk(x[:, i:i + 7], fs, _names(3), start=i))
+    assert len(out) == 1 and out[0].start == i and out[0].n_samples == 7
+
+
+@pytest.mark.parametrize("fs", [125.0, 1000.0])
+def test_preprocessor_flush_releases_a_short_stream(fs, rng):
+    x = _hum_and_noise(fs, 0.4, 2, rng)
+    pre = Preprocessor(fs, 2)
+    assert pre.process(Chunk(x, fs, _names(2))) == []
+    out = pre.flush()
+    assert sum(c.n_samples for c in out) == x.shape[1]
+    assert np.isfinite(_joined(out)[0]).all()
+    assert pre.flush() == []
+
+
+# -- Preprocessor: chunking never changes the answer ---------------------------------
+
+def _stream_case(fs: float, seed: int, seconds: float = 3.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = _hum_and_noise(fs, seconds, 3, rng, mains=50.0 if fs > 110 else None, dc=rng.uniform(-3e4, 3e4, (3, 1)))
+    # a few bursts, a step and some non-finite samples
+    n = x.shape[1]
+    for _ in range(4):
+        i = int(rng.integers(0, n - 20))
+        x[int(rng.integers(3)), i:i + 10] += 200 * rng.standard_normal(10)
+    x[1, n // 2:] += 500.0
+    bad = rng.integers(1, n, 6)
+    x[rng.integers(0, 3, 6), bad] = rng.choice([np.nan, np.inf, -np.inf], 6)
+    x[2, 0] = np.nan  # before any finite value
+    return x.astype(np.float32)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fs=st.sampled_from([125.0, 250.0, 1000.0]), seed=st.integers(0, 3),
+       sizes=st.lists(st.integers(1, 700), min_size=1, max_size=12))
+def test_preprocessor_output_does_not_depend_on_chunking(fs, seed, sizes):
+    x = _stream_case(fs, seed)
+    whole = Preprocessor(fs, 3)
+    ref = _feed(whole, x, fs, [x.shape[1]])
+    pre = Preprocessor(fs, 3)
+    got = _feed(pre, x, fs, sizes, start=0)
+    y_ref, low_ref = _joined(ref)
+    y, low = _joined(got)
+    assert np.array_equal(y, y_ref)
+    assert np.array_equal(low, low_ref)
+    assert [c.start for c in got] == list(np.cumsum([0] + [c.n_samples for c in got])[:-1])
+    assert pre.mains_hz == whole.mains_hz
+    assert np.array_equal(pre.nonfinite, whole.nonfinite)
+
+
+# -- Preprocessor: robustness ----------------------------------------------------------
+
+@pytest.mark.parametrize("fs", [125.0, 250.0, 1000.0])
+@pytest.mark.parametrize("chunk_s", [0.1, 10.0])
+def test_nonfinite_samples_are_counted_and_contained(fs, chunk_s, rng):
+    x = _hum_and_noise(fs, 4.0, 3, rng, mains=50.0, dc=1000.0)
+    n = x.shape[1]
+    x[0, n // 2: n // 2 + 5] = np.nan  # a run, after the probe
+    x[0, int(0.7 * fs)] = np.nan  # inside the probe
+    x[1, int(0.3 * fs)] = np.inf
+    x[1, n - 1] = -np.inf  # the last sample
+    pre = Preprocessor(fs, 3)
+    y, low = _joined(_feed(pre, x.astype(np.float32), fs, [max(1, int(chunk_s * fs))]))
+    assert pre.nonfinite.tolist() == [6, 2, 0]
+    assert np.isfinite(y).all() and np.isfinite(low).all()
+    # held at the last finite value: the filters stay on the scale of the signal (hum 10 uV, noise 3 uV)
+    assert np.abs(y).max() < 100.0
+    assert np.abs(y[:, int(0.05 * fs):]).max() < 100.0
+
+
+@pytest.mark.parametrize("fs", [250.0, 1000.0])
+def test_nonfinite_first_sample_starts_no_transient(fs, rng):
+    """A stream whose very first sample is NaN (a board's first packet, a gap marker) on
+    a channel with a DC offset: there is no last finite value to hold, and the filters
+    must not start from 0 uV and step to the offset."""
+    x = _hum_and_noise(fs, 4.0, 2, rng, dc=60000.0, noise_uv=1.0)
+    x[0, 0] = np.nan
+    pre = Preprocessor(fs, 2, None)
+    y, low = _joined(_feed(pre, x.astype(np.float32), fs, [int(0.5 * fs)]))
+    assert pre.nonfinite.tolist() == [1, 0]
+    assert np.isfinite(y).all()
+    after = int(0.05 * fs)
+    assert np.abs(y[:, after:]).max() < 10.0, "a NaN first sample set off a start-up transient"
+    assert np.abs(low[:, after:]).max() < 10.0
+
+
+@pytest.mark.parametrize("fs", RATES)
+@pytest.mark.parametrize("dc", [60000.0, -60000.0])
+def test_large_dc_offset_gives_no_startup_transient(fs, dc, rng):
+    n = int(5 * fs)
+    noise = 0.5 * rng.standard_normal((2, n))
+    x = np.vstack([dc + noise, np.full((1, n), dc)])
+    y, low = _joined(_feed(Preprocessor(fs, 3), x.astype(np.float32), fs, [int(0.2 * fs)]))
+    after = int(0.05 * fs)
+    assert np.abs(y[:, after:]).max() < 3.0  # 0.5 uV noise alone reaches ~2 uV in 5 s
+    assert np.abs(low[:, after:]).max() < 3.0
+    assert np.abs(y[2]).max() < 1e-3  # pure DC: nothing at all, from the first sample
+
+
+def _gain_db(fs: float, mains: float | str, tone: float) -> float:
+    t = np.arange(int(10 * fs)) / fs
+    x = (100.0 * np.sin(2 * np.pi * tone * t))[None, :]
+    ref = x[0, int(3 * fs):].std()
+    if mains == "auto":  # let the preprocessor find the line in the first second
+        x = x + 20.0 * np.sin(2 * np.pi * 50.0 * t)[None, :]
+    pre = Preprocessor(fs, 1, mains)
+    y, _ = _joined(_feed(pre, x.astype(np.float32), fs, [int(fs)]))
+    if mains == "auto":
+        assert pre.mains_hz == 50.0
+    settled = int(3 * fs)
+    return float(20 * np.log10(y[0, settled:].std() / ref))
+
+
+@pytest.mark.parametrize("fs", [125.0, 250.0, 1000.0])
+@pytest.mark.parametrize("mains", [50.0, 60.0])
+def test_notch_removes_the_mains_line(fs, mains):
+    if mains >= fs / 2 - 1:
+        pytest.skip("no mains line below Nyquist")
+    assert _gain_db(fs, mains, mains) < -20.0
+    if 2 * mains < emg_band(fs)[1]:  # harmonics inside the band are notched as well
+        assert _gain_db(fs, mains, 2 * mains) < -20.0
+
+
+@pytest.mark.parametrize("fs,mains,tone", [(1000.0, 60.0, 100.0), (1000.0, 50.0, 75.0), (1000.0, "auto", 75.0),
+                                           (250.0, 50.0, 75.0), (250.0, 60.0, 90.0), (200.0, 50.0, 75.0)])
+def test_tones_between_notches_pass(fs, mains, tone):
+    assert abs(_gain_db(fs, mains, tone)) < 1.0
