@@ -431,9 +431,9 @@ class Detector:
         keep = self._c0 - max(self.hs + 2 * self.pad, self.context + self.merge)
         for ch in range(self.C):
             if self._runs[ch] is not None:
-                keep = min(keep, self._runs[ch].start - self.pad - 8)
+                keep = min(keep, self._runs[ch].start - max(self.pad, self.context) - 8)
             if self._pending[ch] is not None:
-                keep = min(keep, self._pending[ch].start - self.pad - 8)
+                keep = min(keep, self._pending[ch].start - max(self.pad, self.context) - 8)
         keep = max(keep, self._b0)
         cut = keep - self._b0
         if cut > 0:

@@ -43,20 +43,19 @@ def emg_band(fs: float) -> tuple[float, float]:
 def detect_mains(x: np.ndarray, fs: float, min_ratio: float = 4.0) -> float | None:
     """50 or 60 when one of them stands out of the spectrum of ``x`` (channels x samples).
 
-    Compares the power in the bin at each candidate (and its first harmonic where it
-    exists) with the median power of 30-80 Hz; returns None when neither stands out."""
+    Welch's averaged spectrum (half-second segments, so that 50 and 60 Hz fall on bins),
+    summed over channels: the power at each candidate against the median power of
+    30-80 Hz. None when neither stands out by ``min_ratio``."""
     n = x.shape[1]
-    if n < int(0.25 * fs) or fs < 110:
+    if n < int(0.5 * fs) or fs < 110:
         return None
-    x = x - x.mean(axis=1, keepdims=True)
-    spec = np.abs(np.fft.rfft(x * np.hanning(n), axis=1)) ** 2
+    freqs, spec = signal.welch(x, fs=fs, nperseg=int(fs // 2), axis=1)
     spec = spec.sum(axis=0)
-    freqs = np.fft.rfftfreq(n, 1.0 / fs)
     ref_band = (freqs > 30) & (freqs < min(80, fs / 2 - 2))
     ref = np.median(spec[ref_band]) + 1e-30
     best, best_ratio = None, min_ratio
     for f0 in (50.0, 60.0):
-        near = np.abs(freqs - f0) <= max(1.0, fs / n)
+        near = np.abs(freqs - f0) <= fs / (fs // 2) / 2 + 1e-9
         if f0 >= fs / 2 - 1 or not near.any():
             continue
         ratio = spec[near].max() / ref
@@ -74,7 +73,7 @@ def design_filters(fs: float, mains_hz: float | None) -> tuple[np.ndarray, np.nd
     parts = [signal.butter(order, [lo, hi], btype="bandpass", fs=fs, output="sos")]
     if mains_hz:
         k = 1
-        while k * mains_hz < min(hi + 5.0, fs / 2 - 1.0):
+        while k * mains_hz < fs / 2 - 1.0:  # every harmonic below Nyquist (a board may pass them)
             b, a = signal.iirnotch(k * mains_hz, Q=NOTCH_Q * k, fs=fs)  # same width at each harmonic
             parts.append(signal.tf2sos(b, a))
             k += 1
@@ -94,9 +93,11 @@ class Preprocessor:
     """Band-pass + notch (and the low band) for a stream, one chunk at a time.
 
     ``process(chunk)`` returns the filtered chunks, with ``low`` filled in: none while it
-    still holds back the first second to find the mains frequency, then all that was held.
-    ``flush()`` returns what is held back at the end of a stream. Non-finite samples are held at the last
-    finite value (counted in ``nonfinite``) so that one NaN cannot poison the filters.
+    holds back the first second (to find the mains frequency unless given, and each
+    channel's first good value to start the filters from), then all that was held.
+    ``flush()`` returns what is held back at the end of a stream. Non-finite samples are
+    held at the last finite value (counted in ``nonfinite``), so that one NaN cannot
+    poison the filters.
     """
 
     def __init__(self, fs: float, n_channels: int, mains_hz: float | None | str = "auto"):
@@ -108,37 +109,24 @@ class Preprocessor:
         self._held: list[Chunk] = []
         self._sos: tuple[np.ndarray, np.ndarray] | None = None
         self._state: _State | None = None
-        if mains_hz != "auto":
-            self._design(mains_hz)  # type: ignore[arg-type]
 
-    def _design(self, mains_hz: float | None) -> None:
-        self.mains_hz = float(mains_hz) if mains_hz else None
-        self._sos = design_filters(self.fs, self.mains_hz)
-
-    def _clean(self, data: np.ndarray, count: bool = True) -> np.ndarray:
+    def _clean(self, data: np.ndarray) -> np.ndarray:
         """float64 copy with non-finite samples held at the last finite value."""
         x = np.asarray(data, dtype=np.float64)
         bad = ~np.isfinite(x)
         if not bad.any():
             return x
-        if count:
-            self.nonfinite += bad.sum(axis=1)
-        last = self._state.last if self._state is not None else np.zeros(self.n_channels)
+        self.nonfinite += bad.sum(axis=1)
         idx = np.where(bad, 0, np.arange(x.shape[1])[None, :])
         np.maximum.accumulate(idx, axis=1, out=idx)
         filled = np.take_along_axis(x, idx, axis=1)
         lead = bad & (np.cumsum(~bad, axis=1) == 0)  # no finite value yet in this chunk
-        filled[lead] = np.broadcast_to(last[:, None], x.shape)[lead]
+        filled[lead] = np.broadcast_to(self._state.last[:, None], x.shape)[lead]
         return filled
 
     def _filter(self, chunk: Chunk) -> Chunk:
         x = self._clean(chunk.data)
         emg_sos, low_sos = self._sos  # type: ignore[misc]
-        if self._state is None:
-            x0 = x[:, :1]  # start in steady state for the first value: no DC transient
-            self._state = _State(signal.sosfilt_zi(emg_sos)[:, None, :] * x0[None],
-                                 signal.sosfilt_zi(low_sos)[:, None, :] * x0[None],
-                                 np.zeros(self.n_channels))
         st = self._state
         y, st.emg_zi = signal.sosfilt(emg_sos, x, axis=1, zi=st.emg_zi)
         lowy, st.low_zi = signal.sosfilt(low_sos, x, axis=1, zi=st.low_zi)
@@ -156,11 +144,24 @@ class Preprocessor:
         return self._release()
 
     def flush(self) -> list[Chunk]:
-        """What is still held back (a stream shorter than the mains probe)."""
+        """What is still held back (a stream shorter than the first second)."""
         return self._release() if self._held else []
 
     def _release(self) -> list[Chunk]:
         held, self._held = self._held, []
         probe = np.concatenate([c.data for c in held], axis=1)[:, : int(MAINS_PROBE_S * self.fs)]
-        self._design(detect_mains(self._clean(probe, count=False), self.fs))
+        probe = np.asarray(probe, dtype=np.float64)
+        good = np.isfinite(probe)
+        first = np.where(good.any(axis=1), probe[np.arange(len(probe)), good.argmax(axis=1)], 0.0)
+        if self.mains_arg == "auto":
+            filled = np.where(good, probe, first[:, None])
+            mains = detect_mains(filled, self.fs)
+        else:
+            mains = self.mains_arg  # type: ignore[assignment]
+        self.mains_hz = float(mains) if mains else None
+        self._sos = design_filters(self.fs, self.mains_hz)
+        emg_sos, low_sos = self._sos
+        x0 = first[None, :, None]  # start in steady state at the first good value: no transient
+        self._state = _State(signal.sosfilt_zi(emg_sos)[:, None, :] * x0,
+                             signal.sosfilt_zi(low_sos)[:, None, :] * x0, first.copy())
         return [self._filter(c) for c in held]
