@@ -51,7 +51,7 @@ class DetectorParams:
     board_cutoff_hz: float | None = None  # None: the usual one for the sampling rate
     merge_s: float = 0.02
     long_s: float = 0.15
-    long_merge_s: float = 0.6
+    long_merge_s: float = 0.3
     min_duty: float = 0.3
     context_s: float = 0.5  # the background before a burst: robust sigma over this long
     k_context: float = 1.5  # ... raised by this factor over the floor: sustained activity
