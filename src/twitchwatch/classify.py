@@ -38,11 +38,11 @@ class RuleClassifier:
             if margin < 0:
                 return "artifact", _sure(-margin)
             return "spasm", _sure(min(np.log(dur / self.spasm_min_s), margin))
-        if f.get("background", 1.0) >= self.background_max:
-            return "spasm", _sure(np.log(f["background"] / self.background_max) * 4)
         margin = min(np.log(self.lf_max / max(lf, 1e-6)), low_margin)
         if margin < 0:
             return "artifact", _sure(-margin)
+        if f.get("background", 1.0) >= self.background_max:
+            return "spasm", _sure(np.log(f["background"] / self.background_max) * 4)
         if dur < self.twitch_max_s:
             return "twitch", _sure(min(np.log(self.twitch_max_s / max(dur, 1e-4)), margin))
         mid = np.sqrt(self.twitch_max_s * self.spasm_min_s)
