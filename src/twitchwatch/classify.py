@@ -8,7 +8,8 @@ Provisional, transparent rules on the detector's features until the learned mode
 - twitch: shorter than ``twitch_max_s`` (one motor unit's potential, or a doublet), on a
   quiet background (inside sustained activity, a short burst is part of a spasm);
 - spasm: at least ``spasm_min_s`` long (a sustained interference pattern);
-- in between: a brief contraction, reported as artifact (not involuntary twitching).
+- in between: a brief contraction, reported as artifact (not involuntary twitching);
+- short bursts in a steady 0.33-1.5 s rhythm (``rhythm``) are ECG: artifact.
 """
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ class RuleClassifier:
         margin = min(np.log(self.lf_max / max(lf, 1e-6)), low_margin)
         if margin < 0:
             return "artifact", _sure(-margin)
+        if f.get("rhythm", 0.0) > 0.5:  # a steady rhythm of short bursts: a heartbeat
+            return "artifact", 0.9
         if f.get("background", 1.0) >= self.background_max:
             return "spasm", _sure(np.log(f["background"] / self.background_max) * 4)
         if dur < self.twitch_max_s:

@@ -56,7 +56,9 @@ class DetectorParams:
     context_s: float = 0.5  # the background before a burst: robust sigma over this long
     k_context: float = 1.5  # ... raised by this factor over the floor: sustained activity
     k_quiet: float = 1.25  # sustained activity has ended when a block's sigma is below this
-    max_quiet_s: float = 3.0  # ... or when no burst came for this long
+    max_quiet_s: float = 3.0
+    rhythm_beats: int = 3  # a heartbeat: this many earlier bursts on one steady beat ...
+    rhythm_tolerance: float = 0.12  # ... each within this share of the period  # ... or when no burst came for this long
     rel_extent: float = 0.15  # a burst's edges: where the fast envelope falls below this share of its peak
     block_s: float = 0.25
     history_s: float = 60.0
@@ -211,6 +213,7 @@ class Detector:
         self._fast = np.zeros((self.C, 0), dtype=np.float32)  # fast envelope, mean square
         self._runs: list[_Run | None] = [None] * self.C
         self._pending: list[_Group | None] = [None] * self.C
+        self._onsets: list[list[int]] = [[] for _ in range(self.C)]  # of the latest bursts, for rhythm
         self._clock = [(0, 0)]  # (internal index, stream index) where the mapping changes
         self._started = False
 
@@ -377,8 +380,35 @@ class Detector:
         lengths = [b - a for a, b in group.runs]
         whole = group.sustained or max(lengths) >= self.long or sum(lengths) >= self.params.min_duty * (stop - start)
         parts = [(start, stop)] if whole else group.runs
-        return [Burst(ch, self._to_stream(a), self._to_stream(a) + (b - a), self.fs, self._features(ch, a, b))
-                for a, b in parts]
+        out = []
+        for a, b in parts:
+            feats = self._features(ch, a, b)
+            feats["rhythm"] = self._rhythm(ch, a)
+            out.append(Burst(ch, self._to_stream(a), self._to_stream(a) + (b - a), self.fs, feats))
+        return out
+
+    def _rhythm(self, ch: int, start: int) -> float:
+        """1.0 when this burst keeps a steady beat of 0.33-1.5 s on its channel: a heartbeat
+        leaking into the EMG, not a twitch. The beat may skip (a missed complex) and other
+        bursts may fall between: it holds when, for a period P set by one earlier burst (its
+        lag, or half of it), at
+        least ``rhythm_beats`` of the earlier bursts fall within ``rhythm_tolerance`` x P
+        of start - k P (k = 1..5). Poisson twitches almost never line up so."""
+        onsets = self._onsets[ch]
+        before = np.array(onsets[-12:], dtype=np.int64)
+        onsets.append(start)
+        del onsets[:-13]
+        p = self.params
+        if before.size < p.rhythm_beats:
+            return 0.0
+        lags = (start - before) / self.fs  # seconds back to each earlier burst
+        periods = (lags[:, None] / np.arange(1, 3)[None, :]).ravel()  # a lag may span skipped beats
+        for period in periods[(periods >= 0.33) & (periods <= 1.5)]:
+            k = np.rint(lags / period)
+            on_beat = (k >= 1) & (k <= 5) & (np.abs(lags - k * period) <= p.rhythm_tolerance * period)
+            if np.unique(k[on_beat]).size >= p.rhythm_beats:
+                return 1.0
+        return 0.0
 
     # -- features ------------------------------------------------------------------
     def _features(self, ch: int, start: int, stop: int) -> dict[str, float]:
