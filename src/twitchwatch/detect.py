@@ -56,9 +56,9 @@ class DetectorParams:
     context_s: float = 0.5  # the background before a burst: robust sigma over this long
     k_context: float = 1.5  # ... raised by this factor over the floor: sustained activity
     k_quiet: float = 1.25  # sustained activity has ended when a block's sigma is below this
-    max_quiet_s: float = 3.0
+    max_quiet_s: float = 3.0  # ... or when no burst came for this long
     rhythm_beats: int = 3  # a heartbeat: this many earlier bursts on one steady beat ...
-    rhythm_tolerance: float = 0.12  # ... each within this share of the period  # ... or when no burst came for this long
+    rhythm_tolerance: float = 0.12  # ... each within this share of the period
     rel_extent: float = 0.15  # a burst's edges: where the fast envelope falls below this share of its peak
     block_s: float = 0.25
     history_s: float = 60.0
