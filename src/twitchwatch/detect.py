@@ -4,9 +4,9 @@ How a burst is found, per channel, on the band-passed signal x:
 - noise floor: every 0.25 s block gives a robust sigma, median(|x|) / 0.6745; the floor
   for a block is a low quantile of the sigmas of the blocks of the last minute before it,
   so that it follows the electrode's noise but not a twitch, nor most of a long spasm,
-  divided by where that quantile falls for steady noise (the median's own scatter), so
-  that the floor is unbiased;
-- two centred envelopes (RMS): a fast one (about 9 ms) that times a burst to the sample,
+  divided by where that quantile falls for steady noise (the median's own scatter over
+  a block's worth of independent samples), so that the floor is unbiased;
+- two centred envelopes (RMS): a fast one (about 12 ms) that times a burst to the sample,
   and a slower one (about 60 ms) that bridges the gaps inside an interference pattern;
 - thresholds from false-alarm rates: in noise, an envelope's mean square over w samples
   follows a scaled chi-square whose degrees of freedom are set by the band (the board's
@@ -14,14 +14,20 @@ How a burst is found, per channel, on the band-passed signal x:
   that a twitch is held to the same standard at 125 Hz as at 1000 Hz;
 - hysteresis: a run where either envelope is above its low threshold is kept if the fast
   envelope passes the high threshold somewhere in it; the burst is the part of the run
-  where the fast envelope is above its low threshold; bursts closer than ``merge_s``
-  merge, and once a burst lasts ``long_s`` it takes in what follows within
-  ``long_merge_s`` (the flicker at the end of a spasm). A merged group of short bursts
-  that is mostly quiet inside (``min_duty``) is given back as its separate bursts.
+  where the fast envelope is above its low threshold and within ``rel_extent`` of the
+  run's peak (which cuts off the filters' ringing);
+- merging: bursts closer than ``merge_s`` merge. Sustained activity (a burst of
+  ``long_s`` or more, or one that starts on a raised background) takes in the bursts
+  that follow within ``long_merge_s``, and then goes on until a 0.25 s block is back
+  near the floor. A merged group of short bursts that is mostly quiet inside
+  (``min_duty``) is given back as its separate bursts;
+- features per burst for the classifier (see ``_features``), including the background
+  before it and whether it keeps a heartbeat's steady rhythm.
 
-Window sums are computed in integer arithmetic (squares in fixed point), so the result
-is exactly the same whatever the chunking. The detector looks ahead by half the slow
-window; a burst is emitted once the signal has been quiet for ``merge_s`` after it.
+Window sums are computed in integer arithmetic (squares in fixed point) and every
+decision depends on sample positions only, so the result is the same whatever the
+chunking. The detector looks ahead by half the slow window; a short burst is emitted
+``merge_s`` after it ends.
 """
 from __future__ import annotations
 
