@@ -65,6 +65,7 @@ class DetectorParams:
     max_quiet_s: float = 3.0  # ... or when no burst came for this long
     rhythm_beats: int = 3  # a heartbeat: this many earlier bursts on one steady beat ...
     rhythm_tolerance: float = 0.12  # ... each within this share of the period
+    min_snr: float = 6.0  # a burst's peak-to-peak must reach this many noise sigmas
     rel_extent: float = 0.15  # a burst's edges: where the fast envelope falls below this share of its peak
     block_s: float = 0.25
     history_s: float = 60.0
@@ -390,6 +391,8 @@ class Detector:
         for a, b in parts:
             feats = self._features(ch, a, b)
             feats["rhythm"] = self._rhythm(ch, a)
+            if feats["snr"] < self.params.min_snr:  # too small to call: noise that met the seed
+                continue
             out.append(Burst(ch, self._to_stream(a), self._to_stream(a) + (b - a), self.fs, feats))
         return out
 
