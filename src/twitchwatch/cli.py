@@ -24,7 +24,6 @@ PROG = "twitchwatch"
 BOARD_FS = {"cyton": 250.0, "ganglion": 200.0, "cyton-daisy": 125.0}
 MAX_MINUTES = 24 * 60
 STUBS = {
-    "stream": "live detection from a board, a serial EMG board or a replayed recording",
     "train": "train the twitch/spasm/artifact classifier",
     "log": "the episode log and its context tags",
     "report": "rates by tag, 'see a doctor' flags, reports and plots",
@@ -422,6 +421,146 @@ def cmd_stub(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- parser and main
 
+def _speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value) or value <= 0:
+        raise UserError(f"stream: argument --speed: {text!r} is not 1, a positive number or max")
+    return value
+
+
+def _make_source(args):
+    """The source the options name, opened (a one-line error when it cannot be)."""
+    if args.replay:
+        from .formats import open_recording
+        from .sources.replay import ReplaySource
+
+        rec = open_recording(Path(args.replay), fs=args.fs, columns=args.columns)
+        return ReplaySource(rec, speed=_speed(args.speed)), str(args.replay)
+    if args.board in ("cyton", "cyton-daisy", "ganglion", "serial") and not args.port:
+        raise UserError(f"stream: --board {args.board} needs --port (e.g. /dev/ttyUSB0)")
+    if args.board == "serial":
+        from .sources.serial import SerialSource
+
+        return SerialSource(args.port), f"serial:{args.port}"
+    from .sources.brainflow import BrainFlowSource
+
+    return BrainFlowSource(args.board, port=args.port, duration_s=args.duration), args.board
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from .report_json import write_json
+    from .stream import RecorderSink, run_stream
+
+    out_con, err_con = Console(), Console(stderr=True)
+    for target in (args.json, args.record):
+        if target and not Path(target).parent.exists():
+            raise UserError(f"{target}: its folder does not exist")
+    source, name = _make_source(args)
+    mains = {"auto": "auto", "none": None, "50": 50.0, "60": 60.0}[args.mains]
+    sinks = []
+    if args.record:
+        from .recorder import Recorder
+
+        sinks.append(RecorderSink(Recorder(args.record, source.fs, tuple(source.channels))))
+    view = None if args.quiet or not out_con.is_terminal else _LiveView(source, out_con)
+    try:
+        if view is not None:
+            with view:
+                res = run_stream(source, duration_s=args.duration, mains_hz=mains, sinks=tuple(sinks),
+                                 on_update=view.update)
+        else:
+            res = run_stream(source, duration_s=args.duration, mains_hz=mains, sinks=tuple(sinks))
+    finally:
+        source.stop()
+    doc = {"source": name, "fs": float(res.fs), "channels": list(res.channels),
+           "duration_s": round(res.duration_s, 6),
+           "events": [e.to_event() for e in res.episodes],
+           "lost_samples": int(res.lost_samples),
+           "gaps": [{"start_s": round(a / res.fs, 6), "samples": int(n)} for a, n in res.gaps if n > 0]}
+    if args.tag:
+        doc["tags"] = list(args.tag)
+    if args.json:
+        write_json(args.json, doc)
+        truth = getattr(source, "truth", None)
+        if truth is not None:
+            write_json(_truth_path(Path(args.json)), _truth_until(truth, res.duration_s))
+    counts = Counter(e.kind for e in res.episodes)
+    minutes = max(res.duration_s / 60.0, 1e-9)
+    err_con.print(f"{name}: {res.duration_s:.1f} s, {counts.get('twitch', 0)} twitches "
+                  f"({counts.get('twitch', 0) / minutes:.1f}/min), {counts.get('spasm', 0)} spasms, "
+                  f"{counts.get('artifact', 0)} artifacts; lost samples {res.lost_samples}"
+                  + (" (interrupted)" if res.interrupted else ""), highlight=False)
+    return 0
+
+
+def _truth_path(json_path: Path) -> Path:
+    name = json_path.name
+    stem = name[:-5] if name.lower().endswith(".json") else name
+    return json_path.with_name(stem + ".truth.json")
+
+
+def _truth_until(truth: dict, duration_s: float) -> dict:
+    """The truth of a synthetic stream, cut to what was streamed."""
+    out = dict(truth)
+    out["events"] = [e for e in truth["events"] if e["start_s"] < duration_s]
+    out["duration_s"] = round(duration_s, 6)
+    return out
+
+
+class _LiveView:
+    """The terminal while streaming: level and noise floor per channel, twitch rate, latest events."""
+
+    def __init__(self, source, console):
+        from rich.live import Live
+
+        self.source, self.console = source, console
+        self.live = Live(console=console, refresh_per_second=4, transient=False)
+        self.recent: list = []
+        self.counts = Counter()
+        self.seconds = 0.0
+
+    def __enter__(self):
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.live.__exit__(*exc)
+
+    def update(self, pipe, chunk, episodes) -> None:
+        from rich.console import Group
+        from rich.table import Table
+
+        self.seconds = chunk.stop / chunk.fs
+        for e in episodes:
+            self.counts[(e.channel, e.kind)] += 1
+        self.recent = (self.recent + episodes)[-6:]
+        level = pipe.det.level()
+        floors = pipe.det.floor.floors[:, -1] if pipe.det.floor.floors.shape[1] else np.full(len(level), np.nan)
+        table = Table(title=f"twitchwatch: {self.seconds:7.1f} s streamed, {self.source.lost_samples} samples lost")
+        for col in ("channel", "EMG level (uV rms, 20 Hz+)", "noise floor uV", "twitches/min", "spasms", "artifacts"):
+            table.add_column(col)
+        minutes = max(self.seconds / 60.0, 1e-9)
+        for c, name in enumerate(self.source.channels):
+            ratio = level[c] / floors[c] if np.isfinite(floors[c]) and floors[c] > 0 else 0.0
+            bar = "#" * int(min(20, 4 * np.log2(max(ratio, 1.0))))
+            table.add_row(f"{c} {name}", f"{bar:<20} {level[c]:7.1f}", f"{floors[c]:.2f}",
+                          f"{self.counts[(c, 'twitch')] / minutes:.1f}", str(self.counts[(c, 'spasm')]),
+                          str(self.counts[(c, 'artifact')]))
+        latest = Table(title="latest episodes")
+        for col in ("time s", "channel", "kind", "peak-to-peak uV", "confidence"):
+            latest.add_column(col)
+        for e in self.recent[::-1]:
+            latest.add_row(f"{e.start_s:.2f}", e.channel_name, e.kind, f"{e.peak_uv:.0f}", f"{e.confidence:.2f}")
+        self.live.update(Group(table, latest))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=PROG, description="Find muscle twitches (fasciculations) in surface EMG, tell them "
                                        "from spasms and artifacts.")
@@ -485,6 +624,34 @@ def build_parser() -> argparse.ArgumentParser:
                         "rms (default 6)")
     e.add_argument("--json", metavar="OUT", default=None, help="also write the scores as JSON to OUT")
     e.set_defaults(func=cmd_evaluate)
+
+    t = sub.add_parser("stream", help="live detection from a board, a serial EMG board or a replayed recording",
+                       description="Live detection. A live view on the terminal; --record keeps the raw signal "
+                                   "(BDF+/EDF+, flushed every second); --json writes the events with lost samples "
+                                   "and gaps. Ctrl-C stops cleanly. `--board synthetic` needs no hardware: it "
+                                   "streams twitchwatch's synthetic EMG through BrainFlow's playback board in real "
+                                   "time, and --json OUT also writes OUT.truth.json.")
+    src = t.add_mutually_exclusive_group(required=True)
+    src.add_argument("--board", choices=["synthetic", "cyton", "cyton-daisy", "ganglion", "serial"],
+                     help="the board: synthetic (no hardware), an OpenBCI board (with --port), or serial (a "
+                          "firmware-bridge board, with --port)")
+    src.add_argument("--replay", metavar="FILE", help="stream a recording through the live path")
+    t.add_argument("--port", metavar="DEV", default=None, help="serial port of the board, e.g. /dev/ttyUSB0")
+    t.add_argument("--speed", default="1", metavar="1|N|max",
+                   help="replay speed: 1 (real time, default), N times faster, or max (as fast as it runs)")
+    t.add_argument("--duration", type=_positive("--duration", high=7 * 24 * 3600), default=None, metavar="S",
+                   help="stop after S seconds of signal (default: until the source ends or Ctrl-C)")
+    t.add_argument("--record", metavar="FILE", default=None,
+                   help="record the raw signal to FILE (.bdf BDF+ or .edf EDF+), episodes and gaps as annotations")
+    t.add_argument("--json", metavar="OUT", default=None, help="write the events JSON to OUT when the stream ends")
+    t.add_argument("--tag", action="append", default=[], metavar="TAG",
+                   help="a context tag for this session (e.g. caffeine); may be repeated; kept in the JSON")
+    t.add_argument("--mains", choices=["auto", "50", "60", "none"], default="auto",
+                   help="mains frequency to notch out (default auto: found from the first second)")
+    t.add_argument("--fs", type=_fs, default=None, metavar="HZ", help="with --replay: the file's rate, if it needs one")
+    t.add_argument("--columns", metavar="SPEC", default=None, help="with --replay: channels to keep")
+    t.add_argument("--quiet", action="store_true", help="no live view (events still go to --json)")
+    t.set_defaults(func=cmd_stream)
 
     for name, what in STUBS.items():
         st = sub.add_parser(name, help=f"{what} (not available yet)",

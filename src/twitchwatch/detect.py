@@ -243,6 +243,11 @@ class Detector:
         empty = np.zeros((self.C, 0), dtype=np.float32)
         return self._step(empty, empty, final=True)
 
+    def level(self, seconds: float = 0.5) -> np.ndarray:
+        """RMS of the band-passed signal over the last ``seconds`` received, per channel."""
+        tail = self._x[:, -max(1, int(seconds * self.fs)):]
+        return np.sqrt(np.mean(np.square(tail, dtype=np.float64), axis=1)) if tail.size else np.zeros(self.C)
+
     # -- the work ------------------------------------------------------------------
     def _step(self, x: np.ndarray, low: np.ndarray, final: bool) -> list[Burst]:
         x = np.asarray(x, dtype=np.float32)

@@ -1,0 +1,1 @@
+"""Live sources: BrainFlow boards, the serial firmware bridge, replay of recordings."""
