@@ -62,7 +62,7 @@ class StreamResult:
     samples: int = 0  # samples received per channel (lost ones not included)
     lost_samples: int = 0
     gaps: list[tuple[int, int]] = field(default_factory=list)
-    latencies_s: list[float] = field(default_factory=list)  # episode end arrived -> emitted
+    latencies_s: list[float] = field(default_factory=list)  # twitch's last sample arrived -> emitted
     chunk_compute_s: list[float] = field(default_factory=list)  # pipeline time per chunk
     interrupted: bool = False
 
@@ -101,7 +101,7 @@ def run_stream(source: Source, *, duration_s: float | None = None, mains_hz: flo
     def emit(episodes: list[Episode], now: float) -> None:
         for e in episodes:
             t = arrivals.time_of(int(round(e.end_s * source.fs)) - 1)
-            if t is not None:
+            if t is not None and e.kind == "twitch":
                 res.latencies_s.append(now - t)
         res.episodes += episodes
         for s in sinks:
@@ -141,9 +141,9 @@ def run_stream(source: Source, *, duration_s: float | None = None, mains_hz: flo
 
 
 def latency_summary(res: StreamResult) -> dict[str, float]:
-    """Median and 95th percentile of episode latency and of compute per chunk (seconds)."""
+    """Median and 95th percentile of twitch latency and of compute per chunk (seconds)."""
     lat = np.asarray(res.latencies_s)
     comp = np.asarray(res.chunk_compute_s)
     pct = lambda a, q: float(np.percentile(a, q)) if a.size else float("nan")  # noqa: E731
-    return {"latency_median_s": pct(lat, 50), "latency_p95_s": pct(lat, 95),
+    return {"twitches_timed": int(lat.size), "latency_median_s": pct(lat, 50), "latency_p95_s": pct(lat, 95),
             "compute_median_s": pct(comp, 50), "compute_p95_s": pct(comp, 95)}
