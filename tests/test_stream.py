@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import time
+
+import numpy as np
 import os
 import subprocess
 import sys
@@ -64,7 +67,7 @@ def test_bad_speed_is_one_line(tmp_path):
 
 
 def test_synthetic_board_streams_in_real_time_with_truth(tmp_path):
-    import time
+
 
     out = tmp_path / "syn.json"
     t = time.monotonic()
@@ -94,3 +97,88 @@ def test_record_while_streaming_keeps_the_signal(tmp_path):
     assert recorded.fs == original.fs and recorded.n_samples == int(20 * original.fs)
     # BDF+ at the recorder's range quantises to well under a microvolt
     assert abs(recorded.data - original.data[:, :recorded.n_samples]).max() < 1.0
+
+
+@pytest.mark.xfail(strict=False, reason="open (issue 3): lost samples and gaps are counted exactly, but each "
+                   "hole (a dropped frame) is a step for the filters and shows as a burst on every channel, "
+                   "so twitch F1 stays far below 0.9 (the filters need the hole bridged, and episodes at a hole "
+                   "need marking)")
+def test_serial_board_through_a_pty_finds_the_twitches_and_counts_losses(tmp_path):
+    """The issue's bar: a device emulator (PROTOCOL.md only) at 1000 Hz x 4 channels with
+    garbage, corrupted and dropped frames; `stream --board serial` finds the twitches it
+    sent (F1 >= 0.9) and reports the lost samples exactly."""
+    import random
+    import threading
+    import tty
+
+    from twitchwatch.evaluate import score
+    from twitchwatch.sources.serial import encode_info, encode_samples
+    from twitchwatch.synth import SynthConfig, simulate
+
+    fs, n, scale, seconds = 1000, 10, 0.25, 20.0
+    rec, truth = simulate(SynthConfig(minutes=0.5, fs=fs, n_channels=4, seed=21, twitch_rate=40.0,
+                                      spasm_rate=0.0, artifact_rate=0.0, ecg=False, noise_uv=2.0))
+    counts = np.clip(np.rint(rec.data.T / scale), -32768, 32767).astype(np.int16)  # samples x channels
+    frames = counts[: counts.shape[0] // n * n].reshape(-1, n, rec.n_channels)
+    rng = random.Random(5)
+    dropped = sorted(k for k in range(10, len(frames)) if rng.random() < 0.01)
+    corrupted = sorted(k for k in range(10, len(frames)) if rng.random() < 0.01 and k not in dropped)
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    stop = threading.Event()
+
+    def device():
+        import fcntl
+        import termios
+        import struct
+
+        try:
+            # wait until the stream has opened the port and read a first INFO: only then
+            # is sample 0 of the device sample 0 of the stream
+            while not stop.is_set():
+                os.write(master, encode_info(rec.n_channels, fs, scale, "emulator"))
+                time.sleep(0.05)
+                waiting = struct.unpack("i", fcntl.ioctl(slave, termios.FIONREAD, b"\0\0\0\0"))[0]
+                if waiting == 0:
+                    break
+            time.sleep(0.3)
+            for k, block in enumerate(frames):
+                if stop.is_set():
+                    return
+                out = encode_info(rec.n_channels, fs, scale, "emulator") if k % 100 == 0 else b""
+                out += bytes(rng.randrange(256) for _ in range(rng.randrange(0, 3)))  # ~100 B/s of garbage
+                fr = encode_samples(k & 0xFFFF, block)
+                if k in corrupted:
+                    i = rng.randrange(4, len(fr))
+                    fr = fr[:i] + bytes([fr[i] ^ 0x40]) + fr[i + 1:]
+                if k not in dropped:
+                    out += fr
+                os.write(master, out)
+                if k % 20 == 0:
+                    time.sleep(0.2 / 2)  # about twice real time
+        except OSError:
+            pass
+
+
+
+    thread = threading.Thread(target=device, daemon=True)
+    thread.start()
+    out = tmp_path / "serial.json"
+    try:
+        proc = tw("stream", "--board", "serial", "--port", os.ttyname(slave), "--duration", str(seconds),
+                  "--json", str(out), "--quiet", timeout=90)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        os.close(master)
+        os.close(slave)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    limit = int(seconds * fs) // n
+    lost_frames = [k for k in dropped + corrupted if k < limit]
+    assert doc["lost_samples"] == n * len(lost_frames)
+    assert [g["start_s"] for g in doc["gaps"]] == pytest.approx([k * n / fs for k in sorted(lost_frames)])
+    cut = dict(truth, events=[e for e in truth["events"] if e["end_s"] < seconds], duration_s=seconds)
+    s = score(cut, doc)
+    assert s.kinds["twitch"].tp + s.kinds["twitch"].fn >= 8
+    assert s.kinds["twitch"].f1 >= 0.9, s.as_dict()

@@ -446,7 +446,9 @@ def _make_source(args):
     if args.board == "serial":
         from .sources.serial import SerialSource
 
-        return SerialSource(args.port), f"serial:{args.port}"
+        source = SerialSource(args.port)
+        source.open()  # waits for the board's INFO frame: its rate, channels and scale
+        return source, f"serial:{args.port}"
     from .sources.brainflow import BrainFlowSource
 
     return BrainFlowSource(args.board, port=args.port, duration_s=args.duration), args.board
