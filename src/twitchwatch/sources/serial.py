@@ -313,9 +313,7 @@ class SerialSource:
                     continue
                 self._pump()
                 now = time.monotonic()
-                if self._pending_n and (
-                        self._pending_n >= self._target_n()
-                        or now - self._pending_since >= self.chunk_ms / 1000.0):
+                if self._ready or (self._pending_n and now - self._pending_since >= self.chunk_ms / 1000.0):
                     yield from self._flush()
                 if (self.status == "streaming" and self.stall_s
                         and now - self._last_frame_t > self.stall_s):
@@ -479,6 +477,8 @@ class SerialSource:
         self._pending_n += n
         self._clock += n
         self.samples_received += n
+        if self._pending_n >= self._target_n():  # a burst read: chunks stay ~chunk_ms long
+            self._close_pending_block()
 
     def _reconcile(self, seq_lost: int, jump: int, n: int, now: float) -> tuple[int, str]:
         """After a reconnect: trust the sequence numbers if they agree with the time away."""
@@ -507,7 +507,7 @@ class SerialSource:
         self._lost_next += lost
 
     def _close_pending_block(self) -> None:
-        """Moves pending samples out as a ready chunk before a gap (see _flush)."""
+        """Moves pending samples out as a ready chunk (before a gap, or once it is full)."""
         self._ready.append(self._make_chunk())
 
     def _make_chunk(self) -> Chunk:
