@@ -395,6 +395,16 @@ def test_unplug_and_reconnect(tmp_path, restart):
         assert tail.shape[1] >= 0.3 * dev.n2 * N
 
 
+def send_then_vanish(src, master, n_frames, vanish):
+    """A 2-channel device: INFO, ``n_frames`` frames of 10 samples, then it goes away."""
+    wait_status(src, ("waiting-info",))
+    write_all(master, encode_info(2, 1000, SCALE, "emu"))
+    for k in range(n_frames):
+        write_all(master, encode_samples(k, np.ones((10, 2), np.int16)))
+    time.sleep(0.2)
+    vanish()
+
+
 def test_give_up_when_port_does_not_come_back(tmp_path):
     link = tmp_path / "ttyTW"
     master, slave = make_pty()
@@ -402,18 +412,12 @@ def test_give_up_when_port_does_not_come_back(tmp_path):
     src = SerialSource(str(link), give_up_s=1.0, retry_s=0.2)
     it = src.chunks()
 
-    def device():
-        wait_status(src, ("waiting-info",))
-        write_all(master, encode_info(2, 1000, SCALE, "emu"))
-        for k in range(10):
-            write_all(master, encode_samples(k, np.ones((10, 2), np.int16)))
-        time.sleep(0.2)
+    def vanish():
         os.close(master)
         os.close(slave)
         os.unlink(link)
 
-    th = threading.Thread(target=device, daemon=True)
-    th.start()
+    threading.Thread(target=send_then_vanish, args=(src, master, 10, vanish), daemon=True).start()
     t0 = time.monotonic()
     got = 0
     with pytest.raises(DeviceGoneError, match="giving up"):
@@ -428,15 +432,8 @@ def test_no_reconnect_raises_after_flushing(tmp_path):
     master, slave = make_pty()
     src = SerialSource(os.ttyname(slave), reconnect=False)
 
-    def device():
-        wait_status(src, ("waiting-info",))
-        write_all(master, encode_info(2, 1000, SCALE, "emu"))
-        for k in range(5):
-            write_all(master, encode_samples(k, np.ones((10, 2), np.int16)))
-        time.sleep(0.2)
-        os.close(master)
-
-    threading.Thread(target=device, daemon=True).start()
+    threading.Thread(target=send_then_vanish, args=(src, master, 5, lambda: os.close(master)),
+                     daemon=True).start()
     got = 0
     with pytest.raises(DeviceGoneError):
         for c in src.chunks():
