@@ -253,37 +253,42 @@ def _quiet_points(episodes, duration: float, margin: float = 1.5) -> list[float]
     return points
 
 
-def _with_gaps(rec: Recording, size: int, gaps: dict[int, int], first: int = 0):
-    """Chunks of ``size`` (cut also at the gap points) whose stream clock jumps by
-    ``gaps[i]`` lost samples before sample i; the data themselves are contiguous."""
-    cuts = sorted(set(range(0, rec.n_samples, size)) | set(gaps))
-    shift = first
+def _dropping(rec: Recording, size: int, holes: dict[int, int], first: int = 0):
+    """Chunks of ``size`` with samples [p, p + n) lost for each hole p: n, as a source
+    reports dropped frames: the samples are gone, the stream clock counts them."""
+    cuts = sorted(set(range(0, rec.n_samples, size)) | set(holes) | {p + n for p, n in holes.items()})
+    lost = 0
     for a, b in zip(cuts, cuts[1:] + [rec.n_samples]):
-        lost = gaps.get(a, 0)
-        shift += lost
-        yield Chunk(rec.data[:, a:b], rec.fs, rec.channels, start=a + shift, lost=lost)
+        if any(p <= a < p + n for p, n in holes.items()):
+            lost += b - a
+            continue
+        yield Chunk(rec.data[:, a:b], rec.fs, rec.channels, start=first + a, lost=lost)
+        lost = 0
 
 
 @pytest.mark.parametrize("fs,seed", [(250.0, 91), (1000.0, 92), (125.0, 93)])
-def test_lost_samples_shift_later_bursts_by_the_jump(fs, seed, synth):
+def test_lost_samples_keep_the_clock_and_leave_no_false_bursts(fs, seed, synth):
+    """Holes of 1 sample to half a second in quiet stretches (one while the preprocessor
+    still holds the first second, on a clock that starts at 1000): every episode keeps
+    its place on the clock and its kind, and no hole is reported as activity."""
     rec, _ = synth(minutes=1.0, fs=fs, seed=seed, twitch_rate=30.0, spasm_rate=0.5, artifact_rate=1.0, ecg=False)
     ref = run_pipeline(rec, [rec.n_samples])
     assert len(ref) >= 4
     quiet = _quiet_points(ref, rec.duration_s, margin=0.7)
-    assert len(quiet) >= 2, "the recording needs quiet stretches to put the gaps in"
+    assert len(quiet) >= 2, "the recording needs quiet stretches to put the holes in"
     rng = np.random.default_rng(seed)
     points = sorted(int(q * fs) for q in rng.choice(quiet, 2, replace=False))
-    jumps = {points[0]: int(rng.integers(1, int(2 * fs))), points[1]: int(rng.integers(1, 50))}
-    jumps[int(0.4 * fs)] = 3  # inside the first second, while the preprocessor holds the probe
-    first = 1000  # and a stream whose clock does not start at 0
-    got = Pipeline(fs, rec.channels).run(_with_gaps(rec, max(1, int(0.1 * fs)), jumps, first))
-    assert len(got) == len(ref)
-
-    def expected_shift(sample: int) -> int:
-        return first + sum(j for p, j in jumps.items() if p <= sample)
-
-    for e, g in zip(ref, got):
-        a, b = int(round(e.start_s * fs)), int(round(e.end_s * fs))
-        k = expected_shift(a)
-        assert (g.channel, int(round(g.start_s * fs)), int(round(g.end_s * fs))) == (e.channel, a + k, b + k)
-        assert (g.kind, g.peak_uv) == (e.kind, e.peak_uv)
+    holes = {points[0]: int(rng.integers(1, int(0.5 * fs))), points[1]: int(rng.integers(1, 50)), int(0.4 * fs): 3}
+    first = 1000
+    got = Pipeline(fs, rec.channels).run(_dropping(rec, max(1, int(0.1 * fs)), holes, first))
+    near = [(p - 0.05 * fs, p + n + 0.5 * fs) for p, n in holes.items()]
+    # without the holes' samples the noise floor moves a little: edges may move by a few
+    # ms and an episode at the threshold may come or go, but no more than that
+    tol = 0.01 * fs
+    matched = [e for e in ref if any(g.channel == e.channel and g.kind == e.kind
+                                     and abs(g.start_s * fs - first - e.start_s * fs) <= tol
+                                     and abs(g.end_s * fs - first - e.end_s * fs) <= tol for g in got)]
+    assert len(matched) >= 0.9 * len(ref)
+    assert abs(len(got) - len(ref)) <= max(1, 0.05 * len(ref))
+    at_holes = [g for g in got if any(a < g.end_s * fs - first and g.start_s * fs - first < b for a, b in near)]
+    assert not at_holes, "a hole was taken for activity"

@@ -236,3 +236,60 @@ def test_notch_removes_the_mains_line(fs, mains):
                                            (250.0, 50.0, 75.0), (250.0, 60.0, 90.0), (200.0, 50.0, 75.0)])
 def test_tones_between_notches_pass(fs, mains, tone):
     assert abs(_gain_db(fs, mains, tone)) < 1.0
+
+
+def _with_holes(x: np.ndarray, fs: float, holes: dict[int, int], size: int) -> list[Chunk]:
+    """Chunks of ``x`` with samples [p, p + n) removed for each hole p: n; the stream
+    clock counts them (``lost``), as a source reports dropped frames."""
+    cuts = sorted(set(range(0, x.shape[1], size)) | set(holes) | {p + n for p, n in holes.items()})
+    chunks, lost = [], 0
+    for a, b in zip(cuts, cuts[1:] + [x.shape[1]]):
+        if any(p <= a < p + n for p, n in holes.items()):
+            lost += b - a
+            continue
+        chunks.append(Chunk(x[:, a:b], fs, _names(x.shape[0]), start=a, lost=lost))
+        lost = 0
+    return chunks
+
+
+@pytest.mark.parametrize("fs,mains", [(250.0, 50.0), (250.0, 60.0), (1000.0, 50.0), (1000.0, 60.0),
+                                      (200.0, 60.0), (125.0, 50.0)])
+def test_a_hole_of_lost_samples_does_not_set_the_filters_ringing(fs, mains, rng):
+    """Dropped frames in 400 uV of mains over a 50 mV offset: after each hole the output
+    stays at the noise, where a naive join (the step and the phase jump) rings for seconds."""
+    x = _hum_and_noise(fs, 12.0, 3, rng, mains=mains, hum_uv=400.0, noise_uv=2.0, dc=50000.0)
+    x += np.linspace(0, 300.0, x.shape[1])  # a drifting baseline too
+    holes = {int(3.1 * fs): 1, int(5.3 * fs): int(0.01 * fs) + 3, int(8.2 * fs): int(0.37 * fs)}
+    pre = Preprocessor(fs, 3, "auto")
+    out = [c for chunk in _with_holes(x, fs, holes, int(0.04 * fs)) for c in pre.process(chunk)] + pre.flush()
+    assert pre.mains_hz == mains
+    y = np.concatenate([c.data for c in out], axis=1)
+    starts = np.concatenate([np.arange(c.start, c.stop) for c in out])
+    assert len(starts) == x.shape[1] - sum(holes.values())  # the fill is never passed on
+    ref = np.concatenate([c.data for c in _feed(Preprocessor(fs, 3, mains), x.astype(np.float32), fs, [x.shape[1]])],
+                         axis=1)
+    settled = starts >= 2 * fs
+    noise = ref[:, int(2 * fs):].std()
+    assert np.abs(y[:, settled]).max() < 6 * noise
+    # a fifth of a second after a hole, the output is the uninterrupted one again
+    later = settled & ~np.any([(starts >= p) & (starts < p + n + 0.2 * fs) for p, n in holes.items()], axis=0)
+    assert np.abs(y[:, later] - ref[:, starts[later]]).max() < noise
+    # a naive join, for contrast: the same chunks with the clock jumps hidden
+    naive = Preprocessor(fs, 3, mains)
+    joined = [Chunk(c.data, c.fs, c.channels, c.start) for c in _with_holes(x, fs, holes, int(0.04 * fs))]
+    yn = np.concatenate([c.data for ch in joined for c in naive.process(ch)] + [c.data for c in naive.flush()], axis=1)
+    assert np.abs(yn[:, settled]).max() > 10 * noise
+
+
+@pytest.mark.parametrize("fs", [250.0, 1000.0])
+def test_a_hole_longer_than_the_bridge_restarts_the_filters_at_the_new_level(fs, rng):
+    from twitchwatch.dsp import MAX_BRIDGE_S
+
+    x = _hum_and_noise(fs, 4.0 + MAX_BRIDGE_S + 2.0, 2, rng, noise_uv=1.0, dc=20000.0)
+    hole = (int(2.0 * fs), int((MAX_BRIDGE_S + 1.0) * fs))
+    x[:, hole[0] + hole[1]:] += 30000.0  # a new electrode offset after a long unplug
+    pre = Preprocessor(fs, 2, None)
+    out = [c for chunk in _with_holes(x, fs, dict([hole]), int(0.1 * fs)) for c in pre.process(chunk)] + pre.flush()
+    after = np.concatenate([c.data for c in out if c.start >= sum(hole)], axis=1)
+    assert after.shape[1] == x.shape[1] - sum(hole)
+    assert np.abs(after).max() < 8.0  # no 30 mV step into the filters

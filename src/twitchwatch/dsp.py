@@ -8,6 +8,12 @@ not exist below 900 Hz: it is 20 Hz up to 0.45 x fs (capped at 450 Hz), so 20-56
 The mains frequency, when not given, is read from the first second of the stream: the
 preprocessor holds that second back, looks for a line at 50 or 60 Hz, designs its
 filters and then lets everything through. So the answer never depends on chunking.
+
+Samples lost in transit (a chunk's ``lost``) are bridged for the filters only: the hole
+is filled with the mean of the last ~0.2 s folded on a whole number of mains periods,
+so that the mains phase and the DC level run on, the filters see no step and no noise
+is made periodic (a notch would ring on it); the fill itself is never passed on.
+A hole longer than ``MAX_BRIDGE_S`` restarts the filters at the next sample instead.
 """
 from __future__ import annotations
 
@@ -22,6 +28,8 @@ HIGHPASS_HZ = 20.0
 LOW_BAND_HZ = (3.0, 15.0)
 MAINS_PROBE_S = 1.0
 NOTCH_Q = 50.0  # about 1 Hz wide: narrow, so that a twitch does not set it ringing much
+MAX_BRIDGE_S = 10.0
+BRIDGE_AVERAGE_S = 0.2
 
 
 # OpenBCI boards: sampling rate -> the board's own low-pass (the ADS1299's digital filter
@@ -82,11 +90,22 @@ def design_filters(fs: float, mains_hz: float | None) -> tuple[np.ndarray, np.nd
     return emg, low
 
 
+def bridge_period(fs: float, mains_hz: float | None) -> int:
+    """Samples in the shortest run of whole mains periods that is (nearly) a whole
+    number of samples: what a hole is filled by repeating (20 ms without mains)."""
+    if not mains_hz:
+        return max(1, int(round(0.02 * fs)))
+    per = fs / mains_hz
+    m = next((m for m in range(1, 51) if abs(m * per - round(m * per)) < 0.02), 1)
+    return max(1, int(round(m * per)))
+
+
 @dataclass
 class _State:
     emg_zi: np.ndarray
     low_zi: np.ndarray
     last: np.ndarray  # last finite value per channel, to hold over NaN/inf
+    recent: np.ndarray  # the last whole bridge periods of (cleaned) input, to fill holes from
 
 
 class Preprocessor:
@@ -109,6 +128,7 @@ class Preprocessor:
         self._held: list[Chunk] = []
         self._sos: tuple[np.ndarray, np.ndarray] | None = None
         self._state: _State | None = None
+        self._unbridged = 0  # lost samples not yet bridged
 
     def _clean(self, data: np.ndarray) -> np.ndarray:
         """float64 copy with non-finite samples held at the last finite value."""
@@ -124,14 +144,53 @@ class Preprocessor:
         filled[lead] = np.broadcast_to(self._state.last[:, None], x.shape)[lead]
         return filled
 
-    def _filter(self, chunk: Chunk) -> Chunk:
+    def _bridge(self, lost: int, after: np.ndarray) -> None:
+        """Run the filters over a hole of ``lost`` samples whose next sample is ``after``
+        (per channel): the mains template, with the level ramped from the last sample's
+        to the next one's, so that a drifting baseline leaves no step either."""
+        emg_sos, low_sos = self._sos  # type: ignore[misc]
+        st = self._state
+        if lost > MAX_BRIDGE_S * self.fs:
+            self._restart(after)
+            return
+        period = bridge_period(self.fs, self.mains_hz)
+        kept = st.recent.shape[1]
+        template = st.recent.reshape(self.n_channels, kept // period, period).mean(axis=1)
+        d0 = st.recent[:, -1] - template[:, -1]
+        d1 = after - template[:, lost % period]
+        ramp = np.arange(1, lost + 1) / (lost + 1)
+        fill = np.tile(template, (1, -(-lost // period)))[:, :lost] + d0[:, None] + (d1 - d0)[:, None] * ramp
+        _, st.emg_zi = signal.sosfilt(emg_sos, fill, axis=1, zi=st.emg_zi)
+        _, st.low_zi = signal.sosfilt(low_sos, fill, axis=1, zi=st.low_zi)
+        self._remember(fill)
+
+    def _restart(self, x0: np.ndarray) -> None:
+        """Filters in steady state at ``x0`` (per channel): no transient from the level."""
+        emg_sos, low_sos = self._sos  # type: ignore[misc]
+        period = bridge_period(self.fs, self.mains_hz)
+        kept = period * max(1, int(round(BRIDGE_AVERAGE_S * self.fs / period)))
+        self._state = _State(signal.sosfilt_zi(emg_sos)[:, None, :] * x0[None, :, None],
+                             signal.sosfilt_zi(low_sos)[:, None, :] * x0[None, :, None], x0.copy(),
+                             np.repeat(x0[:, None], kept, axis=1))
+
+    def _remember(self, x: np.ndarray) -> None:
+        st = self._state
+        kept = st.recent.shape[1]
+        st.recent = x[:, -kept:].copy() if x.shape[1] >= kept else np.concatenate([st.recent, x], axis=1)[:, -kept:]
+
+    def _filter(self, chunk: Chunk, bridge: bool = True) -> Chunk:
         x = self._clean(chunk.data)
+        self._unbridged += chunk.lost if bridge else 0
+        if self._unbridged and x.shape[1]:  # an empty chunk passes its hole on to the next
+            self._bridge(self._unbridged, x[:, 0])
+            self._unbridged = 0
         emg_sos, low_sos = self._sos  # type: ignore[misc]
         st = self._state
         y, st.emg_zi = signal.sosfilt(emg_sos, x, axis=1, zi=st.emg_zi)
         lowy, st.low_zi = signal.sosfilt(low_sos, x, axis=1, zi=st.low_zi)
         if x.shape[1]:
             st.last = x[:, -1].copy()
+            self._remember(x)
         return Chunk(y.astype(np.float32), chunk.fs, chunk.channels, chunk.start, chunk.lost,
                      low=lowy.astype(np.float32))
 
@@ -160,8 +219,5 @@ class Preprocessor:
             mains = self.mains_arg  # type: ignore[assignment]
         self.mains_hz = float(mains) if mains else None
         self._sos = design_filters(self.fs, self.mains_hz)
-        emg_sos, low_sos = self._sos
-        x0 = first[None, :, None]  # start in steady state at the first good value: no transient
-        self._state = _State(signal.sosfilt_zi(emg_sos)[:, None, :] * x0,
-                             signal.sosfilt_zi(low_sos)[:, None, :] * x0, first.copy())
-        return [self._filter(c) for c in held]
+        self._restart(first)  # start in steady state at the first good value
+        return [self._filter(c, bridge=i > 0) for i, c in enumerate(held)]  # nothing before the first
