@@ -26,6 +26,8 @@ CHILD = textwrap.dedent("""
         block = (np.arange(n, n + step) % 1000)[None, :] * np.array([[1.0], [-1.0], [2.0], [0.5]])
         print(n + step, flush=True)   # samples passed to the recorder after this append
         rec.append(block)
+        if n % fs == 0:
+            rec.annotate(n / fs, 0.01, f"mark {n}")
         n += step
         time.sleep(max(0.0, t0 + n / fs - time.monotonic()))
     time.sleep(30)
@@ -51,6 +53,10 @@ def test_kill9_loses_at_most_one_second(tmp_path):
     assert n % 250 == 0 and n >= 250
     np.testing.assert_allclose(rec.data, _expected(n), atol=0.05)
     assert any("not closed" in w for w in rec.meta["warnings"])
+    # annotations live in a journal until close: those inside the kept records survive
+    marks = [a for a in rec.annotations if a[2].startswith("mark")]
+    assert [a[2] for a in marks] == [f"mark {k * 250}" for k in range(len(marks))]
+    assert len(marks) == (n - 1) // 250 + 1 and marks[-1][0] < n / 250
 
 
 def test_close_keeps_everything_and_annotations(tmp_path):
@@ -67,3 +73,4 @@ def test_close_keeps_everything_and_annotations(tmp_path):
     np.testing.assert_allclose(rec.data[:, 320:], 2.0, atol=6)
     texts = [a[2] for a in rec.annotations]
     assert "twitch ch0" in texts and "gap 20 samples" in texts
+    assert not (tmp_path / "done.edf.annotations.tsv").exists(), "a clean close leaves no journal"

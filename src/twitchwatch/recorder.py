@@ -10,8 +10,10 @@ complete records and warns that it was not closed. ``fsync=True`` (the default) 
 each new record to the device, once per record, against power loss.
 
 Annotations (episodes, gaps) are held by edflib and written into the records' annotation
-signal at ``close``; a crash loses them (the samples survive). ``annotation_slots`` bounds
-how many annotations each 1-second record can hold.
+signal only at ``close``, so until then each is also appended to a journal beside the file
+(``live.bdf.annotations.tsv``, flushed at once and synced with each record); after a crash
+``open_recording`` takes the annotations from it. A clean ``close`` removes the journal.
+``annotation_slots`` bounds how many annotations each 1-second record can hold.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .formats.edf import EdfWriter
+from .formats.edf import EdfWriter, journal_path
 from .types import Chunk
 
 
@@ -42,13 +44,14 @@ class Recorder:
         self.fsync = fsync
         self._records_on_disk = 0
         self._fd: int | None = None
+        self._journal = journal_path(self.path).open("w", encoding="utf-8")
         self.gaps: list[tuple[int, int]] = []
         self.n_samples = 0  # samples written, gaps included (the file's sample clock)
 
     @property
     def records(self) -> int:
         """Complete 1-second data records handed to edflib (all in the file)."""
-        return (self._w.n_samples - self._w._pending.shape[1]) // self._w.record
+        return self._w.records
 
     def append(self, block: Chunk | np.ndarray) -> None:
         """Add a Chunk (its ``lost`` samples are written as a gap: NaN -> 0 in the file and
@@ -76,6 +79,9 @@ class Recorder:
 
     def annotate(self, onset_s: float, duration_s: float, text: str) -> None:
         self._w.annotate(onset_s, duration_s, text)
+        clean = " ".join(str(text).split())[:40]
+        self._journal.write(f"{onset_s:.6f}\t{duration_s:.6f}\t{clean}\n")
+        self._journal.flush()
 
     def _sync(self) -> None:
         recs = self.records
@@ -87,6 +93,7 @@ class Recorder:
                 if self._fd is None:
                     self._fd = os.open(self.path, os.O_RDONLY)
                 os.fsync(self._fd)
+                os.fsync(self._journal.fileno())
             except OSError:
                 pass
 
@@ -94,6 +101,8 @@ class Recorder:
         """Write the last (padded) record, the annotations and the final header."""
         try:
             self._w.close()
+            self._journal.close()
+            journal_path(self.path).unlink(missing_ok=True)  # the annotations are in the file now
         finally:
             if self._fd is not None:
                 try:

@@ -26,6 +26,32 @@ _TO_UV = {"uv": 1.0, "µv": 1.0, "μv": 1.0, "microvolt": 1.0, "microvolts": 1.0
           "nv": 1e-3, "Âµv": 1.0}
 
 
+def journal_path(path: str | Path) -> Path:
+    """Where a live recording journals its annotations until it is closed (edflib writes
+    annotations only at close): ``live.bdf`` -> ``live.bdf.annotations.tsv``."""
+    path = Path(path)
+    return path.with_name(path.name + ".annotations.tsv")
+
+
+def read_journal(path: Path, duration_s: float) -> list[tuple[float, float, str]]:
+    """The journalled annotations of an unclosed recording that fall inside what it holds
+    (a torn last line, from a crash mid-write, is skipped)."""
+    out = []
+    try:
+        lines = journal_path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        parts = line.split("\t", 2)
+        try:
+            onset, duration = float(parts[0]), float(parts[1])
+        except (ValueError, IndexError):
+            continue
+        if len(parts) == 3 and math.isfinite(onset) and 0 <= onset < duration_s:
+            out.append((onset, duration, parts[2]))
+    return out
+
+
 def sniff(head: bytes) -> str | None:
     """'edf' or 'bdf' if ``head`` (the first bytes of a file) is an EDF/BDF header."""
     if head[:8] == b"\xffBIOSEMI":
@@ -103,7 +129,12 @@ def read(path: Path, fmt: str) -> Recording:
     """Read an EDF(+)/BDF(+) file into a Recording (microvolts, one sampling rate)."""
     reader, warns = _open_reader(path)
     try:
-        return _read(path, fmt, reader, warns)
+        rec = _read(path, fmt, reader, warns)
+        if warns and journal_path(path).is_file():  # not closed: its annotations are in the journal
+            found = read_journal(path, rec.duration_s)
+            rec.annotations.extend(found)
+            warns.append(f"{len(found)} annotations read from {journal_path(path).name}")
+        return rec
     except RecordingError:
         raise
     except Exception as exc:
@@ -272,6 +303,11 @@ class EdfWriter:
             if self._w.blockWritePhysicalSamples(rec.ravel()) < 0:
                 raise RecordingError(f"{self.path}: writing failed; check the disk")
         self._pending = self._pending[:, n_rec * r:]
+
+    @property
+    def records(self) -> int:
+        """Complete data records handed to edflib (which writes each one at once)."""
+        return (self.n_samples - self._pending.shape[1]) // self.record
 
     def annotate(self, onset: float, duration: float, text: str) -> None:
         """Add an EDF+ annotation (seconds from the first sample)."""
