@@ -472,6 +472,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
         sinks.append(RecorderSink(Recorder(args.record, source.fs, tuple(source.channels))))
     view = None if args.quiet or not out_con.is_terminal else _LiveView(source, out_con)
+    _stop_on_sigterm()
     try:
         if view is not None:
             with view:
@@ -500,6 +501,17 @@ def cmd_stream(args: argparse.Namespace) -> int:
                   f"{counts.get('artifact', 0)} artifacts; lost samples {res.lost_samples}"
                   + (" (interrupted)" if res.interrupted else ""), highlight=False)
     return 0
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a service manager, ``kill``) stops a stream as Ctrl-C does: cleanly, with
+    the recording closed and the events written."""
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _truth_path(json_path: Path) -> Path:
