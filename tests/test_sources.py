@@ -127,3 +127,78 @@ def test_gap_accounting():
     # stall: 2.5 s without samples at 250 Hz, 10 arrived in the first poll after it
     assert stall_gap(2.5, 250.0, 10) == 615
     assert stall_gap(0.01, 250.0, 10) == 0
+
+
+SENDER = """
+import sys, time
+from brainflow.board_shim import BoardIds, BoardShim, BrainFlowInputParams
+BoardShim.disable_board_logger()
+board = BoardShim(BoardIds.SYNTHETIC_BOARD.value, BrainFlowInputParams())
+board.prepare_session()
+board.start_stream(45000, sys.argv[1])
+print("streaming", flush=True)
+time.sleep(600)
+"""
+
+
+def test_watchdog_reports_a_stall_reconnects_and_records_the_gap():
+    """A real stall: a BrainFlow synthetic board in another process streams to a
+    multicast group, and our source listens there (BrainFlow's streaming board). The
+    sender is killed (a pulled cable) and, 2 s later, a new one starts. The source says
+    'stalled', reconnects and goes on; the silent time is a gap on the stream clock (not
+    bridged), so that the clock stays on the wall clock."""
+    import random
+    import subprocess
+    import sys
+    import threading
+
+    port = random.randrange(20000, 60000)
+    target = f"streaming_board://225.1.1.1:{port}"
+
+    def start_sender() -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-c", SENDER, target], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "streaming"
+        return proc
+
+    senders = [start_sender()]
+    statuses: list[str] = []
+    src = BrainFlowSource("streaming", port=f"225.1.1.1:{port}", master_board="SYNTHETIC_BOARD",
+                          stall_s=0.5, on_status=statuses.append)
+    times = {}
+
+    def pull_the_plug():
+        time.sleep(2.0)
+        senders[0].kill()
+        time.sleep(2.0)
+        senders.append(start_sender())
+        deadline = time.monotonic() + 30
+        while src.status != "streaming" or not src.gaps:  # back, after the reconnect
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        time.sleep(1.5)
+        times["end"] = time.monotonic()
+        src.stop()
+
+    thread = threading.Thread(target=pull_the_plug, daemon=True)
+    try:
+        gen = src.chunks()
+        chunks = [next(gen)]
+        times["first"] = time.monotonic()
+        thread.start()
+        chunks += list(gen)
+    finally:
+        thread.join(timeout=40)
+        for proc in senders:
+            proc.kill()
+            proc.wait()
+    stalled = [k for k, s in enumerate(statuses) if s.startswith("stalled")]
+    assert stalled and "streaming" in statuses[stalled[0]:], statuses
+    _contiguous(chunks)
+    fs = src.fs
+    assert len(src.gaps) == 1 and src.lost_samples == src.gaps[0][1] >= 1.8 * fs
+    # the clock (received + lost) stays on the wall clock: the gap is the time without data
+    clock_s = (chunks[-1].stop - chunks[0].start) / fs
+    assert abs(clock_s - (times["end"] - times["first"])) < 0.5, (clock_s, times)
+    after = [c for c in chunks if c.start >= sum(src.gaps[0])]
+    assert sum(c.n_samples for c in after) > 1.0 * fs, "the stream goes on after the stall"

@@ -12,6 +12,9 @@ Boards (``BrainFlowSource(board=...)``):
 - ``brainflow-synthetic``: BrainFlow's own SYNTHETIC_BOARD (16 EMG rows).
 - ``playback``: PLAYBACK_FILE_BOARD on ``playback_file`` (a BrainFlow CSV written by
   ``DataFilter.write_file``), laid out as ``master_board``.
+- ``streaming``: BrainFlow's STREAMING_BOARD, listening at ``port`` ('ADDRESS:PORT', a
+  multicast group) to another BrainFlow session that streams ``master_board`` there with
+  ``start_stream(n, 'streaming_board://ADDRESS:PORT')``.
 
 Facts about BrainFlow 5.23's playback board this module relies on (measured, and read in
 ``src/board_controller/playback_file_board.cpp``): it paces by the file's timestamp row
@@ -44,7 +47,7 @@ import numpy as np
 from ..errors import UserError
 from ..types import Chunk
 
-BOARDS = ("synthetic", "cyton", "cyton-daisy", "ganglion", "brainflow-synthetic", "playback")
+BOARDS = ("synthetic", "cyton", "cyton-daisy", "ganglion", "brainflow-synthetic", "playback", "streaming")
 _SERIAL = {"cyton": "CYTON_BOARD", "cyton-daisy": "CYTON_DAISY_BOARD", "ganglion": "GANGLION_BOARD"}
 # package-number rows that count +step per sample modulo 256 (Ganglion's does not: its
 # packets carry compressed sample pairs, so it is not used to count losses)
@@ -138,6 +141,15 @@ class BrainFlowSource:
             master = self.board_id
         elif board == "brainflow-synthetic":
             self.board_id = master = int(Ids.SYNTHETIC_BOARD.value)
+        elif board == "streaming":
+            from ..formats.brainflow_csv import board_id
+            address, _, number = str(port or "").rpartition(":")
+            if not address or not number.isdigit() or master_board is None:
+                raise UserError(f"--board streaming: give the multicast group as --port ADDRESS:PORT "
+                                f"(got {port!r}) and the board streamed there")
+            params.ip_address, params.ip_port = address, int(number)
+            params.master_board = master = board_id(master_board)
+            self.board_id = int(Ids.STREAMING_BOARD.value)
         elif board == "playback":
             from ..formats.brainflow_csv import board_id
             if not playback_file or not os.path.isfile(playback_file):
