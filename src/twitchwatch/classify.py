@@ -1,7 +1,13 @@
 """Burst -> Episode: what kind of event a burst is (twitch, spasm or artifact).
 
-Provisional, transparent rules on the detector's features until the learned model
-(models/) replaces them:
+Two classifiers with one interface, ``classify(bursts, channel_names) -> episodes``:
+
+- ``ModelClassifier``: the learned model (``EpisodeClassifier``, a scikit-learn estimator
+  saved with skops in models/), the default. It has a fourth class, ``noise``: a burst
+  the detector found where nothing happened; such bursts are not reported. Its
+  ``confidence`` is the model's calibrated probability of the kind it reports.
+- ``RuleClassifier``: transparent rules on the same features, kept as a baseline (and
+  for ``--model rules``):
 - artifact: the burst's low band (3-15 Hz, where motion swings, electrode pops and ECG
   live) stands out more than its EMG band (``lf_ratio`` above ``lf_max``; a sustained
   burst needs ``lf_max_sustained``), or its spectrum sits below ``centroid_min_hz``;
@@ -13,11 +19,24 @@ Provisional, transparent rules on the detector's features until the learned mode
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
 
+from .dsp import board_cutoff
+from .errors import UserError
 from .types import Burst, Episode
+
+MODEL_CLASSES = ("twitch", "spasm", "artifact", "noise")
+# Bump when the features change: a model trained on other features is refused.
+FEATURE_VERSION = "1"
+FEATURES = ("log_duration_ms", "log_snr", "log_crest", "phases", "turns_rel", "centroid_rel", "log_lf_ratio",
+            "spread", "log_background", "rhythm", "log_band_hz", "log_sigma_uv", "log_prev_gap_ms",
+            "log_prev_ratio")
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "twitchwatch-default.skops"
 
 
 @dataclass
@@ -63,3 +82,176 @@ class RuleClassifier:
 def _sure(margin: float) -> float:
     """A confidence in [0.5, 1) from a log-margin past a threshold."""
     return float(0.5 + 0.5 * np.tanh(2.0 * max(margin, 0.0)))
+
+
+def band_top(fs: float) -> float:
+    """The top of the band a burst can show at ``fs``: the board's low-pass or ours."""
+    return float(min(board_cutoff(fs), 0.45 * fs, 450.0))
+
+
+def feature_matrix(features: list[dict[str, float]], fs: float) -> np.ndarray:
+    """The model's inputs (rows: bursts, columns: FEATURES) from the detector's features.
+
+    Made as independent of the sampling rate as the physics allows: durations in ms,
+    amplitudes over the noise floor, spectral centroid and turns over the band's top."""
+    keys = ("duration_s", "snr", "peak_uv", "rms_uv", "phases", "turns_per_s", "centroid_hz", "lf_ratio",
+            "spread", "background", "rhythm", "sigma_uv", "prev_gap_s", "prev_ratio")
+    raw = np.array([[f.get(k, 0.0) for k in keys] for f in features], dtype=np.float64).reshape(-1, len(keys))
+    dur, snr, ptp, rms, phases, turns, cent, lf, spread, bg, rhythm, sigma, gap, ratio = raw.T
+    top = band_top(fs)
+    tiny = 1e-9
+    return np.column_stack([
+        np.log(np.maximum(dur * 1000.0, tiny)), np.log(np.maximum(snr, tiny)),
+        np.log(np.maximum(ptp, tiny) / np.maximum(rms, tiny)), phases, turns / top, cent / top,
+        np.log(np.maximum(lf, tiny)), spread, np.log(np.maximum(bg, tiny)), rhythm,
+        np.full(dur.shape, np.log(top)), np.log(np.maximum(sigma, tiny)),
+        np.log(np.maximum(gap * 1000.0, 1.0)), np.log(np.maximum(ratio, 1e-3)),
+    ])
+
+
+class EpisodeClassifier(ClassifierMixin, BaseEstimator):
+    """Gradient-boosted trees over ``feature_matrix`` rows, with calibrated probabilities.
+
+    scikit-learn conventions: parameters in ``__init__``, ``fit(X, y)``, ``predict``,
+    ``predict_proba``; learned attributes end in ``_``. Probabilities are calibrated by
+    isotonic regression on cross-validation folds (``CalibratedClassifierCV``)."""
+
+    def __init__(self, max_iter: int = 300, learning_rate: float = 0.08, max_leaf_nodes: int = 31,
+                 l2_regularization: float = 1.0, calibration_folds: int = 3, random_state: int = 0):
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.l2_regularization = l2_regularization
+        self.calibration_folds = calibration_folds
+        self.random_state = random_state
+
+    def fit(self, X, y, sample_weight=None) -> "EpisodeClassifier":
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        X = np.asarray(X, dtype=np.float64)
+        trees = HistGradientBoostingClassifier(max_iter=self.max_iter, learning_rate=self.learning_rate,
+                                               max_leaf_nodes=self.max_leaf_nodes,
+                                               l2_regularization=self.l2_regularization,
+                                               early_stopping=False, random_state=self.random_state)
+        self.model_ = CalibratedClassifierCV(trees, method="isotonic", cv=self.calibration_folds)
+        self.model_.fit(X, np.asarray(y), sample_weight=sample_weight)
+        self.classes_ = self.model_.classes_
+        self.n_features_in_ = X.shape[1]
+        self.feature_version_ = FEATURE_VERSION
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        return self.model_.predict_proba(np.asarray(X, dtype=np.float64))
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+class ModelClassifier:
+    """A fitted EpisodeClassifier as the pipeline's classify stage."""
+
+    def __init__(self, model: EpisodeClassifier, fs: float):
+        self.model, self.fs = model, float(fs)
+
+    def classify(self, bursts: list[Burst], channel_names: tuple[str, ...]) -> list[Episode]:
+        if not bursts:
+            return []
+        proba = self.model.predict_proba(feature_matrix([b.features for b in bursts], self.fs))
+        best = np.argmax(proba, axis=1)
+        out = []
+        for b, k, p in zip(bursts, best, proba):
+            kind = str(self.model.classes_[k])
+            if kind == "noise":
+                continue
+            out.append(Episode(b.channel, channel_names[b.channel], b.start_s, b.end_s, kind,
+                               b.features.get("peak_uv", 0.0), float(p[k]), dict(b.features)))
+        return out
+
+
+# What a model file may contain; anything else is refused before it is loaded.
+TRUSTED_TYPES = (
+    "twitchwatch.classify.EpisodeClassifier",
+    "sklearn.calibration.CalibratedClassifierCV",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.isotonic.IsotonicRegression",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn._loss.loss.HalfMultinomialLoss",
+    "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn._loss.link.MultinomialLogit",
+    "sklearn._loss.link.LogitLink",
+    "sklearn._loss.link.Interval",
+    "sklearn._loss._loss.CyHalfMultinomialLoss",
+    "sklearn._loss._loss.CyHalfBinomialLoss",
+    "sklearn.preprocessing._label.LabelEncoder",
+    "builtins.slice",
+    "numpy.dtype",
+    "numpy.ndarray",
+    "numpy.float64",
+    "numpy.int64",
+    "numpy.uint8",
+    "numpy.uint32",
+    "numpy.bool_",
+    "numpy.random.mtrand.RandomState",
+    "numpy.random._mt19937._mt19937_ctor",
+    "numpy.random.mtrand._rand",
+    "numpy.random._pickle.__randomstate_ctor",
+)
+
+
+def save_model(model: EpisodeClassifier, path: str | Path, meta: dict | None = None) -> None:
+    """Write ``model`` with skops (never pickle), and its metadata beside it as JSON."""
+    import skops.io as sio
+
+    path = Path(path)
+    sio.dump(model, path)
+    untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in TRUSTED_TYPES]
+    if untrusted:
+        path.unlink()
+        raise RuntimeError(f"the model holds types the loader will refuse: {untrusted}; add them to TRUSTED_TYPES")
+    if meta is not None:
+        path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def load_model(path: str | Path | None = None) -> EpisodeClassifier:
+    """Load a skops model, refusing any type outside TRUSTED_TYPES and any model made for
+    other features (one-line UserError naming the file)."""
+    import skops.io as sio
+
+    path = Path(path) if path is not None else DEFAULT_MODEL
+    if not path.is_file():
+        raise UserError(f"--model {path}: no such model file" + (
+            "; the default model ships in models/ (run scripts/train_default_model.py to rebuild it)"
+            if path == DEFAULT_MODEL else ""))
+    try:
+        found = sio.get_untrusted_types(file=path)
+    except Exception as exc:
+        raise UserError(f"--model {path}: not a skops model file ({type(exc).__name__}); give a .skops file "
+                        "made by `twitchwatch train`") from None
+    refused = sorted(t for t in found if t not in TRUSTED_TYPES)
+    if refused:
+        raise UserError(f"--model {path}: refused, it holds types twitchwatch does not trust "
+                        f"({', '.join(refused[:3])}{', ...' if len(refused) > 3 else ''})")
+    try:
+        model = sio.load(path, trusted=sorted(found))
+    except Exception as exc:
+        raise UserError(f"--model {path}: could not be loaded ({type(exc).__name__}: {exc}); "
+                        "it may come from another version of scikit-learn or twitchwatch; retrain it "
+                        "with `twitchwatch train`") from None
+    if not isinstance(model, EpisodeClassifier):
+        raise UserError(f"--model {path}: holds a {type(model).__name__}, not a twitchwatch classifier")
+    version = getattr(model, "feature_version_", None)
+    if version != FEATURE_VERSION:
+        raise UserError(f"--model {path}: made for features version {version}, this twitchwatch uses "
+                        f"{FEATURE_VERSION}; retrain it with `twitchwatch train`")
+    return model
+
+
+def make_classifier(model: str | Path | None, fs: float):
+    """The classify stage for ``--model``: None for the default model, 'rules' for the
+    rule baseline, or a path to a skops model."""
+    if str(model) == "rules":
+        return RuleClassifier()
+    return ModelClassifier(load_model(model), fs)

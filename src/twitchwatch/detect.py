@@ -221,6 +221,7 @@ class Detector:
         self._runs: list[_Run | None] = [None] * self.C
         self._pending: list[_Group | None] = [None] * self.C
         self._onsets: list[list[int]] = [[] for _ in range(self.C)]  # of the latest bursts, for rhythm
+        self._last: list[tuple[int | None, float]] = [(None, 0.0)] * self.C  # (stop, peak) of the last burst
         self._clock = [(0, 0)]  # (internal index, stream index) where the mapping changes
         self._started = False
 
@@ -242,6 +243,18 @@ class Detector:
         self.floor_low.close()
         empty = np.zeros((self.C, 0), dtype=np.float32)
         return self._step(empty, empty, final=True)
+
+    def horizon(self) -> np.ndarray:
+        """Per channel, the stream index before which no burst is still to come: every
+        burst found later starts at or after it."""
+        out = np.empty(self.C, dtype=np.int64)
+        for ch in range(self.C):
+            h = self._c0
+            for held in (self._pending[ch], self._runs[ch]):
+                if held is not None:
+                    h = min(h, held.start)
+            out[ch] = self._to_stream(h)
+        return out
 
     def level(self, seconds: float = 0.5) -> np.ndarray:
         """RMS of the band-passed signal over the last ``seconds`` received, per channel."""
@@ -398,6 +411,12 @@ class Detector:
             feats["rhythm"] = self._rhythm(ch, a)
             if feats["snr"] < self.params.min_snr:  # too small to call: noise that met the seed
                 continue
+            # what came just before on this channel: a small burst soon after a big one is
+            # often the filters' ringing (the mains notch rings for ~0.3 s), not a new event
+            last_stop, last_peak = self._last[ch]
+            feats["prev_gap_s"] = min((a - last_stop) / self.fs, 10.0) if last_stop is not None else 10.0
+            feats["prev_ratio"] = last_peak / max(feats["peak_uv"], 1e-9)
+            self._last[ch] = (b, feats["peak_uv"])
             out.append(Burst(ch, self._to_stream(a), self._to_stream(a) + (b - a), self.fs, feats))
         return out
 

@@ -129,3 +129,41 @@ def score(truth: dict, found: dict, min_snr: float = 6.0) -> Score:
         1 for a in arts if any(f["channel"] == a["channel"] and f["start_s"] < a["end_s"] and f["end_s"] > a["start_s"]
                                for f in twitches))
     return s
+
+
+def label_events(found: list[dict], truth_events: list[dict]) -> list[str]:
+    """What each found event really was: the kind of the truth event on its channel that
+    it overlaps most (or whose onset is within ``TWITCH_ONSET_S``), else ``noise``."""
+    labels = []
+    for e in found:
+        best, best_key = "noise", None
+        for t in truth_events:
+            if t["channel"] != e["channel"]:
+                continue
+            inter = min(t["end_s"], e["end_s"]) - max(t["start_s"], e["start_s"])
+            if inter <= 0 and abs(t["start_s"] - e["start_s"]) > TWITCH_ONSET_S:
+                continue
+            key = (max(inter, 0.0), -abs(t["start_s"] - e["start_s"]))
+            if best_key is None or key > best_key:
+                best, best_key = t["kind"], key
+        labels.append(best)
+    return labels
+
+
+CONFUSION_TRUTH = ("twitch", "spasm", "artifact", "noise")
+CONFUSION_FOUND = ("twitch", "spasm", "artifact", "missed")
+
+
+def confusion(truth: dict, found: dict) -> np.ndarray:
+    """Counts, rows CONFUSION_TRUTH (``noise``: nothing was there), columns
+    CONFUSION_FOUND (``missed``: no event found over a truth event): every found event
+    in the row of what it overlaps most, every truth event that none overlaps as missed."""
+    m = np.zeros((len(CONFUSION_TRUTH), len(CONFUSION_FOUND)), dtype=np.int64)
+    events = found["events"]
+    for e, label in zip(events, label_events(events, truth["events"])):
+        m[CONFUSION_TRUTH.index(label), CONFUSION_FOUND.index(e["kind"])] += 1
+    for t in truth["events"]:
+        if not any(e["channel"] == t["channel"] and e["start_s"] < t["end_s"] and e["end_s"] > t["start_s"]
+                   for e in events):
+            m[CONFUSION_TRUTH.index(t["kind"]), CONFUSION_FOUND.index("missed")] += 1
+    return m

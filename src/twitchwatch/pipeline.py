@@ -1,18 +1,59 @@
-"""The stages wired together: preprocess -> detect -> classify, for stream and batch.
+"""The stages wired together: preprocess -> detect -> classify -> join, for stream and batch.
 
 Batch analysis is the stream path fed a recording's chunks as fast as they run, so the
-two give the same episodes.
+two give the same episodes. The last stage joins spasm episodes on one channel that are
+less than ``SPASM_JOIN_S`` apart (a cramp waxes and wanes; its quieter moments split the
+detector's bursts): a spasm is held until the detector's horizon shows that nothing can
+join it any more, so the result never depends on chunking; twitches are not held.
 """
 from __future__ import annotations
 
 from typing import Callable, Iterable
 
+import numpy as np
+
 from .classify import RuleClassifier
 from .detect import Detector, DetectorParams
 from .dsp import Preprocessor
-from .types import Chunk, Episode, Recording
+from .types import Burst, Chunk, Episode, Recording
 
 BATCH_CHUNK_S = 10.0
+SPASM_JOIN_S = 1.0
+
+
+class SpasmJoiner:
+    """Joins spasm episodes on one channel less than ``gap_s`` apart; state in, state out."""
+
+    def __init__(self, n_channels: int, gap_s: float = SPASM_JOIN_S):
+        self.gap_s = float(gap_s)
+        self.held: list[Episode | None] = [None] * n_channels
+
+    def push(self, episodes: list[Episode], horizon_s: np.ndarray | None) -> list[Episode]:
+        """Episodes to pass on now; ``horizon_s`` per channel (None: the stream ended)."""
+        out = []
+        for e in sorted(episodes, key=lambda e: (e.start_s, e.channel)):
+            held = self.held[e.channel]
+            if e.kind != "spasm":
+                out.append(e)
+            elif held is not None and e.start_s - held.end_s < self.gap_s:
+                self.held[e.channel] = _joined(held, e)
+            else:
+                if held is not None:
+                    out.append(held)
+                self.held[e.channel] = e
+        for ch, held in enumerate(self.held):
+            if held is not None and (horizon_s is None or horizon_s[ch] >= held.end_s + self.gap_s):
+                out.append(held)
+                self.held[ch] = None
+        return out
+
+
+def _joined(a: Episode, b: Episode) -> Episode:
+    start, end = min(a.start_s, b.start_s), max(a.end_s, b.end_s)
+    main = a if a.end_s - a.start_s >= b.end_s - b.start_s else b
+    features = dict(main.features, duration_s=end - start)
+    return Episode(a.channel, a.channel_name, start, end, "spasm", max(a.peak_uv, b.peak_uv),
+                   max(a.confidence, b.confidence), features)
 
 
 class Pipeline:
@@ -24,19 +65,20 @@ class Pipeline:
         self.pre = Preprocessor(fs, len(channels), mains_hz)
         self.det = Detector(fs, len(channels), params)
         self.cls = classifier or RuleClassifier()
+        self.join = SpasmJoiner(len(channels))
 
     def process(self, chunk: Chunk) -> list[Episode]:
         bursts = []
         for filtered in self.pre.process(chunk):
             bursts += self.det.process(filtered)
-        return self.cls.classify(bursts, self.channels)
+        return self.join.push(self.cls.classify(bursts, self.channels), self.det.horizon() / self.fs)
 
     def flush(self) -> list[Episode]:
         bursts = []
         for filtered in self.pre.flush():
             bursts += self.det.process(filtered)
         bursts += self.det.flush()
-        return self.cls.classify(bursts, self.channels)
+        return self.join.push(self.cls.classify(bursts, self.channels), None)
 
     def run(self, chunks: Iterable[Chunk], progress: Callable[[int], None] | None = None) -> list[Episode]:
         """All episodes of a finite stream, sorted by onset then channel."""
@@ -54,3 +96,15 @@ def analyze(rec: Recording, chunk_s: float = BATCH_CHUNK_S, mains_hz: float | No
     """Episodes of a whole recording."""
     pipe = Pipeline(rec.fs, rec.channels, mains_hz, classifier=classifier)
     return pipe.run(rec.chunks(max(1, int(round(chunk_s * rec.fs)))), progress)
+
+
+def detect(rec: Recording, chunk_s: float = BATCH_CHUNK_S, mains_hz: float | None | str = "auto") -> list[Burst]:
+    """The detector's bursts of a whole recording, before any classifier (for training)."""
+    pre, det = Preprocessor(rec.fs, rec.n_channels, mains_hz), Detector(rec.fs, rec.n_channels)
+    bursts: list[Burst] = []
+    for chunk in rec.chunks(max(1, int(round(chunk_s * rec.fs)))):
+        for filtered in pre.process(chunk):
+            bursts += det.process(filtered)
+    for filtered in pre.flush():
+        bursts += det.process(filtered)
+    return bursts + det.flush()
