@@ -1,4 +1,4 @@
-"""The ``twitchwatch`` command: simulate, analyze, evaluate (stream, train, log, report to come).
+"""The ``twitchwatch`` command: simulate, analyze, evaluate, stream, train (log, report to come).
 
 Errors that are the user's to fix (twitchwatch.errors.UserError, unwritable output paths,
 bad JSON, bad options) end as one line on stderr, ``twitchwatch: error: ...``, exit 2;
@@ -24,10 +24,13 @@ PROG = "twitchwatch"
 BOARD_FS = {"cyton": 250.0, "ganglion": 200.0, "cyton-daisy": 125.0}
 MAX_MINUTES = 24 * 60
 STUBS = {
-    "train": "train the twitch/spasm/artifact classifier",
     "log": "the episode log and its context tags",
     "report": "rates by tag, 'see a doctor' flags, reports and plots",
 }
+
+
+MODEL_HELP = ("the classifier: a .skops model from `twitchwatch train`, or 'rules' for the transparent rule "
+              "baseline (default: the shipped model, models/twitchwatch-default.skops)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -228,16 +231,18 @@ def _run(path: Path, rec: Recording, args, out_con, err_con) -> list:
     from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from .classify import make_classifier
     from .pipeline import analyze
 
     mains = {"auto": "auto", "none": None, "50": 50.0, "60": 60.0}[args.mains]
+    classifier = make_classifier(args.model, rec.fs)
     if not args.quiet and err_con.is_terminal:
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                       TimeRemainingColumn(), console=err_con, transient=True) as bar:
             task = bar.add_task(escape(path.name), total=rec.n_samples)
-            episodes = analyze(rec, mains_hz=mains, progress=lambda n: bar.advance(task, n))
+            episodes = analyze(rec, mains_hz=mains, progress=lambda n: bar.advance(task, n), classifier=classifier)
     else:
-        episodes = analyze(rec, mains_hz=mains)
+        episodes = analyze(rec, mains_hz=mains, classifier=classifier)
     if not args.quiet:
         fmt = rec.meta.get("format", "?")
         out_con.print(f"[bold]{escape(str(path))}[/bold]  {fmt}, {_plural(rec.n_channels, 'channel')}, "
@@ -268,6 +273,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.board is not None:
         from .formats.brainflow_csv import board_id
         board_id(args.board)
+    if args.model != "rules":
+        from .classify import load_model
+        load_model(args.model)  # a bad model fails once, before any recording
     out_con, err_con = _consoles()
     files, folders = _inputs(args.paths)
     json_out = Path(args.json) if args.json else None
@@ -371,12 +379,97 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- evaluate
 
+def _score_table(rows: list[tuple[str, object]]):
+    """A rich table: per (label, Score), a row per kind, and artifacts called twitch."""
+    from rich.table import Table
+
+    table = Table(show_edge=True)
+    for col in ("rate", "kind", "precision", "recall", "F1", "tp", "fp", "fn", "artifacts called twitch"):
+        table.add_column(col, justify="left" if col in ("rate", "kind") else "right")
+    for label, s in rows:
+        for n, k in enumerate(KINDS):
+            c = s.kinds[k]  # type: ignore[attr-defined]
+            empty = c.tp + c.fp + c.fn == 0
+            table.add_row(label if n == 0 else "", k, *(["-"] * 3 if empty else
+                                                        [f"{c.precision:.3f}", f"{c.recall:.3f}", f"{c.f1:.3f}"]),
+                          str(c.tp), str(c.fp), str(c.fn),
+                          f"{s.artifact_as_twitch_rate:.1%} of {s.artifacts}" if n == 0 else "",  # type: ignore
+                          end_section=n == len(KINDS) - 1)
+    return table
+
+
+def _confusion_table(m):
+    from rich.table import Table
+
+    from .evaluate import CONFUSION_FOUND, CONFUSION_TRUTH
+
+    table = Table(title="confusion (rows: what was there; columns: what was reported)", show_edge=True)
+    table.add_column("")
+    for k in CONFUSION_FOUND:
+        table.add_column(k, justify="right")
+    for k, row in zip(CONFUSION_TRUTH, m):
+        table.add_row(k, *(str(int(v)) for v in row))
+    return table
+
+
+def _truth_for(path: Path) -> Path:
+    return path.with_name(path.name[: -len(path.suffix)] + ".truth.json" if path.suffix else path.name + ".truth.json")
+
+
+def cmd_evaluate_folder(args: argparse.Namespace) -> int:
+    """Analyse every recording that has a truth file beside it and score them, by rate."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from .classify import make_classifier
+    from .evaluate import Tally, plot_confusion
+    from .formats import open_recording
+    from .pipeline import analyze
+    from .report_json import events_doc, load_events, write_json
+
+    files, _ = _inputs(args.paths)
+    pairs = [(p, _truth_for(p)) for p, _ in files if _truth_for(p).is_file() and not p.name.endswith(".json")]
+    if not pairs:
+        raise UserError(f"{' '.join(args.paths)}: no recordings with a truth file beside them "
+                        "(X.bdf needs X.truth.json, as `twitchwatch simulate` writes)")
+    for target in (args.json, args.plot):
+        if target is not None and not Path(target).parent.is_dir():
+            raise UserError(f"{target}: its folder does not exist; create it first")
+    out_con, err_con = _consoles()
+    tally = Tally()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err_con,
+                  transient=True, disable=args.quiet or not err_con.is_terminal) as bar:
+        task = bar.add_task("evaluating", total=len(pairs))
+        for path, truth_path in pairs:
+            truth = load_events(truth_path, "truth")
+            rec = open_recording(path, board=args.board, fs=args.fs)
+            found = events_doc(rec, analyze(rec, classifier=make_classifier(args.model, rec.fs)))
+            tally.add(rec.fs, truth, found, args.min_snr)
+            bar.advance(task)
+    rows = [(f"{fs:g} Hz", s) for fs, s in sorted(tally.by_rate.items())] + [("all", tally.overall)]
+    out_con.print(f"{tally.recordings} recordings; truth twitches "
+                  f"below {args.min_snr:g} x noise rms set aside")
+    out_con.print(_score_table(rows))
+    out_con.print(_confusion_table(tally.confusion))
+    if args.plot:
+        plot_confusion(tally.confusion, args.plot)
+        out_con.print(f"wrote {args.plot}")
+    if args.json:
+        write_json(args.json, dict(tally.as_dict(), min_snr=args.min_snr, model=str(args.model or "default")))
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from .evaluate import score
     from .report_json import load_events, write_json
 
+    if args.paths:
+        if args.truth or args.events:
+            raise UserError("evaluate: give either recordings/folders or --truth with --events, not both")
+        return cmd_evaluate_folder(args)
+    if not (args.truth and args.events):
+        raise UserError("evaluate: give a folder of recordings with truth files, or --truth T.json --events E.json")
     truth = load_events(args.truth, "--truth")
     found = load_events(args.events, "--events")
     if len(truth["channels"]) != len(found["channels"]):
@@ -409,6 +502,40 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         doc = s.as_dict()
         doc.update(truth=str(args.truth), events=str(args.events), min_snr=args.min_snr)
         write_json(args.json, doc)
+    return 0
+
+
+# ---------------------------------------------------------------- train
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .classify import save_model
+    from .train import build_examples, fit, metadata
+
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise UserError(f"--out {out}: the folder {out.parent} does not exist; create it first")
+    if out.suffix != ".skops":
+        raise UserError(f"--out {out}: name the model file with a .skops suffix")
+    real = Path(args.real) if args.real else None
+    if real is not None and not real.is_dir():
+        raise UserError(f"--real {real}: no such folder")
+    out_con, err_con = _consoles()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err_con, transient=True, disable=args.quiet or not err_con.is_terminal) as bar:
+        task = bar.add_task("simulating and detecting", total=None)
+        ex = build_examples(args.seed, args.per_rate, args.minutes, real, jobs=args.jobs,
+                            progress=lambda k, n: bar.update(task, completed=k, total=n))
+        bar.update(task, description="fitting the model")
+        model = fit(ex, seed=args.seed)
+    meta = metadata(ex, args.seed, args.per_rate, args.minutes)
+    save_model(model, out, meta)
+    if not args.quiet:
+        counts = ", ".join(f"{k} {v}" for k, v in meta["examples"].items())
+        out_con.print(f"wrote {out} (and {out.with_suffix('.json').name}): {len(ex.y)} bursts ({counts})"
+                      + (f"; real recordings: {', '.join(meta['real_sources'])}" if meta["real_sources"] else ""),
+                      highlight=False)
     return 0
 
 
@@ -464,8 +591,13 @@ def cmd_stream(args: argparse.Namespace) -> int:
     for target in (args.json, args.record):
         if target and not Path(target).parent.exists():
             raise UserError(f"{target}: its folder does not exist")
+    from .classify import load_model, make_classifier
+
+    if args.model not in (None, "rules"):
+        load_model(args.model)  # a bad model fails before the board is opened
     source, name = _make_source(args)
     mains = {"auto": "auto", "none": None, "50": 50.0, "60": 60.0}[args.mains]
+    classifier = make_classifier(args.model, source.fs)
     sinks = []
     if args.record:
         from .recorder import Recorder
@@ -477,9 +609,10 @@ def cmd_stream(args: argparse.Namespace) -> int:
         if view is not None:
             with view:
                 res = run_stream(source, duration_s=args.duration, mains_hz=mains, sinks=tuple(sinks),
-                                 on_update=view.update)
+                                 on_update=view.update, classifier=classifier)
         else:
-            res = run_stream(source, duration_s=args.duration, mains_hz=mains, sinks=tuple(sinks))
+            res = run_stream(source, duration_s=args.duration, mains_hz=mains, sinks=tuple(sinks),
+                             classifier=classifier)
     finally:
         source.stop()
     doc = {"source": name, "fs": float(res.fs), "channels": list(res.channels),
@@ -625,14 +758,27 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--mains", choices=["auto", "50", "60", "none"], default="auto",
                    help="mains frequency to notch out: auto (found from the first second), 50, 60 or none "
                         "(default auto)")
+    a.add_argument("--model", metavar="PATH", default=None, help=MODEL_HELP)
     a.add_argument("--quiet", action="store_true",
                    help="no progress bar and no summary tables (warnings and errors still go to stderr)")
     a.set_defaults(func=cmd_analyze)
 
-    e = sub.add_parser("evaluate", help="score events against a truth file",
-                       description="Precision, recall and F1 per kind of event, matched one to one per channel.")
-    e.add_argument("--truth", required=True, metavar="T.json", help="truth events JSON (e.g. from simulate)")
-    e.add_argument("--events", required=True, metavar="E.json", help="events JSON to score (from analyze --json)")
+    e = sub.add_parser("evaluate", help="score events against truth: one file, or a folder of recordings",
+                       description="Precision, recall and F1 per kind of event, matched one to one per channel. "
+                                   "Either --truth with --events (one recording's events JSON), or recordings "
+                                   "and folders: each recording X with a truth file X.truth.json beside it is "
+                                   "analysed (with --model) and scored, split by sampling rate, with a "
+                                   "confusion matrix (--plot for a picture of it).")
+    e.add_argument("paths", nargs="*", metavar="PATH", help="recordings or folders of recordings with truth files")
+    e.add_argument("--truth", metavar="T.json", help="truth events JSON (e.g. from simulate)")
+    e.add_argument("--events", metavar="E.json", help="events JSON to score (from analyze --json)")
+    e.add_argument("--model", metavar="PATH", default=None,
+                   help="with recordings: the classifier (a .skops file from `twitchwatch train`, or 'rules'; "
+                        "default: the shipped model)")
+    e.add_argument("--plot", metavar="OUT.png", default=None, help="with recordings: save the confusion matrix plot")
+    e.add_argument("--board", metavar="NAME", default=None, help="with recordings: the board of BrainFlow CSV files")
+    e.add_argument("--fs", type=_fs, default=None, metavar="HZ", help="with recordings: rate of plain-text files")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.add_argument("--min-snr", type=_positive("--min-snr", allow_low=True, high=1e6), default=6.0, metavar="X",
                    help="set aside truth twitches whose peak-to-peak is below X times their channel's noise "
                         "rms (default 6)")
@@ -664,8 +810,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mains frequency to notch out (default auto: found from the first second)")
     t.add_argument("--fs", type=_fs, default=None, metavar="HZ", help="with --replay: the file's rate, if it needs one")
     t.add_argument("--columns", metavar="SPEC", default=None, help="with --replay: channels to keep")
+    t.add_argument("--model", metavar="PATH", default=None, help=MODEL_HELP)
     t.add_argument("--quiet", action="store_true", help="no live view (events still go to --json)")
     t.set_defaults(func=cmd_stream)
+
+    r = sub.add_parser("train", help="train the twitch/spasm/artifact classifier",
+                       description="Train the learned classifier on synthetic recordings across sampling rates "
+                                   "(125, 200, 250, 500, 1000 Hz), noise levels and mains, plus labelled real "
+                                   "recordings (--real). Deterministic from --seed. The model is saved with skops; "
+                                   "use it with `analyze --model` or `stream --model`.")
+    r.add_argument("--out", required=True, metavar="MODEL.skops", help="where to write the model")
+    r.add_argument("--seed", type=_positive("--seed", allow_low=True, high=2**31, integer=True), default=0,
+                   help="seed of everything random (default 0)")
+    r.add_argument("--per-rate", type=_positive("--per-rate", high=10000, integer=True), default=40, metavar="N",
+                   help="synthetic recordings per sampling rate (default 40)")
+    r.add_argument("--minutes", type=_positive("--minutes", high=60), default=3.0, metavar="M",
+                   help="length of each synthetic recording (default 3)")
+    r.add_argument("--real", metavar="DIR", default=None,
+                   help="folder with the labelled real recordings (twitchwatch's shared/recordings/real)")
+    r.add_argument("--jobs", type=_positive("--jobs", high=256, integer=True), default=None, metavar="N",
+                   help="processes for simulating (default: one per core)")
+    r.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    r.set_defaults(func=cmd_train)
 
     for name, what in STUBS.items():
         st = sub.add_parser(name, help=f"{what} (not available yet)",

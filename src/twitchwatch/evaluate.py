@@ -167,3 +167,61 @@ def confusion(truth: dict, found: dict) -> np.ndarray:
                    for e in events):
             m[CONFUSION_TRUTH.index(t["kind"]), CONFUSION_FOUND.index("missed")] += 1
     return m
+
+
+@dataclass
+class Tally:
+    """Scores and confusion matrices pooled per sampling rate (and over all)."""
+
+    by_rate: dict[float, Score] = field(default_factory=dict)
+    confusion_by_rate: dict[float, np.ndarray] = field(default_factory=dict)
+    recordings: int = 0
+
+    def add(self, fs: float, truth: dict, found: dict, min_snr: float = 6.0) -> None:
+        fs = float(fs)
+        self.by_rate.setdefault(fs, Score()).add(score(truth, found, min_snr))
+        m = confusion(truth, found)
+        self.confusion_by_rate[fs] = self.confusion_by_rate.get(fs, 0) + m
+        self.recordings += 1
+
+    @property
+    def overall(self) -> Score:
+        total = Score()
+        for s in self.by_rate.values():
+            total.add(s)
+        return total
+
+    @property
+    def confusion(self) -> np.ndarray:
+        return sum(self.confusion_by_rate.values(), np.zeros((len(CONFUSION_TRUTH), len(CONFUSION_FOUND)), np.int64))
+
+    def as_dict(self) -> dict:
+        return {"recordings": self.recordings, "overall": self.overall.as_dict(),
+                "by_rate": {f"{fs:g}": s.as_dict() for fs, s in sorted(self.by_rate.items())},
+                "confusion": {"rows_truth": list(CONFUSION_TRUTH), "columns_found": list(CONFUSION_FOUND),
+                              "all": self.confusion.tolist(),
+                              "by_rate": {f"{fs:g}": m.tolist() for fs, m in sorted(self.confusion_by_rate.items())}}}
+
+
+def plot_confusion(matrix: np.ndarray, path, title: str = "twitchwatch: what was there vs what was reported") -> None:
+    """A confusion-matrix heat map (rows: truth, columns: reported), counts in the cells."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    m = np.asarray(matrix, dtype=float)
+    share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6.0, 4.8), dpi=120)
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(CONFUSION_FOUND)),
+                  ["not\nreported" if k == "missed" else f"reported\n{k}" for k in CONFUSION_FOUND])
+    ax.set_yticks(range(len(CONFUSION_TRUTH)),
+                  ["nothing there" if k == "noise" else f"truth: {k}" for k in CONFUSION_TRUTH])
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center",
+                    color="white" if share[i, j] > 0.6 else "black", fontsize=10)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

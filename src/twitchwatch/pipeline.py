@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .classify import RuleClassifier
+from .classify import make_classifier
 from .detect import Detector, DetectorParams
 from .dsp import Preprocessor
 from .types import Burst, Chunk, Episode, Recording
@@ -64,7 +64,7 @@ class Pipeline:
         self.fs, self.channels = float(fs), tuple(channels)
         self.pre = Preprocessor(fs, len(channels), mains_hz)
         self.det = Detector(fs, len(channels), params)
-        self.cls = classifier or RuleClassifier()
+        self.cls = classifier if classifier is not None else make_classifier(None, fs)
         self.join = SpasmJoiner(len(channels))
 
     def process(self, chunk: Chunk) -> list[Episode]:

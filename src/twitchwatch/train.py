@@ -114,14 +114,14 @@ def real_examples(folder: Path) -> Examples:
         if labels is None:
             y = ["artifact"] * len(bursts)
         elif labels == "label-column":
-            y = label_by_intervals(bursts, _label_column_intervals(path, rec.fs))
+            y = label_by_intervals(bursts, label_column_intervals(path, rec.fs))
         else:
             y = label_by_intervals(bursts, labels)  # type: ignore[arg-type]
         ex.extend(feature_matrix([b.features for b in bursts], rec.fs), y, rec.fs, f"real:{name}")
     return ex
 
 
-def _label_column_intervals(path: Path, fs: float) -> list[tuple[float, float]]:
+def label_column_intervals(path: Path, fs: float) -> list[tuple[float, float]]:
     """Intervals where the last column (a gesture label) is not 0, padded by 0.5 s."""
     labels = np.loadtxt(path, delimiter=",", usecols=-1, ndmin=1)
     active = np.concatenate([[0], (labels != 0).astype(np.int8), [0]])

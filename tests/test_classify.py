@@ -1,0 +1,185 @@
+"""The learned classifier: scikit-learn conventions, deterministic training, skops files
+that are refused when they hold anything untrusted, calibration of the shipped model, and
+the train / --model command line."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skops.io as sio
+from sklearn.base import clone
+
+from twitchwatch.classify import (DEFAULT_MODEL, FEATURES, MODEL_CLASSES, EpisodeClassifier, ModelClassifier,
+                                  RuleClassifier, feature_matrix, load_model, save_model)
+from twitchwatch.errors import UserError
+from twitchwatch.evaluate import label_events
+from twitchwatch.pipeline import detect
+from twitchwatch.train import EVAL_SEEDS, build_examples, fit, synthetic_jobs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _tiny_examples(seed: int = 3, jobs: int = 1):
+    return build_examples(seed=seed, per_rate=1, minutes=0.5, jobs=jobs)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return _tiny_examples()
+
+
+def test_estimator_follows_scikit_learn_conventions(tiny):
+    est = EpisodeClassifier(max_iter=20, random_state=1)
+    assert clone(est).get_params() == est.get_params()
+    assert not any(k.endswith("_") for k in vars(est)), "nothing learned before fit"
+    assert est.fit(tiny.X, tiny.y.astype(str)) is est
+    learned = [k for k in vars(est) if k.endswith("_")]
+    assert {"classes_", "n_features_in_", "model_"} <= set(learned)
+    assert est.n_features_in_ == len(FEATURES)
+    p = est.predict_proba(tiny.X)
+    assert p.shape == (len(tiny.y), len(est.classes_))
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    assert set(est.predict(tiny.X)) <= set(est.classes_)
+
+
+def test_training_is_deterministic_from_its_seed():
+    a, b = _tiny_examples(seed=5, jobs=1), _tiny_examples(seed=5, jobs=2)  # processes do not change it
+    np.testing.assert_array_equal(a.X, b.X)
+    assert list(a.y) == list(b.y) and a.source == b.source
+    pa = fit(a, seed=5).predict_proba(a.X)
+    pb = fit(b, seed=5).predict_proba(b.X)
+    np.testing.assert_array_equal(pa, pb)
+    other = _tiny_examples(seed=6)
+    assert other.source != a.source, "another seed, other recordings"
+
+
+def test_training_never_uses_the_held_out_seeds():
+    jobs = synthetic_jobs(seed=0, per_rate=200, minutes=1.0)
+    used = {s for _, s, _ in jobs}
+    assert not used & set(EVAL_SEEDS)
+    assert {fs for fs, _, _ in jobs} == {125.0, 200.0, 250.0, 500.0, 1000.0}
+
+
+def test_features_do_not_depend_on_what_a_burst_lacks():
+    rows = feature_matrix([{"duration_s": 0.01, "snr": 10.0, "peak_uv": 50.0, "rms_uv": 12.0}], 250.0)
+    assert rows.shape == (1, len(FEATURES)) and np.isfinite(rows).all()
+    assert feature_matrix([], 250.0).shape == (0, len(FEATURES))
+
+
+def test_model_round_trip_through_skops(tiny, tmp_path):
+    model = fit(tiny, seed=0)
+    path = tmp_path / "m.skops"
+    save_model(model, path, {"note": "test"})
+    again = load_model(path)
+    np.testing.assert_array_equal(again.predict_proba(tiny.X), model.predict_proba(tiny.X))
+    assert json.loads(path.with_suffix(".json").read_text()) == {"note": "test"}
+
+
+def test_a_model_holding_untrusted_types_is_refused(tmp_path):
+    """A file that would run os.system on load (or any type outside the trusted list)
+    is refused before anything in it is constructed."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    hostile = EpisodeClassifier()
+    hostile.model_ = make_pipeline(FunctionTransformer(os.system))
+    hostile.feature_version_ = "1"
+    path = tmp_path / "hostile.skops"
+    sio.dump(hostile, path)
+    with pytest.raises(UserError, match="refused"):
+        load_model(path)
+
+
+def test_a_model_for_other_features_is_refused(tiny, tmp_path):
+    model = fit(tiny, seed=0)
+    model.feature_version_ = "0"
+    path = tmp_path / "old.skops"
+    sio.dump(model, path)
+    with pytest.raises(UserError, match="features version 0"):
+        load_model(path)
+
+
+def test_shipped_model_matches_its_card_and_metadata():
+    model = load_model()
+    meta = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())
+    assert meta["features"] == list(FEATURES) and sorted(meta["classes"]) == sorted(MODEL_CLASSES)
+    assert sorted(model.classes_) == sorted(MODEL_CLASSES)
+    assert (ROOT / "models" / "MODEL_CARD.md").is_file()
+
+
+@pytest.mark.parametrize("fs", [200.0, 1000.0])
+def test_shipped_model_is_calibrated_on_held_out_recordings(fs, synth):
+    """Expected calibration error of the reported confidence, over every burst the
+    detector finds in three held-out recordings: under 0.05."""
+    model = load_model()
+    conf, right = [], []
+    for seed in list(EVAL_SEEDS)[:3]:
+        rec, truth = synth(minutes=3.0, fs=fs, seed=seed)
+        bursts = detect(rec)
+        labels = label_events([{"channel": b.channel, "start_s": b.start_s, "end_s": b.end_s} for b in bursts],
+                              truth["events"])
+        p = model.predict_proba(feature_matrix([b.features for b in bursts], fs))
+        conf += list(p.max(axis=1))
+        right += list(model.classes_[p.argmax(axis=1)] == np.array(labels))
+    conf, right = np.array(conf), np.array(right, dtype=float)
+    assert len(conf) >= 100
+    bins = np.minimum((conf * 10).astype(int), 9)
+    ece = sum(abs(right[bins == k].mean() - conf[bins == k].mean()) * np.mean(bins == k)
+              for k in range(10) if np.any(bins == k))
+    assert ece < 0.05, ece
+
+
+def test_noise_bursts_are_not_reported(tiny):
+    from twitchwatch.types import Burst
+
+    model = fit(tiny, seed=0)
+    cls = ModelClassifier(model, 250.0)
+    bursts = [Burst(0, 10, 20, 250.0, {"duration_s": 0.04, "snr": 6.5, "peak_uv": 13.0, "rms_uv": 4.0})] * 3
+    kinds = [model.predict(feature_matrix([b.features], 250.0))[0] for b in bursts]
+    assert len(cls.classify(bursts, ("a",))) == sum(k != "noise" for k in kinds)
+    for e in cls.classify(bursts, ("a",)):
+        assert 0.25 <= e.confidence <= 1.0 and e.kind in ("twitch", "spasm", "artifact")
+
+
+def _tw(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    return subprocess.run([sys.executable, "-m", "twitchwatch.cli", *args], capture_output=True, text=True,
+                          timeout=600, env=env, stdin=subprocess.DEVNULL)
+
+
+def test_train_then_analyze_with_the_model(tmp_path):
+    model = tmp_path / "mine.skops"
+    proc = _tw("train", "--out", str(model), "--per-rate", "1", "--minutes", "0.5", "--seed", "2", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    meta = json.loads(model.with_suffix(".json").read_text())
+    assert meta["seed"] == 2 and meta["synthetic_per_rate"] == 1
+    sample = ROOT / "recordings" / "sim-cyton-250hz.bdf"
+    out = {}
+    for name in (str(model), "rules"):
+        target = tmp_path / f"{Path(name).stem}.json"
+        proc = _tw("analyze", str(sample), "--model", name, "--json", str(target), "--quiet")
+        assert proc.returncode == 0, proc.stderr
+        out[name] = json.loads(target.read_text())["events"]
+    assert out[str(model)] and out["rules"]
+    assert all(0.0 <= e["confidence"] <= 1.0 for e in out[str(model)])
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("train", "--out", "/nonexistent/dir/m.skops"), "does not exist"),
+    (("train", "--out", "m.pickle"), ".skops"),
+    (("train", "--out", "m.skops", "--per-rate", "0"), "--per-rate"),
+    (("analyze", str(ROOT / "recordings" / "sim-cyton-250hz.bdf"), "--model", "/nonexistent.skops"), "no such model"),
+])
+def test_bad_model_options_are_one_line_errors(args, needle):
+    proc = _tw(*args)
+    assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
+
+
+def test_rule_baseline_stays_available():
+    assert RuleClassifier().kind({"duration_s": 0.01, "lf_ratio": 0.1, "centroid_hz": 80.0})[0] == "twitch"
