@@ -14,7 +14,7 @@ import pytest
 import skops.io as sio
 from sklearn.base import clone
 
-from twitchwatch.classify import (DEFAULT_MODEL, FEATURES, MODEL_CLASSES, EpisodeClassifier, ModelClassifier,
+from twitchwatch.classify import (DEFAULT_MODEL, FEATURE_VERSION, FEATURES, MODEL_CLASSES, EpisodeClassifier, ModelClassifier,
                                   RuleClassifier, feature_matrix, load_model, save_model)
 from twitchwatch.errors import UserError
 from twitchwatch.evaluate import label_events
@@ -88,7 +88,7 @@ def test_a_model_holding_untrusted_types_is_refused(tmp_path):
 
     hostile = EpisodeClassifier()
     hostile.model_ = make_pipeline(FunctionTransformer(os.system))
-    hostile.feature_version_ = "1"
+    hostile.feature_version_ = FEATURE_VERSION
     path = tmp_path / "hostile.skops"
     sio.dump(hostile, path)
     with pytest.raises(UserError, match="refused"):

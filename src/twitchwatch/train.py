@@ -60,6 +60,11 @@ class Examples:
         self.fs = np.concatenate([self.fs, np.full(len(y), float(fs))])
         self.source += [source] * len(y)
 
+    def select(self, keep: np.ndarray) -> "Examples":
+        """The examples where ``keep`` is true."""
+        keep = np.asarray(keep, dtype=bool)
+        return Examples(self.X[keep], self.y[keep], self.fs[keep], [s for s, k in zip(self.source, keep) if k])
+
     def merge(self, other: "Examples") -> None:
         self.X = np.vstack([self.X, other.X])
         self.y = np.concatenate([self.y, other.y])
