@@ -45,6 +45,16 @@ def episode_keys(episodes: Iterable[Episode]) -> list[tuple]:
     return [(e.channel, e.start_s, e.end_s, e.kind, e.peak_uv) for e in episodes]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_episode_log(tmp_path_factory):
+    """Every command a test runs logs to a throwaway database, never the user's own."""
+    import os
+
+    os.environ["TWITCHWATCH_DB"] = str(tmp_path_factory.mktemp("log") / "episodes.sqlite")
+    yield
+    os.environ.pop("TWITCHWATCH_DB", None)
+
+
 @pytest.fixture(scope="session")
 def schema() -> dict:
     if not SCHEMA.is_file():

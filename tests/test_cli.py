@@ -193,13 +193,6 @@ def test_directory_input(simulated, tmp_path):
     assert "a.truth.json" not in rows
 
 
-def test_stubs_not_available():
-    for cmd in ("log", "report"):
-        proc = tw(cmd, "--board", "synthetic")
-        assert proc.returncode == 2 and "Traceback" not in proc.stderr
-        assert err_lines(proc) == [f"twitchwatch {cmd}: not available yet (see the open issues)"]
-
-
 # ---------------------------------------------------------------- warnings
 
 def _csv(path: Path, x: np.ndarray) -> Path:

@@ -1,4 +1,4 @@
-"""The ``twitchwatch`` command: simulate, analyze, evaluate, stream, train (log, report to come).
+"""The ``twitchwatch`` command: simulate, analyze, evaluate, stream, train, log, report.
 
 Errors that are the user's to fix (twitchwatch.errors.UserError, unwritable output paths,
 bad JSON, bad options) end as one line on stderr, ``twitchwatch: error: ...``, exit 2;
@@ -23,10 +23,6 @@ from .types import KINDS, Recording
 PROG = "twitchwatch"
 BOARD_FS = {"cyton": 250.0, "ganglion": 200.0, "cyton-daisy": 125.0}
 MAX_MINUTES = 24 * 60
-STUBS = {
-    "log": "the episode log and its context tags",
-    "report": "rates by tag, 'see a doctor' flags, reports and plots",
-}
 
 
 MODEL_HELP = ("the classifier: a .skops model from `twitchwatch train`, or 'rules' for the transparent rule "
@@ -226,6 +222,71 @@ def _open(path: Path, args):
     return rec
 
 
+def _regions(text: str | None, n_channels: int) -> list[str | None]:
+    """--regions: one body region for every channel, or one per channel, comma-separated."""
+    from .episodes import BODY_REGIONS
+
+    if not text:
+        return [None] * n_channels
+    parts = [t.strip().lower() for t in text.split(",")]
+    bad = [t for t in parts if t not in BODY_REGIONS]
+    if bad:
+        raise UserError(f"--regions {text}: unknown body region {bad[0]!r}; use {', '.join(BODY_REGIONS)}")
+    if len(parts) == 1:
+        return parts * n_channels
+    if len(parts) != n_channels:
+        raise UserError(f"--regions {text}: {len(parts)} regions for {n_channels} channels; give one, or one per channel")
+    return parts  # type: ignore[return-value]
+
+
+def _store(args):
+    """The episode log the command writes to, or None with --no-log."""
+    from .episodes import EpisodeStore, default_db
+
+    if getattr(args, "no_log", False):
+        return None
+    return EpisodeStore(args.db or default_db())
+
+
+def _waveforms(rec: Recording, episodes: list) -> dict[int, dict]:
+    """Short band-passed snippets of twitches and spasms (for the report's sample waveforms)."""
+    from scipy import signal
+
+    sos = signal.butter(2, 20.0, btype="highpass", fs=rec.fs, output="sos")
+    pad = int(0.1 * rec.fs)
+    out = {}
+    for k, e in enumerate(episodes):
+        if e.kind not in ("twitch", "spasm"):
+            continue
+        a = int(e.start_s * rec.fs) - int(0.03 * rec.fs)
+        b = min(int(e.end_s * rec.fs) + int(0.03 * rec.fs), a + int(1.5 * rec.fs))
+        lo, hi = max(a - pad, 0), min(b + pad, rec.n_samples)
+        seg = np.asarray(rec.data[e.channel, lo:hi], dtype=np.float64)
+        if seg.size < 16 or not np.isfinite(seg).all():
+            continue
+        y = signal.sosfiltfilt(sos, seg - seg.mean())[max(a, 0) - lo: b - lo]
+        out[k] = {"fs": rec.fs, "uv": [round(float(v), 1) for v in y]}
+    return out
+
+
+def _log_recording(store, path: Path, rec: Recording, episodes: list, args, err_con) -> None:
+    """Put a recording's episodes in the log, placed in time by its start."""
+    import datetime as dt
+
+    from .episodes import fingerprint
+
+    start = rec.start_time
+    if start is None:
+        start = dt.datetime.fromtimestamp(path.stat().st_mtime) - dt.timedelta(seconds=rec.duration_s)
+        _warn(f"{path}: no start time in the file; logged as ending at the file's modification time")
+    _, replaced = store.log_session(source_key=fingerprint(path), source=str(path.resolve()), start=start,
+                                    duration_s=rec.duration_s, fs=rec.fs, channels=rec.channels,
+                                    regions=_regions(args.regions, rec.n_channels), episodes=episodes,
+                                    waveforms=_waveforms(rec, episodes))
+    if not args.quiet:
+        err_con.print(f"{'replaced' if replaced else 'logged'} in {store.path}", highlight=False)
+
+
 def _run(path: Path, rec: Recording, args, out_con, err_con) -> list:
     """The recording's episodes, with a progress bar on a terminal, and its summary table."""
     from rich.markup import escape
@@ -243,6 +304,8 @@ def _run(path: Path, rec: Recording, args, out_con, err_con) -> list:
             episodes = analyze(rec, mains_hz=mains, progress=lambda n: bar.advance(task, n), classifier=classifier)
     else:
         episodes = analyze(rec, mains_hz=mains, classifier=classifier)
+    if args.store is not None:
+        _log_recording(args.store, path, rec, episodes, args, err_con)
     if not args.quiet:
         fmt = rec.meta.get("format", "?")
         out_con.print(f"[bold]{escape(str(path))}[/bold]  {fmt}, {_plural(rec.n_channels, 'channel')}, "
@@ -279,6 +342,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     out_con, err_con = _consoles()
     files, folders = _inputs(args.paths)
     json_out = Path(args.json) if args.json else None
+    if args.regions:
+        _regions(args.regions, len(args.regions.split(",")))  # unknown names fail now, once
+    args.store = _store(args)
 
     if len(args.paths) == 1 and not folders:  # one recording: --json names the events file
         path = files[0][0]
@@ -539,11 +605,168 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- stubs
+# ---------------------------------------------------------------- log and report
 
-def cmd_stub(args: argparse.Namespace) -> int:
-    print(f"{PROG} {args.command}: not available yet (see the open issues)", file=sys.stderr)
-    return 2
+LOG_ACTIONS = ("list", "edit", "delete", "import", "export")
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    from .episodes import EpisodeStore, default_db
+    from .tags import TAGS, parse_tag, tag_window
+
+    words = list(args.words)
+    action = words[0].lower()
+    if action not in LOG_ACTIONS and action not in TAGS:
+        raise UserError(f"log: unknown tag {words[0]!r}; use one of {', '.join(TAGS)} (or {', '.join(LOG_ACTIONS)})")
+    out_con, _ = _consoles()
+    with EpisodeStore(args.db or default_db()) as store:
+        if action == "list":
+            return _log_list(store, out_con)
+        if action == "delete":
+            store.delete_tag(_tag_id(words))
+            out_con.print(f"deleted tag {_tag_id(words)}")
+            return 0
+        if action == "export":
+            return _log_export(store, words, out_con)
+        if action == "import":
+            return _log_import(store, words, out_con)
+        if action == "edit":
+            tag_id = _tag_id(words)
+            old = next((t for t in store.tags() if t["id"] == tag_id), None)
+            if old is None:
+                raise UserError(f"tag {tag_id}: no such tag; `twitchwatch log list` shows them")
+            fields: dict = {}
+            if len(words) > 2:
+                t = parse_tag(old["tag"], " ".join(words[2:]))
+                fields.update(value=t.value, unit=t.unit, text=t.text, flag=t.flag)
+            if args.at or args.start:
+                at, a, b = tag_window(args.at, args.start, args.end)
+                fields.update(at=at, start=a, end=b)
+            if args.note is not None:
+                fields["note"] = args.note
+            store.edit_tag(tag_id, **fields)
+            out_con.print(f"edited tag {tag_id}")
+            return 0
+        t = parse_tag(action, " ".join(words[1:]) or None)
+        at, a, b = tag_window(args.at, args.start, args.end)
+        tag_id = store.add_tag(t.tag, at=at, start=a, end=b, value=t.value, unit=t.unit, text=t.text,
+                               note=args.note, flag=t.flag)
+        extra = f" ({t.flag})" if t.flag else ""
+        out_con.print(f"logged {t.tag}{' ' + (t.text or f'{t.value:g}') if t.value is not None or t.text else ''}"
+                      f"{extra} as tag {tag_id}, for {a:%Y-%m-%d %H:%M} to {b:%Y-%m-%d %H:%M}", highlight=False)
+    return 0
+
+
+def _tag_id(words: list[str]) -> int:
+    if len(words) < 2 or not words[1].isdigit():
+        raise UserError(f"log {words[0]}: give the tag's number, e.g. `twitchwatch log {words[0]} 3` "
+                        "(`twitchwatch log list` shows them)")
+    return int(words[1])
+
+
+def _log_list(store, out_con) -> int:
+    from rich.table import Table
+
+    table = Table(show_edge=True)
+    for col in ("id", "tag", "value", "from", "to", "note", "flag"):
+        table.add_column(col)
+    for t in store.tags():
+        value = t["text"] or ("" if t["value"] is None else f"{t['value']:g} {t['unit'] or ''}".strip())
+        table.add_row(str(t["id"]), t["tag"], value, t["start"][:16], t["end"][:16], t["note"] or "", t["flag"] or "")
+    out_con.print(table)
+    return 0
+
+
+TAG_CSV_FIELDS = ["tag", "value", "at", "from", "to", "note"]
+
+
+def _log_import(store, words: list[str], out_con) -> int:
+    """A tag diary from CSV (columns tag, value, at or from/to, note): every row is checked
+    first, and either all are stored or none."""
+    from .tags import parse_tag, tag_window
+
+    if len(words) != 2:
+        raise UserError("log import: give the diary, e.g. `twitchwatch log import diary.csv`")
+    path = Path(words[1])
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot be read ({exc.__class__.__name__}); give a UTF-8 CSV file") from None
+    reader = csv.DictReader(text.splitlines())
+    if not reader.fieldnames or "tag" not in reader.fieldnames:
+        raise UserError(f"{path}: needs a header row with at least 'tag' (columns: {', '.join(TAG_CSV_FIELDS)})")
+    rows = []
+    for line, r in enumerate(reader, start=2):
+        try:
+            t = parse_tag((r.get("tag") or "").strip(), (r.get("value") or "").strip() or None)
+            at, a, b = tag_window((r.get("at") or "").strip() or None, (r.get("from") or "").strip() or None,
+                                  (r.get("to") or "").strip() or None)
+        except UserError as exc:
+            raise UserError(f"{path} line {line}: {exc}; nothing was imported") from None
+        rows.append(dict(tag=t.tag, at=at, start=a, end=b, value=t.value, unit=t.unit, text=t.text,
+                         note=(r.get("note") or "").strip() or None, flag=t.flag))
+    ids = store.add_tags(rows)
+    out_con.print(f"imported {len(ids)} tags from {path}")
+    return 0
+
+
+def _log_export(store, words: list[str], out_con) -> int:
+    """episodes.csv and tags.csv in a folder."""
+    if len(words) != 2:
+        raise UserError("log export: give a folder, e.g. `twitchwatch log export out/`")
+    folder = Path(words[1])
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"log export {folder}: is a file; name a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    episodes = store.episodes()
+    fields = ["time", "session_id", "channel", "channel_name", "region", "start_s", "end_s", "kind", "peak_uv",
+              "confidence"]
+    with (folder / "episodes.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(episodes)
+    with (folder / "tags.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["id", "tag", "value", "unit", "text", "at", "start", "end", "note", "flag"])
+        w.writeheader()
+        w.writerows(store.tags())
+    out_con.print(f"wrote {folder / 'episodes.csv'} ({len(episodes)} episodes) and {folder / 'tags.csv'}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .episodes import EpisodeStore, default_db
+    from .insights import summarize, terminal_summary
+    from .report_json import write_json
+
+    for target in (args.json, args.html):
+        if target is not None and not Path(target).parent.is_dir():
+            raise UserError(f"{target}: its folder does not exist; create it first")
+    db = Path(args.db) if args.db else default_db()
+    if not db.is_file():
+        raise UserError(f"--db {db}: no episode log there yet; `twitchwatch analyze` or `stream` fills it")
+    with EpisodeStore(db) as store:
+        episodes = store.episodes(with_waveforms=bool(args.html))
+        summary = summarize(store.sessions(), episodes, store.tags())
+    out_con, _ = _consoles()
+    out_con.print(terminal_summary(summary), highlight=False)
+    if args.json:
+        write_json(args.json, summary)
+    if args.html:
+        from .report_html import write_html
+
+        write_html(args.html, summary, _sample_waveforms(episodes))
+        out_con.print(f"wrote {args.html}")
+    return 0
+
+
+def _sample_waveforms(episodes: list[dict]) -> dict:
+    """The most confident twitch and spasm that have a waveform stored."""
+    out = {}
+    for kind in ("twitch", "spasm"):
+        have = [e for e in episodes if e["kind"] == kind and e.get("waveform")]
+        if have:
+            out[kind] = max(have, key=lambda e: e["confidence"])["waveform"]
+    return out
 
 
 # ---------------------------------------------------------------- parser and main
@@ -604,6 +827,11 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
         sinks.append(RecorderSink(Recorder(args.record, source.fs, tuple(source.channels))))
     view = None if args.quiet or not out_con.is_terminal else _LiveView(source, out_con)
+    tags = [_stream_tag(t) for t in args.tag]
+    regions = _regions(args.regions, len(source.channels))
+    store = _store(args)
+    import datetime as dt
+    started = dt.datetime.now(dt.timezone.utc)
     _stop_on_sigterm()
     try:
         if view is not None:
@@ -622,6 +850,15 @@ def cmd_stream(args: argparse.Namespace) -> int:
            "gaps": [{"start_s": round(a / res.fs, 6), "samples": int(n)} for a, n in res.gaps if n > 0]}
     if args.tag:
         doc["tags"] = list(args.tag)
+    if store is not None:
+        end = started + dt.timedelta(seconds=res.duration_s)
+        store.log_session(source_key=f"stream:{name}:{started.isoformat()}", source=name, start=started,
+                          duration_s=res.duration_s, fs=res.fs, channels=res.channels, regions=regions,
+                          episodes=res.episodes)
+        for t in tags:
+            store.add_tag(t.tag, at=started, start=started, end=end, value=t.value, unit=t.unit, text=t.text,
+                          flag=t.flag, note="given with stream --tag")
+        store.close()
     if args.json:
         write_json(args.json, doc)
         truth = getattr(source, "truth", None)
@@ -634,6 +871,14 @@ def cmd_stream(args: argparse.Namespace) -> int:
                   f"{counts.get('artifact', 0)} artifacts; lost samples {res.lost_samples}"
                   + (" (interrupted)" if res.interrupted else ""), highlight=False)
     return 0
+
+
+def _stream_tag(text: str):
+    """--tag TAG or TAG=VALUE, checked like `twitchwatch log`."""
+    from .tags import parse_tag
+
+    tag, _, value = text.partition("=")
+    return parse_tag(tag.strip(), value.strip() or None)
 
 
 def _stop_on_sigterm() -> None:
@@ -708,6 +953,17 @@ class _LiveView:
         self.live.update(Group(table, latest))
 
 
+def _log_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", metavar="PATH", default=None,
+                   help="the episode log (SQLite) to write to (default: $TWITCHWATCH_DB, else "
+                        "~/.local/share/twitchwatch/episodes.sqlite)")
+    p.add_argument("--no-log", action="store_true", help="do not write the episodes to the episode log")
+    p.add_argument("--regions", metavar="R[,R...]", default=None,
+                   help="body region of the electrodes: one for all channels or one per channel "
+                        "(eyelid, face, jaw, neck, shoulder, arm, forearm, hand, chest, back, abdomen, thigh, "
+                        "calf, foot, other)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=PROG, description="Find muscle twitches (fasciculations) in surface EMG, tell them "
                                        "from spasms and artifacts.")
@@ -759,6 +1015,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mains frequency to notch out: auto (found from the first second), 50, 60 or none "
                         "(default auto)")
     a.add_argument("--model", metavar="PATH", default=None, help=MODEL_HELP)
+    _log_options(a)
     a.add_argument("--quiet", action="store_true",
                    help="no progress bar and no summary tables (warnings and errors still go to stderr)")
     a.set_defaults(func=cmd_analyze)
@@ -805,12 +1062,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="record the raw signal to FILE (.bdf BDF+ or .edf EDF+), episodes and gaps as annotations")
     t.add_argument("--json", metavar="OUT", default=None, help="write the events JSON to OUT when the stream ends")
     t.add_argument("--tag", action="append", default=[], metavar="TAG",
-                   help="a context tag for this session (e.g. caffeine); may be repeated; kept in the JSON")
+                   help="a context tag for this session, TAG or TAG=VALUE (e.g. caffeine=200mg); may be repeated; "
+                        "kept in the JSON and logged over the session")
     t.add_argument("--mains", choices=["auto", "50", "60", "none"], default="auto",
                    help="mains frequency to notch out (default auto: found from the first second)")
     t.add_argument("--fs", type=_fs, default=None, metavar="HZ", help="with --replay: the file's rate, if it needs one")
     t.add_argument("--columns", metavar="SPEC", default=None, help="with --replay: channels to keep")
     t.add_argument("--model", metavar="PATH", default=None, help=MODEL_HELP)
+    _log_options(t)
     t.add_argument("--quiet", action="store_true", help="no live view (events still go to --json)")
     t.set_defaults(func=cmd_stream)
 
@@ -833,10 +1092,32 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     r.set_defaults(func=cmd_train)
 
-    for name, what in STUBS.items():
-        st = sub.add_parser(name, help=f"{what} (not available yet)",
-                            description=f"{what}. Not available yet (see the open issues).")
-        st.set_defaults(func=cmd_stub)
+    lg = sub.add_parser("log", help="log a context tag (caffeine, sleep, stress, ...), or list/edit/delete them",
+                        description="Context tags for the episode log. `twitchwatch log TAG [VALUE]` logs a tag "
+                                    "(a point in time covers its whole day; --from/--to an interval): caffeine "
+                                    "200mg|2cups, sleep 6.5h, stress 0-10, exercise [KIND], medication NAME, alcohol "
+                                    "[DRINKS], hydration 1.5L, weakness|numbness|tingling|pain|cramps [0-10], "
+                                    "potassium|calcium|magnesium VALUE (mmol/L, flagged against the reference range), "
+                                    "note TEXT. Also: `log list`, `log edit ID [VALUE] [--at ...] [--note ...]`, "
+                                    "`log delete ID`, `log import DIARY.csv` (columns tag,value,at,from,to,note), "
+                                    "`log export FOLDER` (episodes.csv and tags.csv).")
+    lg.add_argument("words", nargs="+", metavar="TAG [VALUE]", help="a tag and its value, or an action")
+    lg.add_argument("--at", metavar="TIME", default=None, help="when: 2026-11-20 or 2026-11-20T08:00 (default now)")
+    lg.add_argument("--from", dest="start", metavar="TIME", default=None, help="start of an interval")
+    lg.add_argument("--to", dest="end", metavar="TIME", default=None, help="end of an interval")
+    lg.add_argument("--note", metavar="TEXT", default=None, help="a free-text note")
+    lg.add_argument("--db", metavar="PATH", default=None, help="the episode log (default as for analyze)")
+    lg.set_defaults(func=cmd_log)
+
+    rp = sub.add_parser("report", help="twitch rates by day, region and tag, with 'worth a doctor's look' flags",
+                        description="What the episode log says: twitch rate per recorded hour by day, body region "
+                                    "and week, rate ratios with and without each tag (95%% confidence intervals), "
+                                    "spasms, and patterns worth a doctor's look. Not a diagnosis.")
+    rp.add_argument("--db", metavar="PATH", default=None, help="the episode log (default as for analyze)")
+    rp.add_argument("--json", metavar="OUT", default=None, help="write the whole report as JSON")
+    rp.add_argument("--html", metavar="OUT.html", default=None, help="write a self-contained HTML report with plots")
+    rp.set_defaults(func=cmd_report)
+
     return p
 
 
@@ -853,7 +1134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help(sys.stderr)
             return 2
-        if extra and args.command not in STUBS:
+        if extra:
             raise UserError(f"unrecognized arguments: {' '.join(extra)}")
         return int(args.func(args) or 0)
     except UserError as exc:
