@@ -122,6 +122,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                       noise_uv=args.noise, mains_hz=float(args.mains) if args.mains else None,
                       twitch_rate=args.twitch_rate)
     rec, truth = simulate(cfg)
+    if args.start is not None:
+        from .tags import parse_time
+
+        rec.start_time = parse_time(args.start, "--start")[0]
     if rec.n_samples == 0:
         raise UserError(f"--minutes {args.minutes:g} is shorter than one sample at {fs:g} Hz")
     truth_path = out.with_suffix(".truth.json")
@@ -987,6 +991,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="amplifier noise in microvolts rms (default: drawn from the seed, 1-10)")
     s.add_argument("--mains", choices=["50", "60"], default=None,
                    help="mains hum frequency in Hz (default: drawn from the seed)")
+    s.add_argument("--start", metavar="TIME", default=None,
+                   help="wall-clock start of the recording, e.g. 2026-11-20T09:00 (default: unknown)")
     s.add_argument("--twitch-rate", type=_positive("--twitch-rate", high=600), default=None, metavar="PER_MIN",
                    help="twitches per minute over the whole recording (default: drawn from the seed, 3-60)")
     s.add_argument("--board", choices=["cyton", "ganglion", "cyton-daisy", "serial"], default=None,
