@@ -279,16 +279,16 @@ def _log_recording(store, path: Path, rec: Recording, episodes: list, args, err_
 
     from .episodes import fingerprint
 
-    start = rec.start_time
+    start, placed = rec.start_time, ""
     if start is None:
         start = dt.datetime.fromtimestamp(path.stat().st_mtime) - dt.timedelta(seconds=rec.duration_s)
-        _warn(f"{path}: no start time in the file; logged as ending at the file's modification time")
+        placed = " (the file gives no start time: placed to end at its modification time)"
     _, replaced = store.log_session(source_key=fingerprint(path), source=str(path.resolve()), start=start,
                                     duration_s=rec.duration_s, fs=rec.fs, channels=rec.channels,
                                     regions=_regions(args.regions, rec.n_channels), episodes=episodes,
                                     waveforms=_waveforms(rec, episodes))
     if not args.quiet:
-        err_con.print(f"{'replaced' if replaced else 'logged'} in {store.path}", highlight=False)
+        err_con.print(f"{'replaced' if replaced else 'logged'} in {store.path}{placed}", highlight=False)
 
 
 def _run(path: Path, rec: Recording, args, out_con, err_con) -> list:
