@@ -23,6 +23,17 @@ REAL = SHARED / "recordings" / "real"
 QUIET = dict(twitch_rate=1e-9, spasm_rate=0.0, artifact_rate=0.0, ecg=False)
 
 
+def run_cli(*args: str, timeout: float = 300):
+    """``twitchwatch ARGS`` in a child process (the package from this checkout), output captured."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    return subprocess.run([sys.executable, "-m", "twitchwatch.cli", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+
+
 def chunks_of(rec: Recording, sizes: Sequence[int] | Iterable[int]) -> Iterable[Chunk]:
     """``rec`` as consecutive chunks whose sizes cycle through ``sizes`` (all >= 1)."""
     sizes = [int(s) for s in sizes]

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,8 @@ from twitchwatch.errors import UserError
 from twitchwatch.evaluate import label_events
 from twitchwatch.pipeline import detect
 from twitchwatch.train import EVAL_SEEDS, build_examples, fit, synthetic_jobs
+
+from conftest import run_cli as _tw
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -145,11 +145,6 @@ def test_noise_bursts_are_not_reported(tiny):
     for e in cls.classify(bursts, ("a",)):
         assert 0.25 <= e.confidence <= 1.0 and e.kind in ("twitch", "spasm", "artifact")
 
-
-def _tw(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    return subprocess.run([sys.executable, "-m", "twitchwatch.cli", *args], capture_output=True, text=True,
-                          timeout=600, env=env, stdin=subprocess.DEVNULL)
 
 
 def test_train_then_analyze_with_the_model(tmp_path):

@@ -18,14 +18,11 @@ from twitchwatch.episodes import SCHEMA_VERSION, EpisodeStore
 from twitchwatch.errors import UserError
 from twitchwatch.types import Episode
 
+from conftest import run_cli as tw
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "recordings" / "sim-cyton-250hz.bdf"
 
-
-def tw(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    return subprocess.run([sys.executable, "-m", "twitchwatch.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, stdin=subprocess.DEVNULL)
 
 
 def _episode(k: int) -> Episode:

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +13,10 @@ import pytest
 
 from twitchwatch.cli import main as twitchwatch
 
+from conftest import run_cli as tw
+
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def tw(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    return subprocess.run([sys.executable, "-m", "twitchwatch.cli", *args], capture_output=True, text=True,
-                          timeout=600, env=env, stdin=subprocess.DEVNULL)
 
 
 def scripted_history(folder: Path, seed: int, days: int = 28) -> tuple[list[bool], list[bool]]:

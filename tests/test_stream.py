@@ -13,16 +13,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from conftest import SCHEMA
+from conftest import SCHEMA, run_cli as tw
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "recordings" / "sim-cyton-250hz.bdf"
 
-
-def tw(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    return subprocess.run([sys.executable, "-m", "twitchwatch.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, stdin=subprocess.DEVNULL)
 
 
 def _events(path: Path) -> list[tuple]:

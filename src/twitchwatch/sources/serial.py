@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import binascii
 import logging
-import os
 import struct
 import threading
 import time
