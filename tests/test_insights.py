@@ -249,3 +249,46 @@ def test_day_to_day_variation_widens_the_interval(seed):
 def test_poisson_history_is_not_widened():
     tags = summarize(*history(0))["tags"]
     assert tags["caffeine"]["dispersion"] < 1.5
+
+
+def confounded(seed: int) -> tuple[list[dict], list[dict], list[dict]]:
+    """Like ``history``, but alcohol falls on 10 of the 14 caffeine days and 2 others:
+    alone, alcohol days look like twitchier days, though alcohol does nothing."""
+    rng = np.random.default_rng(seed)
+    days = [T0 + timedelta(days=k) for k in range(28)]
+    caffeine = rng.permutation(28)[:14]
+    without = np.setdiff1d(np.arange(28), caffeine)
+    alcohol = np.r_[rng.choice(caffeine, 10, replace=False), rng.choice(without, 2, replace=False)]
+    sessions, episodes = [], []
+    for k, d in enumerate(days):
+        rate = BASE_RATE * (2.0 if k in caffeine else 1.0)
+        for start in (d + timedelta(hours=8), d + timedelta(hours=19)):
+            sid = len(sessions) + 1
+            sessions.append(session(sid, start, 1.5))
+            offsets = rng.uniform(0, 1.5 * 3600, rng.poisson(rate * 1.5))
+            episodes += [episode(start + timedelta(seconds=float(s)), sid=sid) for s in np.sort(offsets)]
+    tags = [day_tag("caffeine", days[k]) for k in caffeine] + [day_tag("alcohol", days[k]) for k in alcohol]
+    return sessions, episodes, tags
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_tag_that_keeps_company_with_caffeine_is_not_credited_with_its_effect(seed):
+    alc = summarize(*confounded(seed))["tags"]["alcohol"]
+    assert alc["crude_ci95"][0] > 1.0, "alone, alcohol days look twitchier (else the test shows nothing)"
+    assert alc["adjusted_for"] == ["caffeine"]
+    assert alc["ci95"][0] <= 1.0 <= alc["ci95"][1] and alc["sentence"] is None, alc
+    caf = summarize(*confounded(seed))["tags"]["caffeine"]
+    assert caf["ci95"][0] > 1.0 and caf["sentence"]
+
+
+def test_adjusted_rate_ratios_recover_known_effects():
+    from twitchwatch.insights import adjusted_rate_ratios
+
+    rng = np.random.default_rng(7)
+    n = 400
+    X = np.column_stack([rng.random(n) < 0.5, rng.random(n) < 0.3]).astype(float)
+    hours = rng.uniform(0.5, 2.0, n)
+    y = rng.poisson(hours * 50.0 * np.exp(X @ np.log([2.0, 1.0]))).astype(float)
+    rr, lo, hi, phi = adjusted_rate_ratios(y, hours, X)
+    assert lo[0] < 2.0 < hi[0] and lo[1] < 1.0 < hi[1]
+    assert hi[0] / lo[0] < 1.2 and phi == pytest.approx(1.0, abs=0.3)

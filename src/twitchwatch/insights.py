@@ -128,6 +128,40 @@ def _dispersion(y: np.ndarray, with_h: np.ndarray, without_h: np.ndarray, rate_w
     return max(1.0, float(((y[ok] - mu[ok]) ** 2 / mu[ok]).sum()) / df) if df > 0 else 1.0
 
 
+def adjusted_rate_ratios(y: np.ndarray, hours: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                                  np.ndarray, float]:
+    """Rate ratios of several tags at once: a quasi-Poisson log-linear model of each
+    session's twitch count ``y`` with log(``hours``) as offset and, per tag, the share
+    of the session spent with it (``X``, sessions x tags), fitted by IRLS. So a tag that
+    merely keeps company with another (alcohol on coffee days) is not credited with its
+    effect. Returns (RR, CI low, CI high, dispersion); the 95% CI uses Student's t on the
+    residual degrees of freedom and standard errors scaled by sqrt(max(dispersion, 1))."""
+    from scipy.stats import t as student
+
+    n, k = X.shape
+    A = np.column_stack([np.ones(n), X])
+    off = np.log(hours)
+    beta = np.zeros(k + 1)
+    beta[0] = math.log(max(float(y.sum()), 0.5) / float(hours.sum()))
+    ridge = np.diag([0.0] + [1e-8] * k)
+    for _ in range(100):
+        mu = np.exp(A @ beta + off)
+        step = np.linalg.solve(A.T @ (mu[:, None] * A) + ridge, A.T @ (y - mu))
+        beta += step
+        if np.abs(step).max() < 1e-10:
+            break
+    mu = np.exp(A @ beta + off)
+    dof = n - k - 1
+    phi = max(1.0, float(((y - mu) ** 2 / mu).sum()) / dof)
+    se = np.sqrt(np.diag(np.linalg.inv(A.T @ (mu[:, None] * A) + ridge)) * phi)[1:]
+    q = float(student.ppf(0.975, dof))
+    b = beta[1:]
+    return np.exp(b), np.exp(b - q * se), np.exp(b + q * se), phi
+
+
+MIN_DOF_ADJUSTED = 5  # sessions beyond the model's parameters before tags are adjusted for each other
+
+
 def _tag_effects(tags: list[dict], s0: np.ndarray, s1: np.ndarray, twitch_t: np.ndarray,
                  twitch_session: np.ndarray) -> dict:
     """Rate ratio, CI and (when the CI excludes 1) a sentence for each exposure tag.
@@ -138,7 +172,8 @@ def _tag_effects(tags: list[dict], s0: np.ndarray, s1: np.ndarray, twitch_t: np.
             intervals.setdefault(g["tag"], []).append((_t(g["start"]), _t(g["end"])))
     session_h = (s1 - s0) / 3600
     y = np.bincount(twitch_session[twitch_session >= 0], minlength=len(s0))
-    out = {}
+    out: dict[str, dict] = {}
+    exposure: dict[str, np.ndarray] = {}  # per tag with a comparison: share of each session with it
     for name, iv in sorted(intervals.items()):
         starts, ends = _merge(iv)
         with_h = _covered(s0, s1, starts, ends).sum(axis=1) / 3600
@@ -157,12 +192,28 @@ def _tag_effects(tags: list[dict], s0: np.ndarray, s1: np.ndarray, twitch_t: np.
             phi = _dispersion(y, with_h, session_h - with_h, a / hw, b / hwo)
             lo, hi = rr * (lo / rr) ** math.sqrt(phi), rr * (hi / rr) ** math.sqrt(phi)
             entry.update(rate_ratio=_sig(rr), ci95=[_sig(lo), _sig(hi)], dispersion=round(phi, 2), note=note)
-            # the CI excludes 1 on the side the raw rates are on (0.5 added to a zero count
-            # can push a tiny exposure's ratio above 1 with no twitches at all)
-            if (lo > 1 and a / hw > b / hwo) or (hi < 1 and a / hw < b / hwo):
-                entry["sentence"] = (f"On {name} days you twitched {_fmt(rr)} times as often per recorded hour "
-                                     f"(95% CI {_fmt(lo)}-{_fmt(hi)}).")
+            exposure[name] = with_h / np.where(session_h > 0, session_h, 1.0)
         out[name] = entry
+    names = sorted(exposure)
+    ok = session_h > 0
+    if len(names) >= 2 and int(ok.sum()) - len(names) - 1 >= MIN_DOF_ADJUSTED:
+        X = np.column_stack([exposure[n_][ok] for n_ in names])
+        rr, lo, hi, phi = adjusted_rate_ratios(y[ok].astype(float), session_h[ok], X)
+        for j, name in enumerate(names):
+            e = out[name]
+            e.update(crude_rate_ratio=e["rate_ratio"], crude_ci95=e["ci95"], rate_ratio=_sig(rr[j]),
+                     ci95=[_sig(lo[j]), _sig(hi[j])], dispersion=round(phi, 2),
+                     adjusted_for=[n_ for n_ in names if n_ != name])
+    for name in names:
+        e = out[name]
+        (lo, hi), rr = e["ci95"], e["rate_ratio"]
+        a, b = e["twitches_with"], e["twitches_without"]
+        # the CI excludes 1 on the side the raw rates are on (0.5 added to a zero count
+        # can push a tiny exposure's ratio above 1 with no twitches at all)
+        up = a / e["hours_with"] > b / e["hours_without"]
+        if (lo > 1 and up) or (hi < 1 and not up):
+            e["sentence"] = (f"On {name} days you twitched {_fmt(rr)} times as often per recorded hour "
+                             f"(95% CI {_fmt(lo)}-{_fmt(hi)}).")
     return out
 
 
