@@ -17,7 +17,7 @@ from .detect import Detector, DetectorParams
 from .dsp import Preprocessor
 from .types import Burst, Chunk, Episode, Recording
 
-BATCH_CHUNK_S = 10.0
+BATCH_CHUNK_S = 60.0
 SPASM_JOIN_S = 1.0
 
 
