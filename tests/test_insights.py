@@ -39,15 +39,16 @@ def day_tag(name: str, day: datetime, **kw) -> dict:
             "end": iso(d0 + timedelta(days=1)), "note": None, "flag": None} | kw
 
 
-def history(seed: int) -> tuple[list[dict], list[dict], list[dict]]:
+def history(seed: int, alcohol_split: tuple[int, int] = (4, 4)) -> tuple[list[dict], list[dict], list[dict]]:
     """Four weeks, two 1.5-h sessions a day. Caffeine on 14 random days doubles the
     twitch rate. Alcohol on 8 days, 4 with and 4 without caffeine (so caffeine does not
-    leak into it), changes nothing. Twitch counts are Poisson."""
+    leak into it; ``alcohol_split`` changes that), changes nothing. Twitch counts are Poisson."""
     rng = np.random.default_rng(seed)
     days = [T0 + timedelta(days=k) for k in range(28)]
     caffeine = rng.permutation(28)[:14]
     without = np.setdiff1d(np.arange(28), caffeine)
-    alcohol = np.r_[rng.choice(caffeine, 4, replace=False), rng.choice(without, 4, replace=False)]
+    alcohol = np.r_[rng.choice(caffeine, alcohol_split[0], replace=False),
+                    rng.choice(without, alcohol_split[1], replace=False)]
     sessions, episodes = [], []
     for k, d in enumerate(days):
         rate = BASE_RATE * (2.0 if k in caffeine else 1.0)
@@ -251,33 +252,15 @@ def test_poisson_history_is_not_widened():
     assert tags["caffeine"]["dispersion"] < 1.5
 
 
-def confounded(seed: int) -> tuple[list[dict], list[dict], list[dict]]:
-    """Like ``history``, but alcohol falls on 10 of the 14 caffeine days and 2 others:
-    alone, alcohol days look like twitchier days, though alcohol does nothing."""
-    rng = np.random.default_rng(seed)
-    days = [T0 + timedelta(days=k) for k in range(28)]
-    caffeine = rng.permutation(28)[:14]
-    without = np.setdiff1d(np.arange(28), caffeine)
-    alcohol = np.r_[rng.choice(caffeine, 10, replace=False), rng.choice(without, 2, replace=False)]
-    sessions, episodes = [], []
-    for k, d in enumerate(days):
-        rate = BASE_RATE * (2.0 if k in caffeine else 1.0)
-        for start in (d + timedelta(hours=8), d + timedelta(hours=19)):
-            sid = len(sessions) + 1
-            sessions.append(session(sid, start, 1.5))
-            offsets = rng.uniform(0, 1.5 * 3600, rng.poisson(rate * 1.5))
-            episodes += [episode(start + timedelta(seconds=float(s)), sid=sid) for s in np.sort(offsets)]
-    tags = [day_tag("caffeine", days[k]) for k in caffeine] + [day_tag("alcohol", days[k]) for k in alcohol]
-    return sessions, episodes, tags
-
-
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_a_tag_that_keeps_company_with_caffeine_is_not_credited_with_its_effect(seed):
-    alc = summarize(*confounded(seed))["tags"]["alcohol"]
+    # alcohol on 10 of the 14 caffeine days and 2 others: alone, alcohol days look twitchier
+    log = history(seed, alcohol_split=(10, 2))
+    alc = summarize(*log)["tags"]["alcohol"]
     assert alc["crude_ci95"][0] > 1.0, "alone, alcohol days look twitchier (else the test shows nothing)"
     assert alc["adjusted_for"] == ["caffeine"]
     assert alc["ci95"][0] <= 1.0 <= alc["ci95"][1] and alc["sentence"] is None, alc
-    caf = summarize(*confounded(seed))["tags"]["caffeine"]
+    caf = summarize(*log)["tags"]["caffeine"]
     assert caf["ci95"][0] > 1.0 and caf["sentence"]
 
 
