@@ -16,8 +16,10 @@ Real twitching varies from day to day far more than a Poisson count (and a detec
 misses vary with the day's noise), which would make those intervals too narrow and
 invent effects. So the interval is widened on the log scale by the square root of the
 quasi-Poisson dispersion (Pearson chi-square across sessions per degree of freedom,
-at least 1; "dispersion" in each tag's entry). Ratios are crude: tags that come
-together (coffee after a short night) are not told apart.
+at least 1; "dispersion" in each tag's entry). With two or more tags and sessions to
+spare, the ratios come from one quasi-Poisson model of all tags at once
+(``adjusted_rate_ratios``), so that tags that come together (coffee after a short
+night) are told apart; the crude figures stay beside them.
 """
 from __future__ import annotations
 
@@ -28,13 +30,15 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 from scipy.stats import binomtest
 
+from . import tags as tags_module
+
 NOT_A_DIAGNOSIS = "This is not a diagnosis; twitchwatch is a wellness and research tool."
 DISCLAIMER = ("twitchwatch is a wellness and research tool, not a diagnostic device, and nothing here is a "
               "diagnosis. Twitching is common and usually harmless; only a doctor can tell what causes yours.")
 NEURO_SYMPTOMS = ("weakness", "numbness", "tingling")
-SYMPTOMS = NEURO_SYMPTOMS + ("pain", "cramps")
+SYMPTOMS = tags_module.SYMPTOMS
 # lab tag -> (name, reference range in mmol/L)
-LABS = {"potassium": ("Potassium", 3.5, 5.0), "calcium": ("Calcium", 2.1, 2.6), "magnesium": ("Magnesium", 0.7, 1.0)}
+LABS = {k: (k.capitalize(), lo, hi) for k, (lo, hi, _, _) in tags_module.LABS.items()}
 NOT_EXPOSURES = frozenset(SYMPTOMS) | frozenset(LABS) | {"note"}
 PERSISTENT_DAYS = 21
 PERSISTENT_WEEKS = 3

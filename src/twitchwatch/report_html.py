@@ -194,8 +194,9 @@ def render_html(summary: dict, waveforms: dict | None = None) -> str:
 <section id="tags"><h2>What goes with more or less twitching</h2>
 <p class="muted">Twitches per recorded hour with each tag logged, against without it. A ratio whose 95% CI
 includes 1 shows no clear difference. The intervals allow for twitching that varies from session to
-session more than chance alone would. Tags that often come together (coffee after a short night)
-are not told apart here.</p>
+session more than chance alone would. With several tags logged, each ratio is adjusted for the
+others, so that tags that often come together (coffee after a short night) are told apart as far as
+the log allows; with few recordings they may not be.</p>
 {_tag_plot(s['tags'])}{_tag_table(s['tags'])}</section>
 <section id="timeline"><h2>Episodes</h2>{_timeline(s['timeline'])}</section>
 <section id="regions"><h2>By body region</h2>{regions}</section>
