@@ -39,12 +39,32 @@ def test_estimator_follows_scikit_learn_conventions(tiny):
     assert not any(k.endswith("_") for k in vars(est)), "nothing learned before fit"
     assert est.fit(tiny.X, tiny.y.astype(str)) is est
     learned = [k for k in vars(est) if k.endswith("_")]
-    assert {"classes_", "n_features_in_", "model_"} <= set(learned)
+    assert {"classes_", "n_features_in_", "trees_", "baseline_"} <= set(learned)
     assert est.n_features_in_ == len(FEATURES)
     p = est.predict_proba(tiny.X)
     assert p.shape == (len(tiny.y), len(est.classes_))
     np.testing.assert_allclose(p.sum(axis=1), 1.0)
     assert set(est.predict(tiny.X)) <= set(est.classes_)
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_flat_trees_give_scikit_learns_probabilities(tiny, n_classes):
+    """The vectorized walk over the flattened trees must give exactly what the fitted
+    HistGradientBoostingClassifier gives, missing values included."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    y = tiny.y.astype(str)
+    keep = np.isin(y, sorted(set(y))[:n_classes])
+    X, y = tiny.X[keep].copy(), y[keep]
+    X[::5, 3] = np.nan  # some missing values in training, so both branches exist
+    est = EpisodeClassifier(max_iter=30, random_state=2).fit(X, y)
+    ref = HistGradientBoostingClassifier(max_iter=30, learning_rate=0.08, max_leaf_nodes=15, l2_regularization=1.0,
+                                         early_stopping=False, random_state=2).fit(X, y)
+    probe = np.vstack([X, np.random.default_rng(0).normal(size=(50, X.shape[1])) * 3])
+    probe[::7, 0] = np.nan
+    np.testing.assert_allclose(est.predict_proba(probe), ref.predict_proba(probe), rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(est.predict(probe), ref.predict(probe))
+    assert est.predict_proba(probe[:0]).shape == (0, len(est.classes_)) == (0, len(set(y)))
 
 
 def test_training_is_deterministic_from_its_seed():
@@ -87,7 +107,7 @@ def test_a_model_holding_untrusted_types_is_refused(tmp_path):
     from sklearn.preprocessing import FunctionTransformer
 
     hostile = EpisodeClassifier()
-    hostile.model_ = make_pipeline(FunctionTransformer(os.system))
+    hostile.trees_ = make_pipeline(FunctionTransformer(os.system))
     hostile.feature_version_ = FEATURE_VERSION
     path = tmp_path / "hostile.skops"
     sio.dump(hostile, path)

@@ -92,6 +92,19 @@ def noise_dof(fs: float, w: int, cutoff: float, band: str = "emg") -> float:
     return float(w * w / (w + 2 * np.sum((w - lags[1:]) * rho[1:] ** 2)))
 
 
+def sorted_quantile(a: np.ndarray, q: float, axis: int = -1) -> np.ndarray:
+    """numpy's default (linear) quantile along ``axis``, by sorting: numpy's SIMD sort is
+    several times faster than the partition ``np.quantile`` and ``np.median`` use for a
+    quantile that falls between two samples."""
+    s = np.sort(a, axis=axis)
+    pos = (s.shape[axis] - 1) * q
+    lo = int(np.floor(pos))
+    below = np.take(s, lo, axis=axis)
+    if pos == lo:
+        return below
+    return below + (pos - lo) * (np.take(s, lo + 1, axis=axis) - below)
+
+
 def chi2_threshold(p: float, dof: float) -> float:
     """Mean square (in units of sigma^2) exceeded with probability p by noise of ``dof``."""
     return float(special.gammainccinv(dof / 2.0, p) * 2.0 / dof)
@@ -101,8 +114,10 @@ class _NoiseFloor:
     """Per-channel robust sigma per block and the floor each block is judged against."""
 
     def __init__(self, n_channels: int, block: int, history: int, quantile: float, min_sigma: float,
-                 independent: float):
+                 independent: float, stride: int = 1):
         self.block, self.history, self.q, self.min_sigma = block, history, quantile, min_sigma
+        self.stride = stride  # every stride-th sample of a block (a slow band needs no more)
+        independent = min(independent, -(-block // stride))
         # the MAD sigma of n independent Gaussian samples scatters by about 1.166 sigma / sqrt(n);
         # a block of band-limited noise is worth ``independent`` such samples
         self.bias = 1.0 + special.ndtri(quantile) * 1.166 / np.sqrt(independent)
@@ -115,8 +130,8 @@ class _NoiseFloor:
         buf = np.concatenate([self._partial, x], axis=1) if self._partial.size else x
         nb = buf.shape[1] // self.block
         if nb:
-            blocks = np.abs(buf[:, : nb * self.block]).reshape(buf.shape[0], nb, self.block)
-            self.sigmas = np.concatenate([self.sigmas, np.median(blocks, axis=2) / 0.6745], axis=1)
+            blocks = np.abs(buf[:, : nb * self.block].reshape(buf.shape[0], nb, self.block)[:, :, ::self.stride])
+            self.sigmas = np.concatenate([self.sigmas, sorted_quantile(blocks, 0.5) / 0.6745], axis=1)
         self._partial = buf[:, nb * self.block:].copy()
         self._extend_floors()
 
@@ -128,14 +143,14 @@ class _NoiseFloor:
         # floor k needs blocks < k (block 0 judges itself); a short history while it fills
         for k in range(done, min(have, self.history) + 1):
             past = self.sigmas[:, max(0, k - self.history): k] if k else self.sigmas[:, :1]
-            new.append(np.quantile(past, self.q, axis=1))
+            new.append(sorted_quantile(past, self.q, axis=1))
         lo = max(done, self.history + 1)
         if have >= lo:  # full histories: all at once, refreshed every FLOOR_EVERY blocks
             ks = np.arange(lo, have + 1)
             ends = np.maximum(ks - ks % _FLOOR_EVERY, self.history)  # history ends at this block
             uniq, where = np.unique(ends, return_inverse=True)
             idx = uniq[:, None] + np.arange(-self.history, 0)[None, :]
-            floors = np.quantile(self.sigmas[:, idx], self.q, axis=2)  # channels x len(uniq)
+            floors = sorted_quantile(self.sigmas[:, idx], self.q, axis=2)  # channels x len(uniq)
             new.extend(floors[:, where].T)
         floors = np.maximum(np.stack(new, axis=1) / self.bias, self.min_sigma)
         self.floors = np.concatenate([self.floors, floors], axis=1)
@@ -143,15 +158,15 @@ class _NoiseFloor:
     def close(self) -> None:
         """At the end of a stream shorter than one block, judge it by itself."""
         if self.sigmas.shape[1] == 0 and self._partial.shape[1]:
-            sigma = np.median(np.abs(self._partial), axis=1) / 0.6745
+            sigma = sorted_quantile(np.abs(self._partial), 0.5, axis=1) / 0.6745
             self.floors = np.maximum(sigma, self.min_sigma)[:, None]
 
     def known_until(self) -> int:
         """Samples (from the start) whose floor is known."""
         return self.floors.shape[1] * self.block if self.floors.shape[1] else 0
 
-    def at(self, idx: np.ndarray) -> np.ndarray:
-        """Floor per channel at sample indices ``idx`` (channels x len(idx))."""
+    def at(self, idx: np.ndarray | int) -> np.ndarray:
+        """Floor per channel at sample indices ``idx`` (channels x len(idx), or channels)."""
         return self.floors[:, np.minimum(idx // self.block, self.floors.shape[1] - 1)]
 
 
@@ -175,6 +190,22 @@ class _Group:
     @property
     def stop(self) -> int:
         return self.runs[-1][1]
+
+
+def _ragged(buf: np.ndarray, rows: np.ndarray, a: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Segments buf[rows[i], a[i]:z[i]] (each at least one sample) laid end to end as
+    float64; also the segment each value belongs to and where each segment starts."""
+    size = z - a
+    first = np.concatenate([[0], np.cumsum(size)[:-1]]).astype(np.intp)
+    which = np.repeat(np.arange(rows.size), size)
+    cols = np.arange(which.size) - first[which] + a[which]
+    return buf[rows[which], cols].astype(np.float64), which, first
+
+
+def _changes(which: np.ndarray, sign: np.ndarray, n: int) -> np.ndarray:
+    """Per segment, how often ``sign`` flips from one value to the next within it."""
+    flip = (which[1:] == which[:-1]) & (sign[1:] != sign[:-1])
+    return np.bincount(which[1:][flip], minlength=n).astype(np.float64)
 
 
 class Detector:
@@ -210,7 +241,7 @@ class Detector:
         self.floor = _NoiseFloor(self.C, block, history, p.quantile, p.min_sigma_uv,
                                  noise_dof(fs, block, cutoff))
         self.floor_low = _NoiseFloor(self.C, block, history, p.quantile, p.min_sigma_uv,  # of the low band
-                                     noise_dof(fs, block, cutoff, band="low"))
+                                     noise_dof(fs, block, cutoff, band="low"), stride=max(1, int(fs // 100)))
         self._n = 0  # samples received (internal, contiguous clock)
         self._c0 = 0  # next centre to judge
         self._b0 = 0  # internal index of the first buffered sample
@@ -222,6 +253,7 @@ class Detector:
         self._pending: list[_Group | None] = [None] * self.C
         self._onsets: list[list[int]] = [[] for _ in range(self.C)]  # of the latest bursts, for rhythm
         self._last: list[tuple[int | None, float]] = [(None, 0.0)] * self.C  # (stop, peak) of the last burst
+        self._ready: list[tuple[int, int, int, float]] = []  # (channel, start, stop, rhythm) awaiting features
         self._clock = [(0, 0)]  # (internal index, stream index) where the mapping changes
         self._started = False
 
@@ -271,30 +303,38 @@ class Detector:
         self.floor_low.add(np.asarray(low, dtype=np.float32))
         c1 = self._n if final else self._n - self.hs
         c1 = min(c1, max(self.floor.known_until(), self._n if final else 0))
-        bursts: list[Burst] = []
         if c1 > self._c0:
-            bursts = self._judge(self._c0, c1)
+            self._judge(self._c0, c1)
             self._c0 = c1
         if final:
-            bursts += self._close_all()
+            self._close_all()
+        bursts = self._finish()
         self._trim()
-        return bursts
+        return sorted(bursts, key=lambda b: (b.start, b.channel)) if final else bursts
 
-    def _window_sums(self, c0: int, c1: int, h: int) -> np.ndarray:
-        """Integer sums of squares over [j-h, j+h] for centres j in [c0, c1)."""
+    def _window_sums(self, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
+        """Integer sums of squares over [j-h, j+h] for centres j in [c0, c1), for the fast
+        and the slow half-width h, from one running sum."""
+        h = self.hs  # the wider window; the fast one sits inside it
         a, b = c0 - h, c1 + h
         lo, hi = max(a, self._b0), min(b, self._n)
-        seg = np.clip(self._x[:, lo - self._b0: hi - self._b0], -_CLIP_UV, _CLIP_UV).astype(np.float64)
-        sq = np.rint(seg * seg * _Q).astype(np.int64)
-        sq = np.pad(sq, ((0, 0), (lo - a + 1, b - hi)))  # zeros outside the data, one lead zero
-        cs = np.cumsum(sq, axis=1)
-        return cs[:, 2 * h + 1:] - cs[:, : -(2 * h + 1)]
+        seg = self._x[:, lo - self._b0: hi - self._b0].astype(np.float64)
+        np.clip(seg, -_CLIP_UV, _CLIP_UV, out=seg)
+        np.multiply(seg, seg, out=seg)
+        seg *= _Q
+        cs = np.zeros((self.C, b - a + 1), dtype=np.int64)  # zeros outside the data, one lead zero
+        np.cumsum(np.rint(seg, out=seg).astype(np.int64), axis=1, out=cs[:, lo - a + 1: hi - a + 1])
+        cs[:, hi - a + 1:] = cs[:, hi - a: hi - a + 1]
+        n, d = c1 - c0, h - self.hf
+        slow = cs[:, 2 * h + 1: 2 * h + 1 + n] - cs[:, :n]
+        fast = cs[:, d + 2 * self.hf + 1: d + 2 * self.hf + 1 + n] - cs[:, d: d + n]
+        return fast, slow
 
-    def _judge(self, c0: int, c1: int) -> list[Burst]:
-        sigma = self.floor.at(np.arange(c0, c1))
-        var_q = sigma * sigma * _Q
-        fast = self._window_sums(c0, c1, self.hf)
-        slow = self._window_sums(c0, c1, self.hs)
+    def _judge(self, c0: int, c1: int) -> None:
+        """Find the runs among centres [c0, c1) and pass the finished ones on."""
+        var_q = self.floor.at(np.arange(c0, c1))
+        np.multiply(var_q, var_q * _Q, out=var_q)
+        fast, slow = self._window_sums(c0, c1)
         wf = 2 * self.hf + 1
         strong = fast > var_q * self.t_low
         seed = fast > var_q * self.t_high
@@ -303,31 +343,42 @@ class Detector:
         self._fast = np.concatenate([self._fast, (fast / (_Q * wf)).astype(np.float32)], axis=1)
 
         prev = np.array([r is not None for r in self._runs])
-        edges = np.diff(np.concatenate([prev[:, None], active, np.zeros((self.C, 1), bool)], axis=1).astype(np.int8), axis=1)
+        padded = np.concatenate([prev[:, None], active, np.zeros((self.C, 1), bool)], axis=1)
+        edges = padded[:, 1:] != padded[:, :-1]
         seed_cs = np.concatenate([np.zeros((self.C, 1), np.int64), np.cumsum(seed, axis=1)], axis=1)
-        bursts: list[Burst] = []
-        rows, cols = np.nonzero(edges)
-        # edges come per channel in time order: +1 opens a run, -1 closes it
-        for ch, pos, kind in zip(rows.tolist(), cols.tolist(), edges[rows, cols].tolist()):
-            if kind == 1:
-                self._runs[ch] = _Run(c0 + pos)
-                continue
-            run = self._runs[ch]
-            a, stop = max(run.start, c0), c0 + pos
-            run.seeded |= bool(seed_cs[ch, stop - c0] > seed_cs[ch, a - c0])
-            if pos == active.shape[1]:  # still active at the end of this stretch: keep it open
+        n = active.shape[1]
+        rows, cols = np.nonzero(edges)  # per channel in time order: +1 opens a run, -1 closes it
+        kinds = np.where(padded[rows, cols + 1], 1, -1)
+        first = np.ones(rows.size, bool)
+        first[1:] = rows[1:] != rows[:-1]
+        carried = first & (kinds == -1)  # closes a run opened in an earlier stretch
+        opens, closes = ~carried & (kinds == 1), ~carried & (kinds == -1)  # the rest pair up in order
+        ch_new, start_new, stop_new = rows[opens], cols[opens], cols[closes]
+        seeded = seed_cs[ch_new, stop_new] > seed_cs[ch_new, start_new]
+        wanted = seeded | (stop_new == n)  # unseeded runs that ended are dropped without a look
+        todo = sorted([(ch, pos, -1, False) for ch, pos in zip(rows[carried].tolist(), cols[carried].tolist())]
+                      + list(zip(ch_new[wanted].tolist(), start_new[wanted].tolist(), stop_new[wanted].tolist(),
+                                 seeded[wanted].tolist())))
+        for ch, pos, stop_pos, is_seeded in todo:
+            if stop_pos >= 0:  # a run that opened in this stretch
+                run = _Run(c0 + pos, is_seeded)
+                pos = stop_pos
+            else:
+                run = self._runs[ch]
+                run.seeded |= bool(seed_cs[ch, pos] > seed_cs[ch, max(run.start, c0) - c0])
+            self._runs[ch] = run
+            if pos == n:  # still active at the end of this stretch: keep it open
                 continue
             self._runs[ch] = None
             if run.seeded:
-                bursts += self._offer(ch, *self._extent(ch, run.start, stop))
+                self._offer(ch, *self._extent(ch, run.start, c0 + pos))
         for ch in range(self.C):
             run = self._runs[ch]
             if run is not None and run.start + self.max_len <= c1:  # a very long run: cut it here
                 self._runs[ch] = None
                 if run.seeded:
-                    bursts += self._offer(ch, *self._extent(ch, run.start, c1))
-            bursts += self._settle(ch, c1)
-        return bursts
+                    self._offer(ch, *self._extent(ch, run.start, c1))
+            self._settle(ch, c1)
 
     def _extent(self, ch: int, start: int, stop: int) -> tuple[int, int]:
         """The burst inside a run: where the fast envelope is strong and within
@@ -361,72 +412,80 @@ class Detector:
         seg = self._x[ch, a - self._b0: start - self._b0]
         if seg.size < 8:
             return 1.0
-        floor = float(self.floor.at(np.array([start]))[ch, 0])
-        return float(np.median(np.abs(seg)) / 0.6745 / floor)
+        return float(sorted_quantile(np.abs(seg), 0.5) / 0.6745 / self.floor.at(start)[ch])
 
-    def _offer(self, ch: int, start: int, stop: int) -> list[Burst]:
+    def _offer(self, ch: int, start: int, stop: int) -> None:
         """A finished seeded run: merge it with the pending group or queue it."""
         pend = self._pending[ch]
         closing = self._closing(ch, pend) if pend is not None else None
         if pend is not None and (closing is None or start < closing):
             pend.runs.append((start, stop))
-            return []
-        out = self._emit(ch) if pend is not None else []
+            return
+        if pend is not None:
+            self._emit(ch)
         self._pending[ch] = _Group([(start, stop)], self._background(ch, start) >= self.params.k_context)
-        return out
 
-    def _settle(self, ch: int, c1: int) -> list[Burst]:
+    def _settle(self, ch: int, c1: int) -> None:
         """Emit the pending group once nothing can merge with it any more."""
         pend = self._pending[ch]
         if pend is None:
-            return []
+            return
         run = self._runs[ch]
         horizon = run.start if run is not None else c1
         closing = self._closing(ch, pend)
         if closing is not None and horizon >= closing:
-            return self._emit(ch)
-        return []
+            self._emit(ch)
 
-    def _close_all(self) -> list[Burst]:
-        out: list[Burst] = []
+    def _close_all(self) -> None:
         for ch in range(self.C):
             run = self._runs[ch]
             self._runs[ch] = None
             if run is not None and run.seeded:
-                out += self._offer(ch, *self._extent(ch, run.start, self._c0))
+                self._offer(ch, *self._extent(ch, run.start, self._c0))
             if self._pending[ch] is not None:
-                out += self._emit(ch)
-        return sorted(out, key=lambda b: (b.start, b.channel))
+                self._emit(ch)
 
-    def _emit(self, ch: int) -> list[Burst]:
+    def _emit(self, ch: int) -> None:
+        """Queue the pending group's bursts (the whole group, or its runs when it is mostly
+        quiet inside) for ``_finish``."""
         group = self._pending[ch]
         self._pending[ch] = None
         start, stop = group.start, group.stop
         lengths = [b - a for a, b in group.runs]
         whole = group.sustained or max(lengths) >= self.long or sum(lengths) >= self.params.min_duty * (stop - start)
-        parts = [(start, stop)] if whole else group.runs
+        for a, b in [(start, stop)] if whole else group.runs:
+            self._ready.append((ch, a, b, self._rhythm(ch, a)))
+
+    def _finish(self) -> list[Burst]:
+        """The queued bursts with their features, in the order they were queued; bursts
+        too small to call are dropped here."""
+        ready, self._ready = self._ready, []
+        if not ready:
+            return []
+        ch, a, b, rhythm = (np.array(v) for v in zip(*ready))
+        feats = self._features(ch.astype(np.intp), a.astype(np.int64), b.astype(np.int64))
+        feats["rhythm"] = rhythm.astype(np.float64)
+        rows = [dict(zip(feats, values)) for values in zip(*(v.tolist() for v in feats.values()))]
         out = []
-        for a, b in parts:
-            feats = self._features(ch, a, b)
-            feats["rhythm"] = self._rhythm(ch, a)
-            if feats["snr"] < self.params.min_snr:  # too small to call: noise that met the seed
+        for (c, start, stop, _), f in zip(ready, rows):
+            if f["snr"] < self.params.min_snr:  # too small to call: noise that met the seed
                 continue
             # what came just before on this channel: a small burst soon after a big one is
             # often the filters' ringing (the mains notch rings for ~0.3 s), not a new event
-            last_stop, last_peak = self._last[ch]
-            feats["prev_gap_s"] = min((a - last_stop) / self.fs, 10.0) if last_stop is not None else 10.0
-            feats["prev_ratio"] = last_peak / max(feats["peak_uv"], 1e-9)
-            self._last[ch] = (b, feats["peak_uv"])
-            out.append(Burst(ch, self._to_stream(a), self._to_stream(a) + (b - a), self.fs, feats))
+            last_stop, last_peak = self._last[c]
+            f["prev_gap_s"] = min((start - last_stop) / self.fs, 10.0) if last_stop is not None else 10.0
+            f["prev_ratio"] = last_peak / max(f["peak_uv"], 1e-9)
+            self._last[c] = (stop, f["peak_uv"])
+            out.append(Burst(c, self._to_stream(start), self._to_stream(start) + (stop - start), self.fs, f))
         return out
 
     def _rhythm(self, ch: int, start: int) -> float:
         """1.0 when this burst keeps a steady beat of 0.33-1.5 s on its channel: a heartbeat
         leaking into the EMG, not a twitch. The beat may skip (a missed complex) and other
         bursts may fall between: it holds when, for a period P set by one earlier burst (its
-        lag, or half of it), at
-        least ``rhythm_beats`` of the earlier bursts fall within ``rhythm_tolerance`` x P
-        of start - k P (k = 1..5). Poisson twitches almost never line up so."""
+        lag, or half of it), at least ``rhythm_beats`` of the earlier bursts fall within
+        ``rhythm_tolerance`` x P of start - k P, for distinct k in 1..5. Poisson twitches
+        almost never line up so."""
         onsets = self._onsets[ch]
         before = np.array(onsets[-12:], dtype=np.int64)
         onsets.append(start)
@@ -436,50 +495,78 @@ class Detector:
             return 0.0
         lags = (start - before) / self.fs  # seconds back to each earlier burst
         periods = (lags[:, None] / np.arange(1, 3)[None, :]).ravel()  # a lag may span skipped beats
-        for period in periods[(periods >= 0.33) & (periods <= 1.5)]:
-            k = np.rint(lags / period)
-            on_beat = (k >= 1) & (k <= 5) & (np.abs(lags - k * period) <= p.rhythm_tolerance * period)
-            if np.unique(k[on_beat]).size >= p.rhythm_beats:
-                return 1.0
-        return 0.0
+        periods = periods[(periods >= 0.33) & (periods <= 1.5)][:, None]
+        k = np.rint(lags[None, :] / periods)
+        on_beat = (k >= 1) & (k <= 5) & (np.abs(lags[None, :] - k * periods) <= p.rhythm_tolerance * periods)
+        hits = np.zeros((periods.shape[0], 6), dtype=bool)
+        rows, cols = np.nonzero(on_beat)
+        hits[rows, k[rows, cols].astype(np.intp)] = True
+        return 1.0 if (hits.sum(axis=1) >= p.rhythm_beats).any() else 0.0
 
     # -- features ------------------------------------------------------------------
-    def _features(self, ch: int, start: int, stop: int) -> dict[str, float]:
-        b0, fs = self._b0, self.fs
-        x = self._x[ch, start - b0: stop - b0].astype(np.float64)
-        a, z = max(start - self.pad, b0), min(stop + self.merge + self.hs, self._n)
-        low = self._low[ch, a - b0: z - b0].astype(np.float64)
-        sigma = float(self.floor.at(np.array([start]))[ch, 0])
-        sigma_low = float(self.floor_low.at(np.array([start]))[ch, 0])
-        n = x.size
-        ptp = float(np.ptp(x)) if n else 0.0
-        rms = float(np.sqrt(np.mean(x * x))) if n else 0.0
-        big = x[np.abs(x) > 2.0 * sigma]  # lobes that stand out of the noise
-        crossings = int(np.count_nonzero(np.diff(np.signbit(big)))) if big.size > 1 else 0
+    def _features(self, ch: np.ndarray, start: np.ndarray, stop: np.ndarray) -> dict[str, np.ndarray]:
+        """Features of bursts [start, stop) on channels ``ch`` (internal indices), all at
+        once: the bursts' samples are laid end to end and reduced per burst."""
+        b0, fs, n_bursts = self._b0, self.fs, ch.size
+        sigma = self.floor.at(start)[ch, np.arange(n_bursts)]
+        sigma_low = self.floor_low.at(start)[ch, np.arange(n_bursts)]
+        x, which, first = _ragged(self._x, ch, start - b0, stop - b0)
+        n = (stop - start).astype(np.float64)
+        ptp = np.maximum.reduceat(x, first) - np.minimum.reduceat(x, first)
+        rms = np.sqrt(np.add.reduceat(x * x, first) / n)
+        # lobes that stand out of the noise: sign changes from one such sample to the next
+        big = np.flatnonzero(np.abs(x) > 2.0 * sigma[which])
+        crossings = _changes(which[big], np.signbit(x[big]), n_bursts)
+        # turns: sign changes of the nonzero first differences
         d = np.diff(x)
-        turns = int(np.count_nonzero(np.diff(np.signbit(d[d != 0])))) if n > 2 else 0
+        inside = np.flatnonzero((which[1:] == which[:-1]) & (d != 0))
+        turns = _changes(which[1:][inside], np.signbit(d[inside]), n_bursts)
         m = self.hf + 1  # a margin that is always received when a burst is emitted
-        seg = self._x[ch, max(start - m, b0) - b0: min(stop + m, self._n) - b0].astype(np.float64)
-        spec = np.abs(np.fft.rfft((seg - seg.mean()) * np.hanning(seg.size), n=max(64, seg.size))) ** 2
-        freqs = np.fft.rfftfreq(max(64, seg.size), 1.0 / fs)
-        centroid = float((spec * freqs).sum() / spec.sum()) if spec.sum() > 0 else 0.0
-        s_lo, s_hi = start - self._b0, stop - self._b0
-        others = np.delete(self._strong[:, s_lo:s_hi], ch, axis=0)
-        spread = float(others.any(axis=1).mean()) if others.size else 0.0
+        centroid = self._centroids(ch, np.maximum(start - m, b0) - b0, np.minimum(stop + m, self._n) - b0)
+        lo_a, lo_z = np.maximum(start - self.pad, b0) - b0, np.minimum(stop + self.merge + self.hs, self._n) - b0
+        low, _, low_first = _ragged(self._low, ch, lo_a, lo_z)
+        low_ptp = np.maximum.reduceat(low, low_first) - np.minimum.reduceat(low, low_first)
+        strong = np.zeros((self.C, self._strong.shape[1] + 1), dtype=np.int64)
+        np.cumsum(self._strong, axis=1, out=strong[:, 1:])
+        hit = (strong[:, stop - b0] - strong[:, start - b0]) > 0  # channels x bursts
+        spread = (hit.sum(axis=0) - hit[ch, np.arange(n_bursts)]) / max(self.C - 1, 1)
+        snr = ptp / sigma
         return {
             "duration_s": n / fs,
             "peak_uv": ptp,
             "rms_uv": rms,
             "sigma_uv": sigma,
-            "snr": ptp / sigma,
-            "phases": float(crossings + 1),
-            "turns_per_s": turns * fs / max(n, 1),
+            "snr": snr,
+            "phases": crossings + 1.0,
+            "turns_per_s": turns * fs / n,
             "centroid_hz": centroid,
             # how far the low band stands out of its noise, against how far the EMG band does
-            "lf_ratio": (float(np.ptp(low)) / sigma_low) / max(ptp / sigma, 1e-9) if low.size else 0.0,
+            "lf_ratio": (low_ptp / sigma_low) / np.maximum(snr, 1e-9),
             "spread": spread,
-            "background": self._background(ch, start),
+            "background": np.array([self._background(c, a) for c, a in zip(ch.tolist(), start.tolist())]),
         }
+
+    def _centroids(self, ch: np.ndarray, a: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Spectral centroid (Hz) of each segment [a, z) of the buffer: demeaned, Hann
+        window, zero-padded to a power of two of at least 64, one FFT per size."""
+        x, which, first = _ragged(self._x, ch, a, z)
+        size = (z - a).astype(np.int64)
+        pos = np.arange(x.size) - first[which]
+        x = x - (np.add.reduceat(x, first) / size)[which]
+        span = np.maximum(size - 1, 1)[which]
+        x *= np.where(size[which] > 1, 0.5 - 0.5 * np.cos(2.0 * np.pi * pos / span), 1.0)
+        n_fft = np.maximum(64, 1 << np.ceil(np.log2(np.maximum(size, 1))).astype(np.int64))
+        out = np.zeros(ch.size)
+        for nf in np.unique(n_fft).tolist():
+            sel = n_fft == nf
+            mine = sel[which]  # the samples of this size's segments
+            frame = np.zeros((int(sel.sum()), nf))
+            frame[(np.cumsum(sel) - 1)[which[mine]], pos[mine]] = x[mine]
+            spec = np.abs(np.fft.rfft(frame, axis=1)) ** 2
+            total = spec.sum(axis=1)
+            cent = (spec * np.fft.rfftfreq(nf, 1.0 / self.fs)).sum(axis=1)  # row by row, as one burst alone
+            out[sel] = np.where(total > 0, cent / np.where(total > 0, total, 1.0), 0.0)
+        return out
 
     # -- bookkeeping ---------------------------------------------------------------
     def _to_stream(self, i: int) -> int:

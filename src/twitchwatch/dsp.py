@@ -6,8 +6,11 @@ not exist below 900 Hz: it is 20 Hz up to 0.45 x fs (capped at 450 Hz), so 20-56
 (3-15 Hz) carries what motion, electrode pops and ECG leave, for artifact features.
 
 The mains frequency, when not given, is read from the first second of the stream: the
-preprocessor holds that second back, looks for a line at 50 or 60 Hz, designs its
-filters and then lets everything through. So the answer never depends on chunking.
+preprocessor holds that second back, looks for a line at 50 or 60 Hz and for which of
+its harmonics stand out, designs its filters and then lets everything through. So the
+answer never depends on chunking. Where a mains period is a whole number of samples
+(50 Hz at 1000 Hz) one comb filter notches every harmonic at once; elsewhere each
+harmonic found gets its own notch.
 
 Samples lost in transit (a chunk's ``lost``) are bridged for the filters only: the hole
 is filled with the mean of the last ~0.2 s folded on a whole number of mains periods,
@@ -72,22 +75,93 @@ def detect_mains(x: np.ndarray, fs: float, min_ratio: float = 4.0) -> float | No
     return best
 
 
-def design_filters(fs: float, mains_hz: float | None) -> tuple[np.ndarray, np.ndarray]:
-    """Second-order sections of the EMG band (with notches) and of the low band."""
+def mains_harmonics(x: np.ndarray, fs: float, mains_hz: float, min_ratio: float = 4.0) -> tuple[int, ...]:
+    """The harmonics of ``mains_hz`` (1 = the fundamental, always kept) below Nyquist
+    that stand out of ``x`` (channels x samples): power at the harmonic's bin against the
+    median of the 40 Hz around it, by ``min_ratio``. Notching only those keeps a filter
+    (and its ringing on every twitch) off frequencies where there is no hum."""
+    top = [k for k in range(1, int(fs / 2 // mains_hz) + 1) if k * mains_hz < fs / 2 - 1.0]
+    if x.shape[1] < int(0.5 * fs):
+        return tuple(top)
+    freqs, spec = signal.welch(x, fs=fs, nperseg=int(fs // 2), axis=1)
+    spec = spec.sum(axis=0)
+    keep = [1]
+    for k in top[1:]:
+        f0 = k * mains_hz
+        at = np.abs(freqs - f0) <= 1.0 + 1e-9
+        near = (np.abs(freqs - f0) <= 20.0) & ~(np.abs(freqs - f0) <= 3.0)
+        if at.any() and near.any() and spec[at].max() > min_ratio * (np.median(spec[near]) + 1e-30):
+            keep.append(k)
+    return tuple(keep)
+
+
+def design_filters(fs: float, mains_hz: float | None,
+                   harmonics: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Second-order sections of the EMG band (with a notch at each of ``harmonics`` of the
+    mains, by default every one below Nyquist, unless ``mains_comb`` covers them all) and
+    of the low band."""
     lo, hi = emg_band(fs)
     # A narrow band rings: at 125-250 Hz a 4th-order band-pass smears a 10 ms twitch over
     # 50-90 ms, a 2nd-order one over 20-40 ms. Wide bands (a decade or more) keep 4th order.
     order = 4 if hi / lo >= 10 else 2
     parts = [signal.butter(order, [lo, hi], btype="bandpass", fs=fs, output="sos")]
-    if mains_hz:
-        k = 1
-        while k * mains_hz < fs / 2 - 1.0:  # every harmonic below Nyquist (a board may pass them)
+    if mains_hz and mains_comb(fs, mains_hz) is None:
+        if harmonics is None:
+            harmonics = tuple(k for k in range(1, int(fs // mains_hz) + 1) if k * mains_hz < fs / 2 - 1.0)
+        for k in harmonics:
             b, a = signal.iirnotch(k * mains_hz, Q=NOTCH_Q * k, fs=fs)  # same width at each harmonic
             parts.append(signal.tf2sos(b, a))
-            k += 1
     emg = np.vstack(parts)
     low = signal.butter(2, LOW_BAND_HZ, btype="bandpass", fs=fs, output="sos")
     return emg, low
+
+
+@dataclass(frozen=True)
+class Comb:
+    """A notch at every harmonic of the mains at once, when a mains period is a whole
+    number of samples (50 Hz at 1000 Hz: 20): y[n] = b0 (x[n] - x[n-N]) + a y[n-N].
+    Each notch is as wide as the single notches (f0 / NOTCH_Q), and it costs one
+    first-order recursion instead of a biquad per harmonic."""
+
+    period: int
+    b0: float
+    a: float
+
+    def filter(self, x: np.ndarray, state: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, tuple]:
+        """Filter ``x`` (channels x samples); ``state`` is the last period of input and
+        of output. Every sample is computed by the same expression whatever the chunking.
+
+        The recursion only reaches back a whole period, so the stream is folded into rows
+        of one period and filtered down the rows (a first-order filter per phase)."""
+        x_prev, y_prev = state
+        n, per = x.shape[1], self.period
+        if n == 0:
+            return x.copy(), state
+        rows = -(-(n + per) // per)
+        ext = np.zeros((x.shape[0], rows * per))
+        ext[:, :per], ext[:, per:per + n] = x_prev, x
+        ext = ext.reshape(x.shape[0], rows, per)
+        v = self.b0 * (ext[:, 1:] - ext[:, :-1])
+        y, _ = signal.lfilter([1.0], [1.0, -self.a], v, axis=1, zi=self.a * y_prev[:, None, :])
+        y = y.reshape(x.shape[0], -1)[:, :n]
+        both = np.concatenate([y_prev, y], axis=1) if n < per else y
+        xs = np.concatenate([x_prev, x], axis=1) if n < per else x
+        return y, (xs[:, -per:].copy(), both[:, -per:].copy())
+
+    def rest(self, n_channels: int) -> tuple[np.ndarray, np.ndarray]:
+        """The state after a constant input (the comb notches DC: the output is zero)."""
+        return np.zeros((n_channels, self.period)), np.zeros((n_channels, self.period))
+
+
+def mains_comb(fs: float, mains_hz: float | None) -> Comb | None:
+    """The mains comb for ``fs``, or None when a mains period is not a whole number of samples."""
+    if not mains_hz:
+        return None
+    per = fs / mains_hz
+    if abs(per - round(per)) > 1e-9 or round(per) < 3:
+        return None
+    b, a = signal.iircomb(mains_hz, NOTCH_Q, ftype="notch", fs=fs)
+    return Comb(int(round(per)), float(b[0]), float(-a[-1]))
 
 
 def bridge_period(fs: float, mains_hz: float | None) -> int:
@@ -103,6 +177,7 @@ def bridge_period(fs: float, mains_hz: float | None) -> int:
 @dataclass
 class _State:
     emg_zi: np.ndarray
+    comb: tuple[np.ndarray, np.ndarray] | None
     low_zi: np.ndarray
     last: np.ndarray  # last finite value per channel, to hold over NaN/inf
     recent: np.ndarray  # the last whole bridge periods of (cleaned) input, to fill holes from
@@ -124,9 +199,11 @@ class Preprocessor:
         self.n_channels = int(n_channels)
         self.mains_arg = mains_hz
         self.mains_hz: float | None = None
+        self.harmonics: tuple[int, ...] = ()  # the mains harmonics notched (found in the first second)
         self.nonfinite = np.zeros(self.n_channels, dtype=np.int64)
         self._held: list[Chunk] = []
         self._sos: tuple[np.ndarray, np.ndarray] | None = None
+        self._comb: Comb | None = None
         self._state: _State | None = None
         self._unbridged = 0  # lost samples not yet bridged
 
@@ -148,7 +225,6 @@ class Preprocessor:
         """Run the filters over a hole of ``lost`` samples whose next sample is ``after``
         (per channel): the mains template, with the level ramped from the last sample's
         to the next one's, so that a drifting baseline leaves no step either."""
-        emg_sos, low_sos = self._sos  # type: ignore[misc]
         st = self._state
         if lost > MAX_BRIDGE_S * self.fs:
             self._restart(after)
@@ -160,9 +236,17 @@ class Preprocessor:
         d1 = after - template[:, lost % period]
         ramp = np.arange(1, lost + 1) / (lost + 1)
         fill = np.tile(template, (1, -(-lost // period)))[:, :lost] + d0[:, None] + (d1 - d0)[:, None] * ramp
-        _, st.emg_zi = signal.sosfilt(emg_sos, fill, axis=1, zi=st.emg_zi)
-        _, st.low_zi = signal.sosfilt(low_sos, fill, axis=1, zi=st.low_zi)
+        self._emg(fill)
+        _, st.low_zi = signal.sosfilt(self._sos[1], fill, axis=1, zi=st.low_zi)  # type: ignore[index]
         self._remember(fill)
+
+    def _emg(self, x: np.ndarray) -> np.ndarray:
+        """The EMG band (band-pass, then the mains notches), state carried."""
+        st = self._state
+        y, st.emg_zi = signal.sosfilt(self._sos[0], x, axis=1, zi=st.emg_zi)  # type: ignore[index]
+        if self._comb is not None:
+            y, st.comb = self._comb.filter(y, st.comb)
+        return y
 
     def _restart(self, x0: np.ndarray) -> None:
         """Filters in steady state at ``x0`` (per channel): no transient from the level."""
@@ -170,6 +254,7 @@ class Preprocessor:
         period = bridge_period(self.fs, self.mains_hz)
         kept = period * max(1, int(round(BRIDGE_AVERAGE_S * self.fs / period)))
         self._state = _State(signal.sosfilt_zi(emg_sos)[:, None, :] * x0[None, :, None],
+                             self._comb.rest(self.n_channels) if self._comb is not None else None,
                              signal.sosfilt_zi(low_sos)[:, None, :] * x0[None, :, None], x0.copy(),
                              np.repeat(x0[:, None], kept, axis=1))
 
@@ -184,10 +269,9 @@ class Preprocessor:
         if self._unbridged and x.shape[1]:  # an empty chunk passes its hole on to the next
             self._bridge(self._unbridged, x[:, 0])
             self._unbridged = 0
-        emg_sos, low_sos = self._sos  # type: ignore[misc]
         st = self._state
-        y, st.emg_zi = signal.sosfilt(emg_sos, x, axis=1, zi=st.emg_zi)
-        lowy, st.low_zi = signal.sosfilt(low_sos, x, axis=1, zi=st.low_zi)
+        y = self._emg(x)
+        lowy, st.low_zi = signal.sosfilt(self._sos[1], x, axis=1, zi=st.low_zi)  # type: ignore[index]
         if x.shape[1]:
             st.last = x[:, -1].copy()
             self._remember(x)
@@ -212,12 +296,14 @@ class Preprocessor:
         probe = np.asarray(probe, dtype=np.float64)
         good = np.isfinite(probe)
         first = np.where(good.any(axis=1), probe[np.arange(len(probe)), good.argmax(axis=1)], 0.0)
+        filled = np.where(good, probe, first[:, None])
         if self.mains_arg == "auto":
-            filled = np.where(good, probe, first[:, None])
             mains = detect_mains(filled, self.fs)
         else:
             mains = self.mains_arg  # type: ignore[assignment]
         self.mains_hz = float(mains) if mains else None
-        self._sos = design_filters(self.fs, self.mains_hz)
+        self.harmonics = mains_harmonics(filled, self.fs, self.mains_hz) if self.mains_hz else ()
+        self._sos = design_filters(self.fs, self.mains_hz, self.harmonics)
+        self._comb = mains_comb(self.fs, self.mains_hz)
         self._restart(first)  # start in steady state at the first good value
         return [self._filter(c, bridge=i > 0) for i, c in enumerate(held)]  # nothing before the first
