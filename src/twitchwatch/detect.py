@@ -111,7 +111,10 @@ def chi2_threshold(p: float, dof: float) -> float:
 
 
 class _NoiseFloor:
-    """Per-channel robust sigma per block and the floor each block is judged against."""
+    """Per-channel robust sigma per block and the floor each block is judged against.
+
+    Block indices count from the start of the stream; only the blocks from ``k0`` on are
+    kept (``trim``), so that memory stays flat however long the stream runs."""
 
     def __init__(self, n_channels: int, block: int, history: int, quantile: float, min_sigma: float,
                  independent: float, stride: int = 1):
@@ -122,9 +125,17 @@ class _NoiseFloor:
         # a block of band-limited noise is worth ``independent`` such samples
         self.bias = 1.0 + special.ndtri(quantile) * 1.166 / np.sqrt(independent)
         self._partial = np.zeros((n_channels, 0), dtype=np.float32)
-        self.sigmas = np.zeros((n_channels, 0))  # sigma of each complete block
-        self.floors = np.zeros((n_channels, 0))  # floor for block k (from blocks < k)
-        self.first_sigma: np.ndarray | None = None
+        self.k0 = 0  # the first block kept
+        self.sigmas = np.zeros((n_channels, 0))  # sigma of each complete block from k0
+        self.floors = np.zeros((n_channels, 0))  # floor for block k0 + i (from the blocks before it)
+
+    @property
+    def n_sigmas(self) -> int:
+        return self.k0 + self.sigmas.shape[1]
+
+    @property
+    def n_floors(self) -> int:
+        return self.k0 + self.floors.shape[1]
 
     def add(self, x: np.ndarray) -> None:
         buf = np.concatenate([self._partial, x], axis=1) if self._partial.size else x
@@ -136,38 +147,51 @@ class _NoiseFloor:
         self._extend_floors()
 
     def _extend_floors(self) -> None:
-        done, have = self.floors.shape[1], self.sigmas.shape[1]
+        done, have = self.n_floors, self.n_sigmas
         if have == 0 or done > have:
             return
-        new = []
+        parts = []
         # floor k needs blocks < k (block 0 judges itself); a short history while it fills
-        for k in range(done, min(have, self.history) + 1):
-            past = self.sigmas[:, max(0, k - self.history): k] if k else self.sigmas[:, :1]
-            new.append(sorted_quantile(past, self.q, axis=1))
+        short = range(done, min(have, self.history) + 1)
+        if short:
+            parts.append(np.stack([sorted_quantile(self.sigmas[:, max(0, k - self.history): k] if k
+                                                   else self.sigmas[:, :1], self.q, axis=1) for k in short], axis=1))
         lo = max(done, self.history + 1)
         if have >= lo:  # full histories: all at once, refreshed every FLOOR_EVERY blocks
             ks = np.arange(lo, have + 1)
             ends = np.maximum(ks - ks % _FLOOR_EVERY, self.history)  # history ends at this block
             uniq, where = np.unique(ends, return_inverse=True)
-            idx = uniq[:, None] + np.arange(-self.history, 0)[None, :]
-            floors = sorted_quantile(self.sigmas[:, idx], self.q, axis=2)  # channels x len(uniq)
-            new.extend(floors[:, where].T)
-        floors = np.maximum(np.stack(new, axis=1) / self.bias, self.min_sigma)
+            idx = uniq[:, None] + np.arange(-self.history, 0)[None, :] - self.k0
+            parts.append(sorted_quantile(self.sigmas[:, idx], self.q, axis=2)[:, where])  # channels x len(ks)
+        floors = np.maximum(np.concatenate(parts, axis=1) / self.bias, self.min_sigma)
         self.floors = np.concatenate([self.floors, floors], axis=1)
+
+    def trim(self, sample: int) -> None:
+        """Forget blocks before the one holding ``sample`` that no future floor needs."""
+        k = min(sample // self.block, self.n_sigmas - self.history - 2 * _FLOOR_EVERY, self.n_floors - 1)
+        if k > self.k0:
+            self.sigmas, self.floors = self.sigmas[:, k - self.k0:], self.floors[:, k - self.k0:]
+            self.k0 = k
 
     def close(self) -> None:
         """At the end of a stream shorter than one block, judge it by itself."""
-        if self.sigmas.shape[1] == 0 and self._partial.shape[1]:
+        if self.n_sigmas == 0 and self._partial.shape[1]:
             sigma = sorted_quantile(np.abs(self._partial), 0.5, axis=1) / 0.6745
             self.floors = np.maximum(sigma, self.min_sigma)[:, None]
 
     def known_until(self) -> int:
         """Samples (from the start) whose floor is known."""
-        return self.floors.shape[1] * self.block if self.floors.shape[1] else 0
+        return self.n_floors * self.block if self.floors.shape[1] else 0
 
     def at(self, idx: np.ndarray | int) -> np.ndarray:
         """Floor per channel at sample indices ``idx`` (channels x len(idx), or channels)."""
-        return self.floors[:, np.minimum(idx // self.block, self.floors.shape[1] - 1)]
+        return self.floors[:, np.minimum(idx // self.block, self.n_floors - 1) - self.k0]
+
+    def sigma_floor(self, k0: int, k1: int) -> tuple[np.ndarray, np.ndarray]:
+        """Sigmas and floors of blocks [k0, k1) that have both (channels x blocks each)."""
+        k1 = min(k1, self.n_sigmas, self.n_floors)
+        a, b = max(k0, self.k0) - self.k0, max(k1, k0) - self.k0
+        return self.sigmas[:, a:b], self.floors[:, a:b]
 
 
 @dataclass
@@ -400,8 +424,9 @@ class Detector:
         earliest, latest = group.stop + self.long_merge, group.stop + self.max_quiet
         fl = self.floor
         k0 = max(-(-earliest // fl.block) - 1, 0)
-        k1 = min(fl.sigmas.shape[1], fl.floors.shape[1])
-        quiet = np.flatnonzero(fl.sigmas[ch, k0:k1] < self.params.k_quiet * fl.floors[ch, k0:k1])
+        k1 = min(fl.n_sigmas, fl.n_floors)
+        sigmas, floors = fl.sigma_floor(k0, k1)
+        quiet = np.flatnonzero(sigmas[ch] < self.params.k_quiet * floors[ch])
         if quiet.size:
             return min(max((k0 + int(quiet[0]) + 1) * fl.block, earliest), latest)
         return latest if k1 * fl.block >= latest else None
@@ -592,3 +617,5 @@ class Detector:
             self._strong = self._strong[:, cut:]
             self._fast = self._fast[:, cut:]
             self._b0 = keep
+        self.floor.trim(keep)
+        self.floor_low.trim(keep)
