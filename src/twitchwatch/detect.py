@@ -187,6 +187,14 @@ class _NoiseFloor:
         """Floor per channel at sample indices ``idx`` (channels x len(idx), or channels)."""
         return self.floors[:, np.minimum(idx // self.block, self.n_floors - 1) - self.k0]
 
+    def runs(self, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
+        """The floors that samples [c0, c1) are judged against, one per block (channels x
+        blocks), and how many of the samples fall in each block."""
+        k = np.arange(c0 // self.block, (c1 - 1) // self.block + 1)
+        counts = np.minimum((k + 1) * self.block, c1) - np.maximum(k * self.block, c0)
+        k = np.minimum(k, self.n_floors - 1)  # past the last floor known: the last one
+        return self.floors[:, k - self.k0], counts
+
     def sigma_floor(self, k0: int, k1: int) -> tuple[np.ndarray, np.ndarray]:
         """Sigmas and floors of blocks [k0, k1) that have both (channels x blocks each)."""
         k1 = min(k1, self.n_sigmas, self.n_floors)
@@ -224,6 +232,18 @@ def _ragged(buf: np.ndarray, rows: np.ndarray, a: np.ndarray, z: np.ndarray) -> 
     which = np.repeat(np.arange(rows.size), size)
     cols = np.arange(which.size) - first[which] + a[which]
     return buf[rows[which], cols].astype(np.float64), which, first
+
+
+def _any_between(mask: np.ndarray, rows: np.ndarray, a: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Per segment, whether mask[rows[i], a[i]:z[i]] holds a True. The segments (each at
+    least one sample) come in row-major order and do not overlap."""
+    if rows.size == 0:
+        return np.zeros(0, dtype=bool)
+    n = mask.shape[1]
+    bounds = np.empty(2 * rows.size, dtype=np.intp)
+    bounds[0::2], bounds[1::2] = rows * n + a, rows * n + z
+    flat = np.append(mask.ravel(), False)  # a segment may end at the very end
+    return np.logical_or.reduceat(flat, bounds)[0::2]
 
 
 def _changes(which: np.ndarray, sign: np.ndarray, n: int) -> np.ndarray:
@@ -272,7 +292,7 @@ class Detector:
         self._x = np.zeros((self.C, 0), dtype=np.float32)
         self._low = np.zeros((self.C, 0), dtype=np.float32)
         self._strong = np.zeros((self.C, 0), dtype=bool)
-        self._fast = np.zeros((self.C, 0), dtype=np.float32)  # fast envelope, mean square
+        self._fast = np.zeros((self.C, 0), dtype=np.int64)  # fast envelope: the integer window sums
         self._runs: list[_Run | None] = [None] * self.C
         self._pending: list[_Group | None] = [None] * self.C
         self._onsets: list[list[int]] = [[] for _ in range(self.C)]  # of the latest bursts, for rhythm
@@ -356,20 +376,18 @@ class Detector:
 
     def _judge(self, c0: int, c1: int) -> None:
         """Find the runs among centres [c0, c1) and pass the finished ones on."""
-        var_q = self.floor.at(np.arange(c0, c1))
-        np.multiply(var_q, var_q * _Q, out=var_q)
+        sigma, counts = self.floor.runs(c0, c1)  # per block of the floor, and how many centres each
+        var_q = sigma * (sigma * _Q)
         fast, slow = self._window_sums(c0, c1)
-        wf = 2 * self.hf + 1
-        strong = fast > var_q * self.t_low
-        seed = fast > var_q * self.t_high
-        active = strong | (slow > var_q * self.t_slow)
+        strong = fast > np.repeat(var_q * self.t_low, counts, axis=1)
+        seed = fast > np.repeat(var_q * self.t_high, counts, axis=1)
+        active = strong | (slow > np.repeat(var_q * self.t_slow, counts, axis=1))
         self._strong = np.concatenate([self._strong, strong], axis=1)
-        self._fast = np.concatenate([self._fast, (fast / (_Q * wf)).astype(np.float32)], axis=1)
+        self._fast = np.concatenate([self._fast, fast], axis=1)
 
         prev = np.array([r is not None for r in self._runs])
         padded = np.concatenate([prev[:, None], active, np.zeros((self.C, 1), bool)], axis=1)
         edges = padded[:, 1:] != padded[:, :-1]
-        seed_cs = np.concatenate([np.zeros((self.C, 1), np.int64), np.cumsum(seed, axis=1)], axis=1)
         n = active.shape[1]
         rows, cols = np.nonzero(edges)  # per channel in time order: +1 opens a run, -1 closes it
         kinds = np.where(padded[rows, cols + 1], 1, -1)
@@ -378,7 +396,7 @@ class Detector:
         carried = first & (kinds == -1)  # closes a run opened in an earlier stretch
         opens, closes = ~carried & (kinds == 1), ~carried & (kinds == -1)  # the rest pair up in order
         ch_new, start_new, stop_new = rows[opens], cols[opens], cols[closes]
-        seeded = seed_cs[ch_new, stop_new] > seed_cs[ch_new, start_new]
+        seeded = _any_between(seed, ch_new, start_new, stop_new)
         wanted = seeded | (stop_new == n)  # unseeded runs that ended are dropped without a look
         todo = sorted([(ch, pos, -1, False) for ch, pos in zip(rows[carried].tolist(), cols[carried].tolist())]
                       + list(zip(ch_new[wanted].tolist(), start_new[wanted].tolist(), stop_new[wanted].tolist(),
@@ -389,7 +407,7 @@ class Detector:
                 pos = stop_pos
             else:
                 run = self._runs[ch]
-                run.seeded |= bool(seed_cs[ch, pos] > seed_cs[ch, max(run.start, c0) - c0])
+                run.seeded |= bool(seed[ch, max(run.start, c0) - c0: pos].any())
             self._runs[ch] = run
             if pos == n:  # still active at the end of this stretch: keep it open
                 continue
