@@ -42,7 +42,7 @@ from .types import Burst, Chunk
 _Q = 1024.0  # fixed-point scale of squared microvolts
 _CLIP_UV = 1.0e5  # |x| above this is clipped for the envelopes (100 mV: nothing real)
 _MAX_STEP = 1 << 15  # samples handled per inner step: bounds memory and integer sums
-_FLOOR_EVERY = 4  # a full-history floor is refreshed every this many blocks (1 s)
+_FLOOR_EVERY = 8  # a full-history floor is refreshed every this many blocks (2 s)
 
 
 @dataclass

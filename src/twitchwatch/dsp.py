@@ -20,7 +20,7 @@ A hole longer than ``MAX_BRIDGE_S`` restarts the filters at the next sample inst
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import signal
@@ -153,6 +153,43 @@ class Comb:
         return np.zeros((n_channels, self.period)), np.zeros((n_channels, self.period))
 
 
+@dataclass(frozen=True)
+class LowBand:
+    """The low band (3-15 Hz) at a fraction of the rate: the stream is averaged over groups
+    of ``step`` samples (on the stream's own clock), the groups are band-passed, and each
+    sample gets the output of the last group completed before its own (a delay under two
+    groups, 10 ms at 1000 Hz: nothing on a 15 Hz band). A full-rate filter of the same
+    band costs as much as the whole EMG band-pass; this costs two passes over the data.
+    State: (the samples of the unfinished group, the filter's state, the last output)."""
+
+    step: int
+    sos: np.ndarray = field(repr=False)
+
+    def filter(self, x: np.ndarray, state: tuple) -> tuple[np.ndarray, tuple]:
+        partial, zi, last = state
+        buf = np.concatenate([partial, x], axis=1) if partial.shape[1] else x
+        groups = buf.shape[1] // self.step
+        means = np.zeros((buf.shape[0], 0))
+        if groups:  # (scipy cannot filter zero samples)
+            means = np.add.reduceat(buf[:, :groups * self.step], np.arange(0, groups * self.step, self.step), axis=1)
+            means, zi = signal.sosfilt(self.sos, means / self.step, axis=1, zi=zi)
+        held = np.concatenate([last[:, None], means], axis=1)
+        first = partial.shape[1]
+        low = np.repeat(held, self.step, axis=1)[:, first: first + x.shape[1]]
+        return low, (buf[:, groups * self.step:].copy(), zi, held[:, -1].copy())
+
+    def rest(self, x0: np.ndarray) -> tuple:
+        """The state after a constant input ``x0`` (per channel): the band passes no DC."""
+        zi = signal.sosfilt_zi(self.sos)[:, None, :] * x0[None, :, None]
+        return np.zeros((x0.size, 0)), zi, np.zeros(x0.size)
+
+
+def low_band(fs: float) -> LowBand:
+    """The low band for ``fs``: groups of fs // 200 samples (at least one)."""
+    step = max(1, int(fs // 200))
+    return LowBand(step, signal.butter(2, LOW_BAND_HZ, btype="bandpass", fs=fs / step, output="sos"))
+
+
 def mains_comb(fs: float, mains_hz: float | None) -> Comb | None:
     """The mains comb for ``fs``, or None when a mains period is not a whole number of samples."""
     if not mains_hz:
@@ -178,7 +215,7 @@ def bridge_period(fs: float, mains_hz: float | None) -> int:
 class _State:
     emg_zi: np.ndarray
     comb: tuple[np.ndarray, np.ndarray] | None
-    low_zi: np.ndarray
+    low: tuple
     last: np.ndarray  # last finite value per channel, to hold over NaN/inf
     recent: np.ndarray  # the last whole bridge periods of (cleaned) input, to fill holes from
 
@@ -204,6 +241,7 @@ class Preprocessor:
         self._held: list[Chunk] = []
         self._sos: tuple[np.ndarray, np.ndarray] | None = None
         self._comb: Comb | None = None
+        self._low = low_band(self.fs)
         self._state: _State | None = None
         self._unbridged = 0  # lost samples not yet bridged
 
@@ -237,7 +275,7 @@ class Preprocessor:
         ramp = np.arange(1, lost + 1) / (lost + 1)
         fill = np.tile(template, (1, -(-lost // period)))[:, :lost] + d0[:, None] + (d1 - d0)[:, None] * ramp
         self._emg(fill)
-        _, st.low_zi = signal.sosfilt(self._sos[1], fill, axis=1, zi=st.low_zi)  # type: ignore[index]
+        _, st.low = self._low.filter(fill, st.low)
         self._remember(fill)
 
     def _emg(self, x: np.ndarray) -> np.ndarray:
@@ -250,13 +288,11 @@ class Preprocessor:
 
     def _restart(self, x0: np.ndarray) -> None:
         """Filters in steady state at ``x0`` (per channel): no transient from the level."""
-        emg_sos, low_sos = self._sos  # type: ignore[misc]
         period = bridge_period(self.fs, self.mains_hz)
         kept = period * max(1, int(round(BRIDGE_AVERAGE_S * self.fs / period)))
-        self._state = _State(signal.sosfilt_zi(emg_sos)[:, None, :] * x0[None, :, None],
+        self._state = _State(signal.sosfilt_zi(self._sos[0])[:, None, :] * x0[None, :, None],  # type: ignore[index]
                              self._comb.rest(self.n_channels) if self._comb is not None else None,
-                             signal.sosfilt_zi(low_sos)[:, None, :] * x0[None, :, None], x0.copy(),
-                             np.repeat(x0[:, None], kept, axis=1))
+                             self._low.rest(x0), x0.copy(), np.repeat(x0[:, None], kept, axis=1))
 
     def _remember(self, x: np.ndarray) -> None:
         st = self._state
@@ -271,7 +307,7 @@ class Preprocessor:
             self._unbridged = 0
         st = self._state
         y = self._emg(x)
-        lowy, st.low_zi = signal.sosfilt(self._sos[1], x, axis=1, zi=st.low_zi)  # type: ignore[index]
+        lowy, st.low = self._low.filter(x, st.low)
         if x.shape[1]:
             st.last = x[:, -1].copy()
             self._remember(x)
