@@ -213,6 +213,7 @@ class _Group:
     """Bursts on one channel waiting to be merged or emitted."""
 
     runs: list[tuple[int, int]]
+    background: float  # the background before it, over the floor (``Detector._background``)
     sustained: bool  # it began inside sustained activity (a raised background)
 
     @property
@@ -297,7 +298,8 @@ class Detector:
         self._pending: list[_Group | None] = [None] * self.C
         self._onsets: list[list[int]] = [[] for _ in range(self.C)]  # of the latest bursts, for rhythm
         self._last: list[tuple[int | None, float]] = [(None, 0.0)] * self.C  # (stop, peak) of the last burst
-        self._ready: list[tuple[int, int, int, float]] = []  # (channel, start, stop, rhythm) awaiting features
+        # bursts awaiting their features: (channel, start, stop, rhythm, background)
+        self._ready: list[tuple[int, int, int, float, float]] = []
         self._clock = [(0, 0)]  # (internal index, stream index) where the mapping changes
         self._started = False
 
@@ -466,7 +468,8 @@ class Detector:
             return
         if pend is not None:
             self._emit(ch)
-        self._pending[ch] = _Group([(start, stop)], self._background(ch, start) >= self.params.k_context)
+        background = self._background(ch, start)
+        self._pending[ch] = _Group([(start, stop)], background, background >= self.params.k_context)
 
     def _settle(self, ch: int, c1: int) -> None:
         """Emit the pending group once nothing can merge with it any more."""
@@ -497,7 +500,8 @@ class Detector:
         lengths = [b - a for a, b in group.runs]
         whole = group.sustained or max(lengths) >= self.long or sum(lengths) >= self.params.min_duty * (stop - start)
         for a, b in [(start, stop)] if whole else group.runs:
-            self._ready.append((ch, a, b, self._rhythm(ch, a)))
+            background = group.background if a == start else self._background(ch, a)
+            self._ready.append((ch, a, b, self._rhythm(ch, a), background))
 
     def _finish(self) -> list[Burst]:
         """The queued bursts with their features, in the order they were queued; bursts
@@ -505,12 +509,13 @@ class Detector:
         ready, self._ready = self._ready, []
         if not ready:
             return []
-        ch, a, b, rhythm = (np.array(v) for v in zip(*ready))
+        ch, a, b, rhythm, background = (np.array(v) for v in zip(*ready))
         feats = self._features(ch.astype(np.intp), a.astype(np.int64), b.astype(np.int64))
         feats["rhythm"] = rhythm.astype(np.float64)
+        feats["background"] = background.astype(np.float64)
         rows = [dict(zip(feats, values)) for values in zip(*(v.tolist() for v in feats.values()))]
         out = []
-        for (c, start, stop, _), f in zip(ready, rows):
+        for (c, start, stop, _, _), f in zip(ready, rows):
             if f["snr"] < self.params.min_snr:  # too small to call: noise that met the seed
                 continue
             # what came just before on this channel: a small burst soon after a big one is
@@ -530,12 +535,15 @@ class Detector:
         ``rhythm_tolerance`` x P of start - k P, for distinct k in 1..5. Poisson twitches
         almost never line up so."""
         onsets = self._onsets[ch]
-        before = np.array(onsets[-12:], dtype=np.int64)
+        recent = onsets[-12:]
         onsets.append(start)
         del onsets[:-13]
         p = self.params
-        if before.size < p.rhythm_beats:
+        # enough earlier bursts within 5 of the longest periods, and one within two?
+        reach = 5 * 1.5 * (1 + p.rhythm_tolerance) * self.fs
+        if sum(start - o <= reach for o in recent) < p.rhythm_beats or start - recent[-1] > 3.0 * self.fs:
             return 0.0
+        before = np.array(recent, dtype=np.int64)
         lags = (start - before) / self.fs  # seconds back to each earlier burst
         periods = (lags[:, None] / np.arange(1, 3)[None, :]).ravel()  # a lag may span skipped beats
         periods = periods[(periods >= 0.33) & (periods <= 1.5)][:, None]
@@ -549,7 +557,8 @@ class Detector:
     # -- features ------------------------------------------------------------------
     def _features(self, ch: np.ndarray, start: np.ndarray, stop: np.ndarray) -> dict[str, np.ndarray]:
         """Features of bursts [start, stop) on channels ``ch`` (internal indices), all at
-        once: the bursts' samples are laid end to end and reduced per burst."""
+        once: the bursts' samples are laid end to end and reduced per burst. (``rhythm``
+        and ``background`` were found when the bursts were queued.)"""
         b0, fs, n_bursts = self._b0, self.fs, ch.size
         sigma = self.floor.at(start)[ch, np.arange(n_bursts)]
         sigma_low = self.floor_low.at(start)[ch, np.arange(n_bursts)]
@@ -586,7 +595,6 @@ class Detector:
             # how far the low band stands out of its noise, against how far the EMG band does
             "lf_ratio": (low_ptp / sigma_low) / np.maximum(snr, 1e-9),
             "spread": spread,
-            "background": np.array([self._background(c, a) for c, a in zip(ch.tolist(), start.tolist())]),
         }
 
     def _centroids(self, ch: np.ndarray, a: np.ndarray, z: np.ndarray) -> np.ndarray:
