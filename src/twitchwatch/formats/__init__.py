@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import RecordingError
 from ..types import Recording
 from . import brainflow_csv, edf, openbci_txt, text
-from .checks import check_fs, check_path, fail, select_channels
+from .checks import check_fs, check_path, fail
 from .edf import EdfWriter
 from .table import Lines, data_mask
 
@@ -82,6 +82,9 @@ def open_recording(path: str | Path, *, board: str | None = None, fs: float | No
                    columns: str | None = None) -> Recording:
     """Open a recording file of any supported format as microvolts, channels x samples.
 
+    EDF/BDF files open lazily (header and annotations now; samples in blocks through
+    ``rec.chunks``/``rec.read``, or all at once through ``rec.data``); text formats are read whole.
+
     ``board`` names the BrainFlow board of a BrainFlow CSV; ``fs`` gives (or overrides) the
     sampling rate; ``columns`` picks channels (for plain text: file columns).
     """
@@ -91,13 +94,9 @@ def open_recording(path: str | Path, *, board: str | None = None, fs: float | No
     except RecordingError as exc:
         raise fail(p, str(exc)) from None
     kind, lines = _sniff(p, board, fs)
-    if kind in ("edf", "bdf"):
-        rec = edf.read(p, kind)
-        if fs is not None:
-            rec = _override_fs(p, rec, fs)
-        data, names = select_channels(p, rec.data, list(rec.channels), picks)
-        rec.data, rec.channels = np.ascontiguousarray(data), tuple(names)
-        return rec
+    if kind in ("edf", "bdf"):  # lazy: samples are read in blocks when used
+        rec = edf.read(p, kind, picks)
+        return rec if fs is None else _override_fs(p, rec, fs)
     assert lines is not None
     if kind == "openbci-txt":
         return openbci_txt.read(p, lines, fs, picks)

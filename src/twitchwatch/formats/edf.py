@@ -6,20 +6,22 @@ import math
 import os
 import tempfile
 import warnings as _warnings
+import weakref
 from collections import Counter
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import pyedflib
 
 from ..errors import RecordingError
 from ..types import Recording
-from .checks import fail, finish
+from .checks import check_picks, fail, finish
 
 DEFAULT_START = _dt.datetime(2000, 1, 1)
 START_UNKNOWN = "twitchwatch start-unknown"
 END_TAG = "twitchwatch:samples="  # annotation that records the true sample count
+COPY_BLOCK = 1 << 24  # bytes per read when repairing a copy of an unclosed file
 LIVE_RANGE_UV = 187_500.0  # ADS1299 full scale at gain 24: a safe range for live raw EMG
 _TO_UV = {"uv": 1.0, "µv": 1.0, "μv": 1.0, "microvolt": 1.0, "microvolts": 1.0,
           "mv": 1e3, "millivolt": 1e3, "millivolts": 1e3, "v": 1e6, "volt": 1e6, "volts": 1e6,
@@ -71,11 +73,13 @@ def unit_factor(dimension: str) -> float | None:
     return _TO_UV.get(d)
 
 
-def _open_reader(path: Path) -> tuple[pyedflib.EdfReader, list[str]]:
+def _open_reader(path: Path) -> tuple[pyedflib.EdfReader, list[str], "_TempCopy | None"]:
+    """A reader of the file (with its annotations), warnings, and the repaired temporary copy
+    that stands in for an unclosed or cut-off file (None for a complete one)."""
     layout = _layout(path)
     if layout is None or layout[3] == layout[0] + layout[1] * layout[2]:
         try:
-            return pyedflib.EdfReader(str(path)), []
+            return pyedflib.EdfReader(str(path)), [], None
         except Exception as exc:  # pyedflib raises assorted types on malformed files
             why = str(exc).replace(f"{path}: ", "")
             raise fail(path, f"is not a readable EDF/BDF file ({why}); check that it is "
@@ -87,22 +91,86 @@ def _open_reader(path: Path) -> tuple[pyedflib.EdfReader, list[str]]:
     if n < 1:
         raise fail(path, "holds an EDF/BDF header but not one complete data record; "
                          "the file is cut off or damaged")
-    fd, tmp = tempfile.mkstemp(suffix=path.suffix)
+    copy = _TempCopy(path.suffix)
     try:
-        with os.fdopen(fd, "wb") as out, path.open("rb") as f:
+        with copy.path.open("wb") as out, path.open("rb") as f:
             head = bytearray(f.read(header_bytes))
             head[236:244] = str(n).ljust(8).encode("ascii")
             out.write(head)
-            out.write(f.read(n * record_bytes))
-        reader = pyedflib.EdfReader(tmp)
+            left = n * record_bytes
+            while left > 0:  # in blocks: the file may be larger than memory
+                block = f.read(min(left, COPY_BLOCK))
+                if not block:
+                    break
+                out.write(block)
+                left -= len(block)
+        reader = pyedflib.EdfReader(str(copy.path))
     except Exception as exc:
+        copy.remove()
         raise fail(path, f"is not a readable EDF/BDF file ({exc}); check that it is complete "
                          "and really EDF/BDF") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     why = ("was not closed (recording interrupted?)" if declared < 0 else
            "does not match its header's size (cut off?)")
-    return reader, [f"the file {why}; read its {n} complete data records"]
+    return reader, [f"the file {why}; read its {n} complete data records"], copy
+
+
+class _TempCopy:
+    """A temporary file, removed when the last holder lets it go (or at exit)."""
+
+    def __init__(self, suffix: str) -> None:
+        fd, name = tempfile.mkstemp(prefix="twitchwatch-", suffix=suffix)
+        os.close(fd)
+        self.path = Path(name)
+        self.remove = weakref.finalize(self, self.path.unlink, missing_ok=True)
+
+
+class EdfSamples:
+    """Some signals of an EDF/BDF file, read on demand with pyedflib (float32 microvolts).
+
+    Every ``read`` and ``blocks`` opens its own reader (without annotations: cheap) and
+    closes it when done, so that no file handle outlives its use and many recordings can
+    be open at once (edflib opens at most 64 files). ``copy`` is the repaired stand-in for
+    an unclosed or cut-off file; holding it here keeps it until the recording goes.
+    """
+
+    def __init__(self, path: Path, fmt: str, signals: Sequence[int], factors: Sequence[float],
+                 n_samples: int, copy: _TempCopy | None = None) -> None:
+        self.path, self.fmt, self.copy = path, fmt, copy
+        self.signals, self.factors = list(signals), list(factors)
+        self.n_channels, self.n_samples = len(self.signals), int(n_samples)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        with self._open() as reader:
+            return self._fill(reader, start, stop)
+
+    def blocks(self, size: int) -> Iterator[tuple[int, np.ndarray]]:
+        with self._open() as reader:
+            for at in range(0, self.n_samples, size):
+                yield at, self._fill(reader, at, min(at + size, self.n_samples))
+
+    def _open(self) -> pyedflib.EdfReader:
+        file = self.path if self.copy is None else self.copy.path
+        try:
+            return pyedflib.EdfReader(str(file), pyedflib.DO_NOT_READ_ANNOTATIONS)
+        except Exception as exc:
+            raise fail(self.path, f"could not be read again as {self.fmt.upper()} ({exc}); "
+                                  "was it changed or removed while open?") from None
+
+    def _fill(self, reader: pyedflib.EdfReader, start: int, stop: int) -> np.ndarray:
+        if not 0 <= start <= stop <= self.n_samples:
+            raise ValueError(f"samples {start}:{stop} outside 0:{self.n_samples}")
+        out = np.empty((self.n_channels, stop - start), dtype=np.float32)
+        if stop == start:
+            return out
+        for row, (i, factor) in enumerate(zip(self.signals, self.factors)):
+            values = reader.readSignal(i, start, stop - start)
+            if values.size != stop - start:
+                raise fail(self.path, f"samples {start}-{stop} of channel {row} could not be read; "
+                                      "the file is damaged or was changed while open")
+            if factor != 1.0:
+                values *= factor
+            out[row] = values
+        return out
 
 
 def _layout(path: Path) -> tuple[int, int, int, int] | None:
@@ -125,11 +193,13 @@ def _layout(path: Path) -> tuple[int, int, int, int] | None:
     return header_bytes, declared, record_bytes, size
 
 
-def read(path: Path, fmt: str) -> Recording:
-    """Read an EDF(+)/BDF(+) file into a Recording (microvolts, one sampling rate)."""
-    reader, warns = _open_reader(path)
+def read(path: Path, fmt: str, picks: list[int] | None = None) -> Recording:
+    """Open an EDF(+)/BDF(+) file as a lazy Recording (microvolts, one sampling rate): the
+    header and annotations now, the samples in blocks when they are used. ``picks``
+    keeps those channels (numbered among the kept ones), in that order."""
+    reader, warns, copy = _open_reader(path)
     try:
-        rec = _read(path, fmt, reader, warns)
+        rec = _read(path, fmt, reader, warns, copy, picks)
         if warns and journal_path(path).is_file():  # not closed: its annotations are in the journal
             found = read_journal(path, rec.duration_s)
             rec.annotations.extend(found)
@@ -143,7 +213,8 @@ def read(path: Path, fmt: str) -> Recording:
         reader.close()
 
 
-def _read(path: Path, fmt: str, reader: pyedflib.EdfReader, warns: list[str]) -> Recording:
+def _read(path: Path, fmt: str, reader: pyedflib.EdfReader, warns: list[str], copy: _TempCopy | None,
+          picks: list[int] | None) -> Recording:
     n = reader.signals_in_file
     labels = [reader.getLabel(i).strip() for i in range(n)]
     rates = [float(reader.getSampleFrequency(i)) for i in range(n)]
@@ -156,29 +227,28 @@ def _read(path: Path, fmt: str, reader: pyedflib.EdfReader, warns: list[str]) ->
     if dropped:
         warns.append(f"kept the {len(keep)} channels at {fs:g} Hz; dropped channels at other "
                      f"rates: {', '.join(dropped)}")
-    # one float32 array filled a channel at a time: peak memory ~ the data + one row
     annotations, end = _annotations(reader)
     length = min(int(reader.getNSamples()[i]) for i in keep)
     if end is not None:
         length = min(length, end)
-    data = np.empty((len(keep), length), dtype=np.float32)
-    unknown = []
-    for row, i in enumerate(keep):
+    factors, unknown = [], []
+    for i in keep:
         factor = unit_factor(reader.getPhysicalDimension(i))
         if factor is None:
             unknown.append(f"{labels[i]} ({reader.getPhysicalDimension(i).strip()!r})")
-            factor = 1.0
-        values = reader.readSignal(i, 0, length)
-        if factor != 1.0:
-            values *= factor
-        data[row] = values
+        factors.append(1.0 if factor is None else factor)
     if unknown:
         warns.append(f"unknown physical unit, assumed microvolts: {', '.join(unknown)}")
+    if picks is not None:
+        check_picks(path, len(keep), picks)
+        keep, factors = [keep[k] for k in picks], [factors[k] for k in picks]
     start = None if START_UNKNOWN in reader.getRecordingAdditional() else reader.getStartdatetime()
     meta = {"warnings": warns, "units": "uV" if not unknown else "uV (assumed for some)",
+            "nonfinite": 0,  # EDF/BDF samples are integers scaled: always finite
             "file_type": fmt.upper() + ("+" if reader.filetype in (pyedflib.FILETYPE_EDFPLUS,
                                                                    pyedflib.FILETYPE_BDFPLUS) else "")}
-    return finish(path, data, fs, [labels[i] for i in keep], fmt, fs_where="its header",
+    samples = EdfSamples(path, fmt, keep, factors, length, copy)
+    return finish(path, samples, fs, [labels[i] for i in keep], fmt, fs_where="its header",
                   start_time=start, annotations=annotations, meta=meta)
 
 
