@@ -9,7 +9,7 @@ import numpy as np
 
 from ..types import Recording
 from .checks import fail, finish, select_channels
-from .table import Lines, data_mask, read_table, split_fields
+from .table import Lines, data_mask, is_number, read_table, split_fields
 
 _RATE = re.compile(r"sample\s*rate\s*=\s*([0-9.eE+-]+)", re.I)
 _NCH = re.compile(r"number\s+of\s+channels\s*=\s*(\d+)", re.I)
@@ -32,7 +32,7 @@ def read(path: Path, lines: Lines, fs: float | None, picks: list[int] | None) ->
     header, row = _header(lines)
     warns: list[str] = []
     rate = _RATE.search(header)
-    file_fs = float(rate.group(1)) if rate else None
+    file_fs = float(rate.group(1)) if rate and is_number(rate.group(1)) else None
     nch = _NCH.search(header)
     board = _BOARD.search(header)
     names_row = row is not None and lines.text(row).strip().lower().startswith("sample index")
@@ -45,9 +45,13 @@ def read(path: Path, lines: Lines, fs: float | None, picks: list[int] | None) ->
     ts_col = None
     if names_row:
         cols = split_fields(lines.text(row), ",")
-        exg = [(i, int(m.group(1))) for i, c in enumerate(cols) if (m := _EXG.match(c))]
+        exg = [(i, m.group(1).lstrip("0") or "0") for i, c in enumerate(cols) if (m := _EXG.match(c))]
         if not exg and nch:
-            exg = [(i, i - 1) for i in range(1, 1 + int(nch.group(1)))]
+            n = _count(nch.group(1))
+            if n + 1 > n_fields:
+                raise fail(path, f"says it has {nch.group(1)[:12]} channels but its lines have "
+                                 f"{n_fields} columns; the header or the file is damaged")
+            exg = [(i, str(i - 1)) for i in range(1, 1 + n)]
         if not exg:
             raise fail(path, "has a column-name row without EXG channel columns; not an OpenBCI EXG recording")
         usecols = [i for i, _ in exg]
@@ -55,7 +59,7 @@ def read(path: Path, lines: Lines, fs: float | None, picks: list[int] | None) ->
         ts_col = next((i for i, c in enumerate(cols) if c.lower() == "timestamp"), None)
     else:
         timed = ":" in first_data.rsplit(",", 1)[-1]
-        n = int(nch.group(1)) if nch else n_fields - 1 - N_ACCEL - int(timed)
+        n = _count(nch.group(1)) if nch else n_fields - 1 - N_ACCEL - int(timed)
         if n < 1 or n + 1 > n_fields:
             raise fail(path, f"has {n_fields} columns, too few for an OpenBCI recording "
                              "(sample index, channels, accelerometer)")
@@ -78,6 +82,12 @@ def read(path: Path, lines: Lines, fs: float | None, picks: list[int] | None) ->
     if not names_row:
         meta["clock_start"] = first_data.rsplit(",", 1)[-1].strip() if ":" in first_data else None
     return finish(path, data, fs, names, "openbci-txt", fs_where=where, start_time=start, meta=meta)
+
+
+def _count(digits: str) -> int:
+    """A channel count from the header's digits; absurdly long ones stay absurd, without
+    converting thousands of digits (Python refuses more than 4300)."""
+    return int(digits) if len(digits) <= 9 else 10**9
 
 
 def _header(lines: Lines) -> tuple[str, int | None]:

@@ -14,7 +14,7 @@ from ..types import Recording
 from .checks import fail, finish
 from .table import Lines, data_mask, is_number, read_table, split_fields
 
-_KEY = re.compile(r"^#\s*([^:=]+?)\s*:?=\s*(.*)$")
+_KEY = re.compile(r"^#\s*([^:=]*[^:=\s])\s*:?=\s*(.*)$")  # (no lazy group: linear on long lines)
 
 
 def delimiter_of(line: str) -> str | None:
