@@ -143,36 +143,30 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- analyze
 
 def _signal_checks(rec: Recording, name: str) -> list[str]:
-    """One-line warnings about non-finite samples, flat and clipped channels."""
+    """One-line warnings about non-finite samples, flat and clipped channels (the recording
+    is read block by block: a lazy one stays on disk)."""
+    from .formats.checks import SignalStats
+
     out: list[str] = []
-    data = rec.data
-    finite = np.isfinite(data)
-    n_bad = data.shape[1] - finite.sum(axis=1)
+    st = SignalStats.of(rec)
     for c in range(rec.n_channels):
         label = f"{name} channel {c} ({rec.channels[c]})"
-        if n_bad[c]:
-            out.append(f"{int(n_bad[c])} NaN/inf samples in {label} were held at the last good value")
-        x = data[c][finite[c]] if n_bad[c] else data[c]
-        if x.size == 0:
+        if st.bad[c]:
+            out.append(f"{int(st.bad[c])} NaN/inf samples in {label} were held at the last good value")
+        if st.n[c] == 0:
             out.append(f"{label} holds no finite samples at all; it will show no events")
             continue
-        lo, hi = float(x.min()), float(x.max())
-        if hi - lo == 0 or float(x.std(dtype=np.float64)) < 1e-6:
+        lo, hi = float(st.low[c]), float(st.high[c])
+        if hi - lo == 0 or float(st.std[c]) < 1e-6:
             out.append(f"{label} is flat (constant {lo:g} uV): unconnected or dead; it will show no events")
             continue
-        clipped = []
-        for value in (lo, hi):
-            at = x == value
-            n_at = int(at.sum())
-            if n_at < 2 or n_at <= 0.01 * x.size:
-                continue
-            # a pile-up at the edge, not just the tail of a coarsely quantized signal
-            rest = x[~at]
-            inner = rest.max() if value == hi else rest.min()
-            if n_at > int((rest == inner).sum()):
-                clipped.append((value, n_at))
+        # a pile-up at the edge (more samples than at the next value inward), not just the
+        # tail of a coarsely quantized signal
+        clipped = [(value, int(n_at)) for value, n_at, n_next in ((lo, st.n_low[c], st.n_next_low[c]),
+                                                                   (hi, st.n_high[c], st.n_next_high[c]))
+                   if n_at >= 2 and n_at > 0.01 * st.n[c] and n_at > n_next]
         if clipped:
-            share = sum(n for _, n in clipped) / x.size
+            share = sum(n for _, n in clipped) / st.n[c]
             vals = " and ".join(f"{v:g}" for v, _ in clipped)
             out.append(f"{label} looks clipped: {share:.1%} of its samples sit at {vals} uV; "
                        "check the gain or the electrode contact")
@@ -197,21 +191,34 @@ def _summary_table(rec: Recording, episodes) -> "object":
     return table
 
 
-def _inputs(paths: Sequence[str]) -> tuple[list[tuple[Path, bool]], list[Path]]:
-    """(file, from_a_folder) for each input, folders expanded; and the folders given."""
-    files: list[tuple[Path, bool]] = []
-    folders: list[Path] = []
+def _inputs(paths: Sequence[str]) -> tuple[list[tuple[Path, str | None]], list[str]]:
+    """(file, the folder or glob pattern it came from, or None) for each input, folders and
+    globs (``*``, ``?``, ``[...]``, ``**`` for any depth) expanded in sorted order; and the
+    folders and patterns given. A pattern that matches no file is a UserError."""
+    import glob
+
+    def wanted(q: Path) -> bool:
+        return q.is_file() and not q.name.startswith(".") and q.suffix.lower() != ".json" \
+            and q.name != "summary.csv"
+
+    files: list[tuple[Path, str | None]] = []
+    groups: list[str] = []
     for text in paths:
         p = Path(text)
         if p.is_dir():
-            folders.append(p)
-            inside = sorted(q for q in p.iterdir()
-                            if q.is_file() and not q.name.startswith(".")
-                            and q.suffix.lower() != ".json" and q.name != "summary.csv")
-            files += [(q, True) for q in inside]
+            inside = sorted(q for q in p.iterdir() if wanted(q))
+        elif not p.exists() and any(c in text for c in "*?["):
+            matched = [Path(m) for m in sorted(glob.glob(text, recursive=True))]
+            inside = [q for q in matched if wanted(q)]
+            if not inside:
+                raise UserError(f"{text}: matches no files" + (" to analyse (.json files are skipped)"
+                                                               if matched else "; check the pattern"))
         else:
-            files.append((p, False))
-    return files, folders
+            files.append((p, None))
+            continue
+        groups.append(text)
+        files += [(q, text) for q in inside]
+    return files, groups
 
 
 def _open(path: Path, args):
@@ -265,7 +272,7 @@ def _waveforms(rec: Recording, episodes: list) -> dict[int, dict]:
         a = int(e.start_s * rec.fs) - int(0.03 * rec.fs)
         b = min(int(e.end_s * rec.fs) + int(0.03 * rec.fs), a + int(1.5 * rec.fs))
         lo, hi = max(a - pad, 0), min(b + pad, rec.n_samples)
-        seg = np.asarray(rec.data[e.channel, lo:hi], dtype=np.float64)
+        seg = np.asarray(rec.read(lo, hi)[e.channel], dtype=np.float64)  # a slice: never the whole file
         if seg.size < 16 or not np.isfinite(seg).all():
             continue
         y = signal.sosfiltfilt(sos, seg - seg.mean())[max(a, 0) - lo: b - lo]
@@ -331,7 +338,6 @@ SUMMARY_FIELDS = ["file", "fs", "channels", "duration_s", "twitches", "spasms", 
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from .errors import RecordingError
     from .formats import parse_columns
     from .report_json import events_doc, write_json
 
@@ -344,13 +350,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         from .classify import load_model
         load_model(args.model)  # a bad model fails once, before any recording
     out_con, err_con = _consoles()
-    files, folders = _inputs(args.paths)
+    files, groups = _inputs(args.paths)
     json_out = Path(args.json) if args.json else None
     if args.regions:
         _regions(args.regions, len(args.regions.split(",")))  # unknown names fail now, once
     args.store = _store(args)
 
-    if len(args.paths) == 1 and not folders:  # one recording: --json names the events file
+    if len(args.paths) == 1 and not groups:  # one recording: --json names the events file
         path = files[0][0]
         target = json_out
         if target is not None:
@@ -369,63 +375,87 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         return 0
 
     # several recordings: --json names a folder; failures are reported and the rest go on
-    for folder in folders:
-        if not any(from_dir and p.parent == folder for p, from_dir in files):
-            raise UserError(f"{folder}: holds no files to analyse (.json files are skipped)")
-    if json_out is not None:
-        if json_out.exists() and not json_out.is_dir():
-            raise UserError(f"--json {json_out}: with several recordings --json names a folder, "
-                            "but this is a file; name a folder")
-        json_out.mkdir(parents=True, exist_ok=True)
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .batch import Batch, Options, session_start
+    from .episodes import fingerprint
+
+    for group in groups:
+        if not any(g == group for _, g in files):
+            raise UserError(f"{group}: holds no files to analyse (.json files are skipped)")
+    if json_out is not None and json_out.exists() and not json_out.is_dir():
+        raise UserError(f"--json {json_out}: with several recordings --json names a folder, "
+                        "but this is a file; name a folder")
+    options = Options(board=args.board, fs=args.fs, columns=args.columns, mains=args.mains, model=args.model,
+                      waveforms=args.store is not None)
     rows: list[dict] = []
     used: set[str] = set()
     failed = 0
-    skipped: dict[Path, list[str]] = {}
-    for path, from_dir in files:
-        row = dict.fromkeys(SUMMARY_FIELDS, "")
-        row["file"] = str(path)
-        rows.append(row)
-        try:
-            rec = _open(path, args)
-        except RecordingError as exc:
-            row["error"] = str(exc)
-            if from_dir:  # a file in a folder that is not a recording twitchwatch reads
-                row["status"] = "skipped"
-                skipped.setdefault(path.parent, []).append(str(exc))
-            else:
-                row["status"] = "failed"
-                failed += 1
-                print(f"{PROG}: error: {exc}", file=sys.stderr, flush=True)
-            continue
-        try:
-            episodes = _run(path, rec, args, out_con, err_con)
-        except UserError as exc:
-            row.update(status="failed", error=str(exc))
-            failed += 1
-            print(f"{PROG}: error: {path}: {exc}", file=sys.stderr, flush=True)
-            continue
-        except Exception as exc:  # a bug: report it, but let the other recordings go on
-            why = f"internal error ({type(exc).__name__}: {exc}); please report it"
-            row.update(status="failed", error=why)
-            failed += 1
-            print(f"{PROG}: error: {path}: {why}", file=sys.stderr, flush=True)
-            continue
-        n = Counter(e.kind for e in episodes)
-        minutes = rec.duration_s / 60.0
-        row.update(fs=_fmt(rec.fs), channels=rec.n_channels, duration_s=f"{rec.duration_s:.3f}",
-                   twitches=n.get("twitch", 0), spasms=n.get("spasm", 0), artifacts=n.get("artifact", 0),
-                   twitches_per_min=f"{n.get('twitch', 0) / minutes:.3f}" if minutes > 0 else "",
-                   status="ok")
+    skipped: dict[str, list[str]] = {}
+
+    def fail(row: dict, message: str) -> None:
+        nonlocal failed
+        row.update(status="failed", error=message)
+        failed += 1
+        print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+
+    with Batch(args.jobs, args.scheduler) as batch, \
+            Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                     console=err_con, transient=True, disable=args.quiet or not err_con.is_terminal) as bar:
         if json_out is not None:
-            target = _unique_name(json_out, path.stem, used)
-            write_json(target, events_doc(rec, episodes))
-            row["events_json"] = str(target)
+            json_out.mkdir(parents=True, exist_ok=True)
+        task = bar.add_task("analysing", total=len(files))
+        results = batch.run([str(p) for p, _ in files], options, done=lambda: bar.advance(task))
+        for (path, group), res in zip(files, results, strict=True):  # in input order, however they finish
+            row = dict.fromkeys(SUMMARY_FIELDS, "")
+            row["file"] = str(path)
+            rows.append(row)
+            for w in res.warnings:
+                _warn(w)
+            if res.unreadable and group is not None:  # a file in a folder that is not a recording we read
+                row.update(status="skipped", error=res.error)
+                skipped.setdefault(group, []).append(res.error)
+                continue
+            if res.error:
+                fail(row, res.error)
+                continue
+            info, episodes = res.info, res.episodes
+            assert info is not None and res.doc is not None
+            if args.store is not None:
+                try:
+                    regions = _regions(args.regions, info.n_channels)
+                except UserError as exc:
+                    fail(row, f"{path}: {exc}")
+                    continue
+                start, placed = session_start(path, info)
+                _, replaced = args.store.log_session(
+                    source_key=fingerprint(path), source=str(path.resolve()), start=start,
+                    duration_s=info.duration_s, fs=info.fs, channels=info.channels, regions=regions,
+                    episodes=episodes, waveforms=res.waveforms)
+                if not args.quiet:
+                    err_con.print(f"{'replaced' if replaced else 'logged'} in {args.store.path}{placed}")
+            if not args.quiet:
+                out_con.print(f"[bold]{escape(str(path))}[/bold]  {info.format}, "
+                              f"{_plural(info.n_channels, 'channel')}, {info.fs:g} Hz, "
+                              f"{_seconds(info.duration_s)}: {_plural(len(episodes), 'event')}")
+                out_con.print(_summary_table(info, episodes))
+            n = Counter(e.kind for e in episodes)
+            minutes = info.duration_s / 60.0
+            row.update(fs=_fmt(info.fs), channels=info.n_channels, duration_s=f"{info.duration_s:.3f}",
+                       twitches=n.get("twitch", 0), spasms=n.get("spasm", 0), artifacts=n.get("artifact", 0),
+                       twitches_per_min=f"{n.get('twitch', 0) / minutes:.3f}" if minutes > 0 else "",
+                       status="ok")
+            if json_out is not None:
+                target = _unique_name(json_out, path.stem, used)
+                write_json(target, res.doc)
+                row["events_json"] = str(target)
     n_ok = sum(r["status"] == "ok" for r in rows)
-    for folder in folders:
-        skips = skipped.get(folder, [])
-        in_folder = sum(1 for p, from_dir in files if from_dir and p.parent == folder)
-        if skips and len(skips) == in_folder and n_ok == 0 and failed == 0:
-            raise UserError(f"{folder}: none of its {len(skips)} file(s) is a recording twitchwatch can read "
+    for group in groups:
+        skips = skipped.get(group, [])
+        in_group = sum(1 for _, g in files if g == group)
+        if skips and len(skips) == in_group and n_ok == 0 and failed == 0:
+            raise UserError(f"{group}: none of its {len(skips)} file(s) is a recording twitchwatch can read "
                             f"(e.g. {skips[0]})")
     for skips in skipped.values():
         for why in skips:
@@ -805,7 +835,9 @@ def _make_source(args):
         return source, f"serial:{args.port}"
     from .sources.brainflow import BrainFlowSource
 
-    return BrainFlowSource(args.board, port=args.port, duration_s=args.duration), args.board
+    source = BrainFlowSource(args.board, port=args.port, duration_s=args.duration)
+    source.open()  # a board that cannot start fails here, before any output file exists
+    return source, args.board
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
@@ -820,8 +852,10 @@ def cmd_stream(args: argparse.Namespace) -> int:
             raise UserError(f"{target}: its folder does not exist")
     from .classify import load_model, make_classifier
 
-    if args.model not in (None, "rules"):
-        load_model(args.model)  # a bad model fails before the board is opened
+    if args.model != "rules":
+        # loaded before the board is opened: a bad model fails first, and the port is read
+        # as soon as it is open (a board's buffer overflows in the second a model takes)
+        load_model(args.model)
     source, name = _make_source(args)
     mains = {"auto": "auto", "none": None, "50": 50.0, "60": 60.0}[args.mains]
     classifier = make_classifier(args.model, source.fs)
@@ -829,7 +863,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     if args.record:
         from .recorder import Recorder
 
-        sinks.append(RecorderSink(Recorder(args.record, source.fs, tuple(source.channels))))
+        sinks.append(RecorderSink(Recorder(args.record, source.fs, tuple(source.channels)), on_fail=_warn))
     view = None if args.quiet or not out_con.is_terminal else _LiveView(source, out_con)
     tags = [_stream_tag(t) for t in args.tag]
     regions = _regions(args.regions, len(source.channels))
@@ -874,6 +908,8 @@ def cmd_stream(args: argparse.Namespace) -> int:
                   f"({counts.get('twitch', 0) / minutes:.1f}/min), {counts.get('spasm', 0)} spasms, "
                   f"{counts.get('artifact', 0)} artifacts; lost samples {res.lost_samples}"
                   + (" (interrupted)" if res.interrupted else ""), highlight=False)
+    if res.error:  # what came before is written and logged; then the reason, exit 2
+        raise UserError(f"stream stopped after {res.duration_s:.1f} s: {res.error}")
     return 0
 
 
@@ -957,6 +993,41 @@ class _LiveView:
         self.live.update(Group(table, latest))
 
 
+# ---------------------------------------------------------------- doctor
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check a setup and say what to fix: exit 1 when a check fails, 0 when all are OK or warn."""
+    import json
+
+    from .doctor import FAIL, diagnose, print_report
+    from .report_json import write_json
+
+    to_stdout = args.json == "-"
+    if args.json and not to_stdout and not Path(args.json).parent.is_dir():
+        raise UserError(f"--json {args.json}: the folder {Path(args.json).parent} does not exist; create it first")
+    if args.replay:
+        from .formats import open_recording
+
+        report = diagnose(replay=open_recording(Path(args.replay), fs=args.fs, columns=args.columns),
+                          seconds=args.seconds)
+    else:
+        if args.board != "synthetic" and not args.port:
+            raise UserError(f"doctor: --board {args.board} needs --port (e.g. /dev/ttyUSB0)")
+        fixed = 250.0 if args.board == "synthetic" else BOARD_FS.get(args.board)
+        if args.fs is not None and fixed is not None and args.fs != fixed:
+            raise UserError(f"--fs {args.fs:g} conflicts with --board {args.board} ({fixed:g} Hz); drop --fs")
+        report = diagnose(args.board, args.port, seconds=args.seconds, expected_fs=args.fs)
+    doc = report.as_dict()
+    if to_stdout:
+        print(json.dumps(doc, indent=1, allow_nan=False))
+    else:
+        out_con, _ = _consoles()
+        print_report(report, out_con)
+        if args.json:
+            write_json(args.json, doc)
+    return 1 if report.status == FAIL else 0
+
+
 def _log_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", metavar="PATH", default=None,
                    help="the episode log (SQLite) to write to (default: $TWITCHWATCH_DB, else "
@@ -1005,7 +1076,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "numbers; the format is sniffed). With several inputs or a folder, files "
                                    "that are not recordings are skipped, failures are reported and the rest "
                                    "go on (exit status 2 at the end if any failed).")
-    a.add_argument("paths", nargs="+", metavar="PATH", help="recording file(s) or folder(s) of recordings")
+    a.add_argument("paths", nargs="+", metavar="PATH",
+                   help="recording file(s), folder(s) of recordings, or quoted glob patterns ('data/*.bdf', "
+                        "'data/**/*.edf')")
     a.add_argument("--board", metavar="NAME", default=None,
                    help="BrainFlow board of a BrainFlow CSV (synthetic, cyton, cyton-daisy, ganglion, a "
                         "BoardIds name or number); BrainFlow CSV has no header, so it needs this")
@@ -1022,6 +1095,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default auto)")
     a.add_argument("--model", metavar="PATH", default=None, help=MODEL_HELP)
     _log_options(a)
+    a.add_argument("--jobs", type=_positive("--jobs", high=256, integer=True), default=None, metavar="N",
+                   help="with several recordings: analyse N at a time in N local processes (default 1); "
+                        "with --scheduler local: the number of Dask workers (default 2)")
+    a.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="with several recordings: run them on the Dask cluster whose scheduler is at ADDRESS "
+                        "(e.g. tcp://10.0.0.5:8786; twitchwatch installed and the paths readable on its "
+                        "workers), or 'local' for a LocalCluster on this machine")
     a.add_argument("--quiet", action="store_true",
                    help="no progress bar and no summary tables (warnings and errors still go to stderr)")
     a.set_defaults(func=cmd_analyze)
@@ -1078,6 +1158,28 @@ def build_parser() -> argparse.ArgumentParser:
     _log_options(t)
     t.add_argument("--quiet", action="store_true", help="no live view (events still go to --json)")
     t.set_defaults(func=cmd_stream)
+
+    d = sub.add_parser("doctor", help="check a setup (port, board, rate, electrodes, mains) and say what to fix",
+                       description="Check a setup: the serial port (exists, permissions), the board (reachable, "
+                                   "the rate measured against the wall clock, lost samples), each channel (noise "
+                                   "floor of the 20 Hz+ band: good contact, high noise or flat; railed or clipped; "
+                                   "DC drift) and mains hum (50/60 Hz and its strength). A table of OK/WARN/FAIL "
+                                   "rows with what to fix; exit status 1 when a check fails, 0 otherwise.")
+    dsrc = d.add_mutually_exclusive_group(required=True)
+    dsrc.add_argument("--board", choices=["synthetic", "cyton", "cyton-daisy", "ganglion", "serial"],
+                      help="the board to check (as for stream)")
+    dsrc.add_argument("--replay", metavar="FILE", help="check a recording's signal instead of a board")
+    d.add_argument("--port", metavar="DEV", default=None, help="serial port of the board, e.g. /dev/ttyUSB0")
+    d.add_argument("--fs", type=_fs, default=None, metavar="HZ",
+                   help="with a serial board: the rate you expect it to send; with --replay: the file's rate, "
+                        "if it needs one")
+    d.add_argument("--columns", metavar="SPEC", default=None, help="with --replay: channels to keep")
+    d.add_argument("--seconds", type=_positive("--seconds", low=1.0, allow_low=True, high=600), default=None,
+                   metavar="S", help="how long to listen to the board, 1-600 (default 5); with --replay: check the "
+                                     "first S seconds (default: all of it)")
+    d.add_argument("--json", metavar="OUT", nargs="?", const="-", default=None,
+                   help="write the checks as JSON to OUT; --json alone prints them on stdout instead of the table")
+    d.set_defaults(func=cmd_doctor)
 
     r = sub.add_parser("train", help="train the twitch/spasm/artifact classifier",
                        description="Train the learned classifier on synthetic recordings across sampling rates "
