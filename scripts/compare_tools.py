@@ -42,7 +42,9 @@ spasm at least 0.5 s, so the cut sits in the gap between them.
 Timing: ``time.perf_counter`` around each tool's per-recording processing only (all channels;
 not the simulation, file reading, event conversion or scoring). Throughput is channel-samples
 per second over all recordings of a rate; threads are held to 1 (OMP/OPENBLAS/MKL) so every
-tool runs on one core.
+tool runs on one core. That figure is rough (tools share one process, nothing is pinned):
+``scripts/bench.py --compare`` measures throughput and memory side by side, each tool in its
+own pinned child, with ``run_tool``, ``found_doc`` and ``score_events`` from here.
 
     PYTHONPATH=src .venv/bin/python scripts/compare_tools.py --seeds 1000 1001 1002 --json out.json
 
@@ -72,8 +74,7 @@ if str(SRC) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from twitchwatch.evaluate import score  # noqa: E402
-from twitchwatch.pipeline import analyze  # noqa: E402
+from twitchwatch.evaluate import Score, score  # noqa: E402
 from twitchwatch.synth import SynthConfig, simulate  # noqa: E402
 from twitchwatch.types import Recording  # noqa: E402
 
@@ -178,14 +179,16 @@ def run_biosppy(bemg, st, x: np.ndarray, fs: float):
     return c[0::2], c[1::2], clean
 
 
-def run_tool(tool: str, rec: Recording) -> tuple[list[dict], float]:
-    """Events (events-JSON dicts) of ``rec`` and the tool's processing time in seconds."""
+def run_tool(tool: str, rec: Recording) -> tuple[list[dict], float, float]:
+    """Events (events-JSON dicts) of ``rec`` and the tool's processing time: wall and CPU seconds."""
     fs = float(rec.fs)
     if tool == "twitchwatch":
-        t0 = time.perf_counter()
+        from twitchwatch.pipeline import analyze
+
+        t0, c0 = time.perf_counter(), time.process_time()
         eps = analyze(rec)
-        dt = time.perf_counter() - t0
-        return [e.to_event() for e in eps], dt
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return [e.to_event() for e in eps], dt, cpu
     # imports happen here, outside the timed region
     if tool in ("neurokit2", "neurokit2-process"):
         import neurokit2 as nk
@@ -198,20 +201,20 @@ def run_tool(tool: str, rec: Recording) -> tuple[list[dict], float]:
         fn = lambda x: run_biosppy(bemg, st, x, fs)  # noqa: E731
     else:
         raise ValueError(f"unknown tool {tool!r}")
-    results, dt = [], 0.0
+    results, dt, cpu = [], 0.0, 0.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for ch in range(rec.n_channels):
             x = np.ascontiguousarray(rec.data[ch], dtype=float)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             r = fn(x)
-            dt += time.perf_counter() - t0
+            dt, cpu = dt + time.perf_counter() - t0, cpu + time.process_time() - c0
             results.append(r)
     events = []
     for ch, (on, off, clean) in enumerate(results):
         events += _intervals_to_events(on, off, fs, ch, rec.channels[ch], clean)
     events.sort(key=lambda e: (e["start_s"], e["channel"]))
-    return events, dt
+    return events, dt, cpu
 
 
 def twitch_hits_any_kind(truth: dict, events: list[dict], min_snr: float = 6.0) -> tuple[int, int]:
@@ -237,23 +240,35 @@ def evaluate_recording(tool: str, rec: Recording, truth: dict) -> dict:
     row = {"tool": tool, "fs": float(rec.fs), "band": band_label(tool, rec.fs), "error": None,
            "channel_samples": rec.n_channels * rec.n_samples}
     try:
-        events, dt = run_tool(tool, rec)
+        events, dt, _ = run_tool(tool, rec)
     except Exception as exc:  # a tool failing at a rate is a result, not a crash
         row.update(error=f"{type(exc).__name__}: {exc}", twitch_f1=math.nan, spasm_f1=math.nan,
                    artifact_as_twitch=math.nan, seconds=math.nan, channel_samples_per_s=math.nan,
                    twitch_hits=0, twitches_scored=0, twitch_hit_any_kind=math.nan,
                    n_events=0, score=None)
         return row
-    found = {"source": rec.source, "fs": rec.fs, "channels": list(rec.channels),
-             "duration_s": rec.duration_s, "events": events}
-    s = score(truth, found)
-    hit, n_tw = twitch_hits_any_kind(truth, events)
-    row.update(twitch_f1=s.kinds["twitch"].f1, spasm_f1=s.kinds["spasm"].f1, twitch_hits=hit, twitches_scored=n_tw,
-               twitch_hit_any_kind=hit / n_tw if n_tw else math.nan,
-               artifact_as_twitch=s.artifact_as_twitch_rate, seconds=dt,
-               channel_samples_per_s=row["channel_samples"] / dt if dt > 0 else math.inf,
-               n_events=len(events), score=s.as_dict(), _score=s)
+    fields, s = score_events(truth, found_doc(rec, events))
+    row.update(fields, seconds=dt, channel_samples_per_s=row["channel_samples"] / dt if dt > 0 else math.inf,
+               _score=s)
     return row
+
+
+def found_doc(rec: Recording, events: list[dict]) -> dict:
+    """An events-JSON document of ``events`` found in ``rec``, as ``evaluate.score`` takes it."""
+    return {"source": rec.source, "fs": rec.fs, "channels": list(rec.channels),
+            "duration_s": rec.duration_s, "events": events}
+
+
+def score_events(truth: dict, found: dict) -> tuple[dict, Score]:
+    """One recording's found events (an events-JSON doc) against its truth: the row's score
+    fields (twitch_f1, spasm_f1, artifact_as_twitch, twitch hits of any kind, n_events, score)
+    and the ``Score`` itself, for pooling."""
+    s = score(truth, found)
+    hit, n_tw = twitch_hits_any_kind(truth, found["events"])
+    return {"twitch_f1": s.kinds["twitch"].f1, "spasm_f1": s.kinds["spasm"].f1, "twitch_hits": hit,
+            "twitches_scored": n_tw, "twitch_hit_any_kind": hit / n_tw if n_tw else math.nan,
+            "artifact_as_twitch": s.artifact_as_twitch_rate, "n_events": len(found["events"]),
+            "score": s.as_dict()}, s
 
 
 def real_summary(tool: str, rec: Recording, role: str) -> dict:
@@ -262,7 +277,7 @@ def real_summary(tool: str, rec: Recording, role: str) -> dict:
            "channels": rec.n_channels, "duration_s": rec.duration_s, "band": band_label(tool, rec.fs),
            "error": None}
     try:
-        events, dt = run_tool(tool, rec)
+        events, dt, _ = run_tool(tool, rec)
     except Exception as exc:
         row.update(error=f"{type(exc).__name__}: {exc}")
         return row
@@ -283,8 +298,6 @@ def real_summary(tool: str, rec: Recording, role: str) -> dict:
 # ---------------------------------------------------------------- runs
 
 def run_synthetic(tools, rates, seeds, minutes: float, n_channels: int = 4) -> tuple[list[dict], list[dict]]:
-    from twitchwatch.evaluate import Score
-
     per_rec, agg = [], []
     for fs in rates:
         acc = {t: {"score": Score(), "seconds": 0.0, "cs": 0, "errors": [], "n": 0, "hit": 0, "nt": 0}

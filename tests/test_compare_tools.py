@@ -48,7 +48,8 @@ def test_each_tool_gives_a_scored_row(compare_tools, short_recording, tool):
 
 def test_events_follow_the_kind_rule(compare_tools, short_recording):
     rec, _ = short_recording
-    events, _ = compare_tools.run_tool("biosppy", rec)
+    events, seconds, cpu_seconds = compare_tools.run_tool("biosppy", rec)
+    assert seconds > 0 and cpu_seconds > 0
     assert events, "biosppy found nothing on a recording with spasms"
     for e in events:
         assert e["kind"] in ("twitch", "spasm")
@@ -61,3 +62,15 @@ def test_fallback_band_below_200_hz(compare_tools):
     rec, truth = simulate(SynthConfig(minutes=0.25, fs=200.0, n_channels=2, seed=1001))
     row = compare_tools.evaluate_recording("biosppy", rec, truth)
     assert row["error"] is None and row["band"].startswith("FALLBACK")
+
+
+def test_score_events_scores_a_found_doc_against_the_truth(compare_tools, short_recording):
+    rec, truth = short_recording
+    kinds = {e["kind"] for e in truth["events"]}
+    assert {"twitch", "spasm"} <= kinds
+    perfect, s = compare_tools.score_events(truth, compare_tools.found_doc(rec, list(truth["events"])))
+    assert perfect["twitch_f1"] == 1.0 and perfect["spasm_f1"] == 1.0 and perfect["twitch_hit_any_kind"] == 1.0
+    assert perfect["n_events"] == len(truth["events"]) and s.kinds["twitch"].fp == 0
+    nothing, s0 = compare_tools.score_events(truth, compare_tools.found_doc(rec, []))
+    assert nothing["twitch_f1"] == 0.0 and nothing["spasm_f1"] == 0.0 and nothing["n_events"] == 0
+    assert s0.kinds["twitch"].fn == s.kinds["twitch"].tp > 0
