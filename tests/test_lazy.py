@@ -202,8 +202,9 @@ def test_signal_checks_span_blocks_the_same_lazily(tmp_path):
 
 def test_checks_and_reading_take_memory_for_a_block_not_the_file(tmp_path):
     """Peak traced memory of the signal checks and a full pass of 60-s chunks over a
-    10-minute 16-channel file stays far below the samples as float32 (what `data` takes)."""
-    rec0, _ = simulate(SynthConfig(minutes=10, fs=250, n_channels=16, seed=4))
+    20-minute 16-channel file stays far below the samples as float32 (what `data` takes):
+    a few blocks' worth (the raw bytes of one, its float32 samples, one 60-s chunk)."""
+    rec0, _ = simulate(SynthConfig(minutes=20, fs=250, n_channels=16, seed=4))
     write_recording(tmp_path / "ten.bdf", rec0)
     del rec0
     rec = open_recording(tmp_path / "ten.bdf")

@@ -128,7 +128,7 @@ def mutations(reader: str) -> st.SearchStrategy:
 # --- known findings in files this suite may not fix yet (see /work/notes/fuzz_findings.md) ---
 # F1: edf.py's lazy reader says meta['nonfinite'] == 0, but a huge physical range (e.g.
 #     physical maximum 1e308) scales samples past float32 and they read as inf.
-KNOWN_EDF = {"F1": "meta['nonfinite'] is wrong"}
+KNOWN_EDF: dict[str, str] = {}  # findings not fixed yet: name -> the contract error they raise
 
 
 def run_edf(reader: str, data: bytes, work: Path, options: dict | None = None) -> str:
@@ -210,12 +210,13 @@ def test_edf_collapsed_ranges(work, reader, which, signal_no, value, digital):
     assert run_edf(reader, data, work) in ("ok", "error", "known")
 
 
-@pytest.mark.xfail(strict=False, reason="F1 in /work/notes/fuzz_findings.md: edf.py counts no non-finite "
-                                        "samples, but a physical maximum of 1e308 makes them inf")
 @pytest.mark.parametrize("reader", ["edf", "bdf"])
-def test_finding_f1_huge_physical_range_nonfinite(work, reader):
-    data = fz.set_edf_field(corpus(reader, work)[0], "phys_max", b"1e308", 1)
-    assert run(reader, data, work) in ("ok", "error")
+@pytest.mark.parametrize("value", [b"1e308", b"1e999", b"-1e40"])
+def test_finding_f1_huge_physical_range_is_refused(work, reader, value):
+    """Finding F1: a physical range that scales samples to inf is a clean error now (it
+    used to open with samples that were all inf or NaN)."""
+    data = fz.set_edf_field(corpus(reader, work)[0], "phys_max" if value[0:1] != b"-" else "phys_min", value, 1)
+    assert run(reader, data, work) == "error"
 
 
 # --- delimited text built from hostile values -------------------------------------------------

@@ -125,52 +125,119 @@ class _TempCopy:
 
 
 class EdfSamples:
-    """Some signals of an EDF/BDF file, read on demand with pyedflib (float32 microvolts).
+    """Some signals of an EDF/BDF file, read on demand (float32 microvolts).
 
-    Every ``read`` and ``blocks`` opens its own reader (without annotations: cheap) and
-    closes it when done, so that no file handle outlives its use and many recordings can
-    be open at once (edflib opens at most 64 files). ``copy`` is the repaired stand-in for
-    an unclosed or cut-off file; holding it here keeps it until the recording goes.
+    pyedflib reads the header (in ``read``); the samples are decoded here with numpy from
+    whole data records (16-bit or 24-bit little-endian integers, scaled as edflib scales
+    them), all signals of a block in one file read: pyedflib's ``readSignal`` reads the
+    file once per channel. Every ``read`` and ``blocks`` opens the file and closes it when
+    done, so that no handle outlives its use. ``copy`` is the repaired stand-in for an
+    unclosed or cut-off file; holding it here keeps it until the recording goes.
     """
 
     def __init__(self, path: Path, fmt: str, signals: Sequence[int], factors: Sequence[float],
                  n_samples: int, copy: _TempCopy | None = None) -> None:
         self.path, self.fmt, self.copy = path, fmt, copy
-        self.signals, self.factors = list(signals), list(factors)
-        self.n_channels, self.n_samples = len(self.signals), int(n_samples)
+        self.n_channels, self.n_samples = len(signals), int(n_samples)
+        lay = _records(self.file)
+        if lay is None:
+            raise fail(path, "has an EDF/BDF header twitchwatch cannot lay out; check the file")
+        self.header_bytes, self.bps, self.record_bytes = lay["header_bytes"], lay["bps"], lay["record_bytes"]
+        raw = [lay["signals"][i] for i in signals]  # pyedflib's numbering leaves annotations out
+        spr = {r["spr"] for r in raw}
+        if len(spr) != 1:
+            raise fail(path, "keeps channels with different samples per record; check the file")
+        self.spr = spr.pop()
+        self.offsets = [r["offset"] for r in raw]
+        # edflib's scaling: value = bitvalue * (offset + digital); a range too wide for
+        # float32 microvolts (1e30 uV is a thousand times anything any body makes) is refused
+        gain, shift = [], []
+        for r, factor, i in zip(raw, factors, signals):
+            span = r["dmax"] - r["dmin"]
+            bit = (r["pmax"] - r["pmin"]) / span if span else math.nan
+            off = r["pmax"] / bit - r["dmax"] if bit else math.nan
+            top = max(abs(r["pmin"]), abs(r["pmax"])) * factor
+            if not (math.isfinite(bit) and math.isfinite(off) and bit != 0 and top < 1e30):
+                raise fail(path, f"signal {i + 1} has an unusable range (physical {r['pmin']:g} to {r['pmax']:g}, "
+                                 f"digital {r['dmin']:g} to {r['dmax']:g}); the header is damaged")
+            gain.append(bit * factor)
+            shift.append(off)
+        self.gain, self.shift = np.array(gain)[:, None], np.array(shift)[:, None]
+
+    @property
+    def file(self) -> Path:
+        return self.path if self.copy is None else self.copy.path
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        with self._open() as reader:
-            return self._fill(reader, start, stop)
+        with self._open() as f:
+            return self._fill(f, start, stop)
 
     def blocks(self, size: int) -> Iterator[tuple[int, np.ndarray]]:
-        with self._open() as reader:
+        with self._open() as f:
             for at in range(0, self.n_samples, size):
-                yield at, self._fill(reader, at, min(at + size, self.n_samples))
+                yield at, self._fill(f, at, min(at + size, self.n_samples))
 
-    def _open(self) -> pyedflib.EdfReader:
-        file = self.path if self.copy is None else self.copy.path
+    def _open(self):
         try:
-            return pyedflib.EdfReader(str(file), pyedflib.DO_NOT_READ_ANNOTATIONS)
-        except Exception as exc:
-            raise fail(self.path, f"could not be read again as {self.fmt.upper()} ({exc}); "
-                                  "was it changed or removed while open?") from None
+            return self.file.open("rb")
+        except OSError as exc:
+            raise fail(self.path, f"could not be read again ({exc.strerror}); was it removed while open?") from None
 
-    def _fill(self, reader: pyedflib.EdfReader, start: int, stop: int) -> np.ndarray:
+    def _fill(self, f, start: int, stop: int) -> np.ndarray:
         if not 0 <= start <= stop <= self.n_samples:
             raise ValueError(f"samples {start}:{stop} outside 0:{self.n_samples}")
-        out = np.empty((self.n_channels, stop - start), dtype=np.float32)
         if stop == start:
-            return out
-        for row, (i, factor) in enumerate(zip(self.signals, self.factors)):
-            values = reader.readSignal(i, start, stop - start)
-            if values.size != stop - start:
-                raise fail(self.path, f"samples {start}-{stop} of channel {row} could not be read; "
-                                      "the file is damaged or was changed while open")
-            if factor != 1.0:
-                values *= factor
-            out[row] = values
+            return np.empty((self.n_channels, 0), dtype=np.float32)
+        r0, r1 = start // self.spr, -(-stop // self.spr)
+        f.seek(self.header_bytes + r0 * self.record_bytes)
+        raw = f.read((r1 - r0) * self.record_bytes)
+        if len(raw) != (r1 - r0) * self.record_bytes:
+            raise fail(self.path, f"samples {start}-{stop} could not be read; the file is damaged or was "
+                                  "changed while open")
+        records = np.frombuffer(raw, dtype=np.uint8).reshape(r1 - r0, self.record_bytes)
+        lo, width = start - r0 * self.spr, self.spr * self.bps
+        out = np.empty((self.n_channels, stop - start), dtype=np.float32)
+        for row, offset in enumerate(self.offsets):  # a channel at a time: small temporaries
+            cells = records[:, offset: offset + width].reshape(-1, self.bps)
+            if self.bps == 2:
+                digital = np.ascontiguousarray(cells).view("<i2").ravel()
+            else:  # 24-bit: into the top three bytes of an int32, then an arithmetic shift
+                wide = np.zeros((cells.shape[0], 4), dtype=np.uint8)
+                wide[:, 1:] = cells
+                digital = wide.view("<i4").ravel() >> 8
+            out[row] = self.gain[row, 0] * (self.shift[row, 0] + digital[lo: lo + stop - start])
         return out
+
+
+def _records(path: Path) -> dict | None:
+    """The data record layout from the raw header: header size, bytes per sample, bytes
+    per record, and per signal other than annotations its samples per record, byte offset
+    in a record and ranges (None when the header does not parse)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(256)
+            ns = int(head[252:256])
+            if ns < 1 or ns > 4096:
+                return None
+            rest = f.read(ns * 256)
+        bps = 3 if head[:1] == b"\xff" else 2
+
+        def field(start: int, width: int) -> list[str]:
+            return [rest[start + k * width: start + (k + 1) * width].decode("latin-1").strip() for k in range(ns)]
+
+        labels = field(0, 16)
+        pmin, pmax = field(ns * 104, 8), field(ns * 112, 8)
+        dmin, dmax = field(ns * 120, 8), field(ns * 128, 8)
+        spr = [int(v) for v in field(ns * 216, 8)]
+        signals, offset = [], 0
+        for k in range(ns):
+            if labels[k] not in ("EDF Annotations", "BDF Annotations"):
+                signals.append({"spr": spr[k], "offset": offset, "pmin": float(pmin[k]), "pmax": float(pmax[k]),
+                                "dmin": float(dmin[k]), "dmax": float(dmax[k])})
+            offset += spr[k] * bps
+    except (OSError, ValueError):
+        return None
+    return {"header_bytes": 256 * (ns + 1), "bps": bps, "record_bytes": offset, "signals": signals}
 
 
 def _layout(path: Path) -> tuple[int, int, int, int] | None:
