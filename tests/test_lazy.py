@@ -17,7 +17,7 @@ from conftest import episode_keys
 from twitchwatch import cli, formats
 from twitchwatch.errors import RecordingError
 from twitchwatch.formats import EdfWriter, open_recording, write_recording
-from twitchwatch.formats.checks import SignalStats
+from twitchwatch.quality import SignalStats, check_recording, snippets
 from twitchwatch.pipeline import analyze
 from twitchwatch.report_json import events_doc
 from twitchwatch.synth import SynthConfig, simulate
@@ -75,9 +75,9 @@ def test_lazy_analysis_gives_the_eager_events(bdf):
     assert rec.lazy and len(eager_events) > 0
     assert episode_keys(lazy_events) == episode_keys(eager_events)
     assert events_doc(rec, lazy_events) == events_doc(whole, eager_events)
-    assert cli._signal_checks(rec, "x") == cli._signal_checks(whole, "x")
-    waves = cli._waveforms(rec, lazy_events)
-    assert waves and waves == cli._waveforms(whole, eager_events) and rec.lazy
+    assert check_recording(rec, "x") == check_recording(whole, "x")
+    waves = snippets(rec, lazy_events)
+    assert waves and waves == snippets(whole, eager_events) and rec.lazy
 
 
 def test_cli_analyze_never_reads_the_whole_file(bdf, tmp_path, monkeypatch):
@@ -195,8 +195,8 @@ def test_signal_checks_span_blocks_the_same_lazily(tmp_path):
     rec = Recording(x, 250.0, ("a", "b", "c"))
     write_recording(tmp_path / "w.bdf", rec)
     lazy = open_recording(tmp_path / "w.bdf")
-    warns = cli._signal_checks(lazy, "w.bdf")
-    assert lazy.lazy and warns == cli._signal_checks(_eager(tmp_path / "w.bdf"), "w.bdf")
+    warns = check_recording(lazy, "w.bdf")
+    assert lazy.lazy and warns == check_recording(_eager(tmp_path / "w.bdf"), "w.bdf")
     assert len(warns) == 2 and "channel 1 (b) is flat" in warns[0] and "channel 2 (c) looks clipped" in warns[1]
 
 
@@ -211,7 +211,7 @@ def test_checks_and_reading_take_memory_for_a_block_not_the_file(tmp_path):
     full = rec.n_channels * rec.n_samples * 4
     tracemalloc.start()
     try:
-        cli._signal_checks(rec, "ten.bdf")
+        check_recording(rec, "ten.bdf")
         total = sum(float(np.abs(c.data).sum()) for c in rec.chunks(int(60 * rec.fs)))
         peak = tracemalloc.get_traced_memory()[1]
     finally:

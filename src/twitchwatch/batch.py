@@ -77,9 +77,9 @@ class Result:
 def analyze_one(path: str, options: Options) -> Result:
     """Open and analyse one recording; failures come back in the result, not as exceptions."""
     from .classify import make_classifier
-    from .cli import _signal_checks, _waveforms
     from .formats import open_recording
     from .pipeline import analyze
+    from .quality import SignalStats, signal_warnings, snippets
     from .report_json import events_doc
 
     result = Result(path)
@@ -92,13 +92,16 @@ def analyze_one(path: str, options: Options) -> Result:
         result.error = _internal(path, exc)
         return result
     try:
-        result.warnings = [f"{path}: {w}" for w in rec.meta.get("warnings", [])] + _signal_checks(rec, path)
-        episodes = analyze(rec, mains_hz=MAINS[options.mains], classifier=make_classifier(options.model, rec.fs))
+        stats = SignalStats(rec.n_channels)
+        episodes = analyze(rec, mains_hz=MAINS[options.mains], classifier=make_classifier(options.model, rec.fs),
+                           tap=stats.add)
+        result.warnings = ([f"{path}: {w}" for w in rec.meta.get("warnings", [])]
+                           + signal_warnings(stats, rec.channels, path))
         result.info = RecordingInfo(rec.fs, tuple(rec.channels), rec.duration_s, rec.start_time,
                                     str(rec.meta.get("format", "?")))
         result.episodes, result.doc = episodes, events_doc(rec, episodes)
         if options.waveforms:
-            result.waveforms = _waveforms(rec, episodes)
+            result.waveforms = snippets(rec, episodes)
     except UserError as exc:
         result.error = f"{path}: {exc}"
     except Exception as exc:

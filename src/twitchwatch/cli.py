@@ -142,37 +142,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- analyze
 
-def _signal_checks(rec: Recording, name: str) -> list[str]:
-    """One-line warnings about non-finite samples, flat and clipped channels (the recording
-    is read block by block: a lazy one stays on disk)."""
-    from .formats.checks import SignalStats
-
-    out: list[str] = []
-    st = SignalStats.of(rec)
-    for c in range(rec.n_channels):
-        label = f"{name} channel {c} ({rec.channels[c]})"
-        if st.bad[c]:
-            out.append(f"{int(st.bad[c])} NaN/inf samples in {label} were held at the last good value")
-        if st.n[c] == 0:
-            out.append(f"{label} holds no finite samples at all; it will show no events")
-            continue
-        lo, hi = float(st.low[c]), float(st.high[c])
-        if hi - lo == 0 or float(st.std[c]) < 1e-6:
-            out.append(f"{label} is flat (constant {lo:g} uV): unconnected or dead; it will show no events")
-            continue
-        # a pile-up at the edge (more samples than at the next value inward), not just the
-        # tail of a coarsely quantized signal
-        clipped = [(value, int(n_at)) for value, n_at, n_next in ((lo, st.n_low[c], st.n_next_low[c]),
-                                                                   (hi, st.n_high[c], st.n_next_high[c]))
-                   if n_at >= 2 and n_at > 0.01 * st.n[c] and n_at > n_next]
-        if clipped:
-            share = sum(n for _, n in clipped) / st.n[c]
-            vals = " and ".join(f"{v:g}" for v, _ in clipped)
-            out.append(f"{label} looks clipped: {share:.1%} of its samples sit at {vals} uV; "
-                       "check the gain or the electrode contact")
-    return out
-
-
 def _summary_table(rec: Recording, episodes) -> "object":
     from rich.table import Table
     minutes = rec.duration_s / 60.0
@@ -222,14 +191,13 @@ def _inputs(paths: Sequence[str]) -> tuple[list[tuple[Path, str | None]], list[s
 
 
 def _open(path: Path, args):
-    """Open a recording and print the warnings about it (before any analysis)."""
+    """Open a recording and print the reader's warnings about it (the signal checks come
+    with the analysis, which reads the samples)."""
     from .formats import open_recording
 
     rec = open_recording(path, board=args.board, fs=args.fs, columns=args.columns)
     for w in rec.meta.get("warnings", []):
         _warn(f"{path}: {w}")
-    for w in _signal_checks(rec, str(path)):
-        _warn(w)
     return rec
 
 
@@ -259,32 +227,12 @@ def _store(args):
     return EpisodeStore(args.db or default_db())
 
 
-def _waveforms(rec: Recording, episodes: list) -> dict[int, dict]:
-    """Short band-passed snippets of twitches and spasms (for the report's sample waveforms)."""
-    from scipy import signal
-
-    sos = signal.butter(2, 20.0, btype="highpass", fs=rec.fs, output="sos")
-    pad = int(0.1 * rec.fs)
-    out = {}
-    for k, e in enumerate(episodes):
-        if e.kind not in ("twitch", "spasm"):
-            continue
-        a = int(e.start_s * rec.fs) - int(0.03 * rec.fs)
-        b = min(int(e.end_s * rec.fs) + int(0.03 * rec.fs), a + int(1.5 * rec.fs))
-        lo, hi = max(a - pad, 0), min(b + pad, rec.n_samples)
-        seg = np.asarray(rec.read(lo, hi)[e.channel], dtype=np.float64)  # a slice: never the whole file
-        if seg.size < 16 or not np.isfinite(seg).all():
-            continue
-        y = signal.sosfiltfilt(sos, seg - seg.mean())[max(a, 0) - lo: b - lo]
-        out[k] = {"fs": rec.fs, "uv": [round(float(v), 1) for v in y]}
-    return out
-
-
 def _log_recording(store, path: Path, rec: Recording, episodes: list, args, err_con) -> None:
     """Put a recording's episodes in the log, placed in time by its start."""
     import datetime as dt
 
     from .episodes import fingerprint
+    from .quality import snippets
 
     start, placed = rec.start_time, ""
     if start is None:
@@ -293,7 +241,7 @@ def _log_recording(store, path: Path, rec: Recording, episodes: list, args, err_
     _, replaced = store.log_session(source_key=fingerprint(path), source=str(path.resolve()), start=start,
                                     duration_s=rec.duration_s, fs=rec.fs, channels=rec.channels,
                                     regions=_regions(args.regions, rec.n_channels), episodes=episodes,
-                                    waveforms=_waveforms(rec, episodes))
+                                    waveforms=snippets(rec, episodes))
     if not args.quiet:
         err_con.print(f"{'replaced' if replaced else 'logged'} in {store.path}{placed}", highlight=False)
 
@@ -303,18 +251,23 @@ def _run(path: Path, rec: Recording, args, out_con, err_con) -> list:
     from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from .batch import MAINS
     from .classify import make_classifier
     from .pipeline import analyze
+    from .quality import SignalStats, signal_warnings
 
-    mains = {"auto": "auto", "none": None, "50": 50.0, "60": 60.0}[args.mains]
     classifier = make_classifier(args.model, rec.fs)
+    stats = SignalStats(rec.n_channels)
     if not args.quiet and err_con.is_terminal:
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                       TimeRemainingColumn(), console=err_con, transient=True) as bar:
             task = bar.add_task(escape(path.name), total=rec.n_samples)
-            episodes = analyze(rec, mains_hz=mains, progress=lambda n: bar.advance(task, n), classifier=classifier)
+            episodes = analyze(rec, mains_hz=MAINS[args.mains], progress=lambda n: bar.advance(task, n),
+                               classifier=classifier, tap=stats.add)
     else:
-        episodes = analyze(rec, mains_hz=mains, classifier=classifier)
+        episodes = analyze(rec, mains_hz=MAINS[args.mains], classifier=classifier, tap=stats.add)
+    for w in signal_warnings(stats, rec.channels, str(path)):
+        _warn(w)
     if args.store is not None:
         _log_recording(args.store, path, rec, episodes, args, err_con)
     if not args.quiet:

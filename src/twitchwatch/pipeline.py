@@ -92,10 +92,21 @@ class Pipeline:
 
 
 def analyze(rec: Recording, chunk_s: float = BATCH_CHUNK_S, mains_hz: float | None | str = "auto",
-            progress: Callable[[int], None] | None = None, classifier=None) -> list[Episode]:
-    """Episodes of a whole recording."""
+            progress: Callable[[int], None] | None = None, classifier=None,
+            tap: Callable[[np.ndarray], None] | None = None) -> list[Episode]:
+    """Episodes of a whole recording. ``tap`` sees every chunk's raw samples on the way
+    (the signal checks gather their figures so, in the same read of the file)."""
     pipe = Pipeline(rec.fs, rec.channels, mains_hz, classifier=classifier)
-    return pipe.run(rec.chunks(max(1, int(round(chunk_s * rec.fs)))), progress)
+    chunks = rec.chunks(max(1, int(round(chunk_s * rec.fs))))
+    if tap is not None:
+        chunks = _tapped(chunks, tap)
+    return pipe.run(chunks, progress)
+
+
+def _tapped(chunks: Iterable[Chunk], tap: Callable[[np.ndarray], None]) -> Iterable[Chunk]:
+    for chunk in chunks:
+        tap(chunk.data)
+        yield chunk
 
 
 def detect(rec: Recording, chunk_s: float = BATCH_CHUNK_S, mains_hz: float | None | str = "auto") -> list[Burst]:

@@ -12,7 +12,6 @@ from ..types import Recording, Samples
 FS_MIN = 50.0
 FS_MAX = 100_000.0
 FORMATS = ("edf", "bdf", "brainflow-csv", "openbci-txt", "text")
-CHECK_VALUES = 1 << 16  # values per block of the signal checks (each makes a few float64 copies)
 
 
 def fail(path: str | Path, message: str) -> RecordingError:
@@ -100,98 +99,3 @@ def finish(path: str | Path, data: np.ndarray | Samples, fs: float, channels: li
     out = np.ascontiguousarray(data, dtype=np.float32)
     meta["nonfinite"] = int(out.size - np.count_nonzero(np.isfinite(out)))
     return Recording(out, fs, names, **common)  # type: ignore[arg-type]
-
-
-class SignalStats:
-    """Per-channel figures for the signal checks, merged block by block so that a long
-    recording never has to be in memory; the figures equal those of the whole at once.
-
-    ``bad``: non-finite samples; ``n``: finite ones; ``std``: their spread (mean and sum
-    of squares merged by Chan et al.'s parallel update); ``high``/``low``: the finite
-    extremes, ``n_high``/``n_low`` the samples sitting there, and ``n_next_high``/
-    ``n_next_low`` those at the next distinct value inward (to tell clipping from the tail
-    of a coarsely quantized signal).
-    """
-
-    def __init__(self, n_channels: int) -> None:
-        self.bad = np.zeros(n_channels, np.int64)
-        self.n = np.zeros(n_channels, np.int64)
-        self._mean = np.zeros(n_channels)
-        self._m2 = np.zeros(n_channels)
-        # per channel: the two largest distinct finite values (of x, and of -x) and their counts
-        self._top = np.full((2, n_channels, 2), -np.inf)
-        self._top_n = np.zeros((2, n_channels, 2), np.int64)
-
-    @classmethod
-    def of(cls, rec: Recording) -> "SignalStats":
-        """The figures of a whole recording, read block by block."""
-        stats = cls(rec.n_channels)
-        for chunk in rec.chunks(max(1, CHECK_VALUES // max(rec.n_channels, 1))):
-            stats.add(chunk.data)
-        return stats
-
-    def add(self, block: np.ndarray) -> None:
-        """Take in the next channels x samples block (few temporaries: one float64 copy)."""
-        x = np.asarray(block)
-        finite = np.isfinite(x)
-        nb = np.count_nonzero(finite, axis=1)
-        self.bad += x.shape[1] - nb
-        whole = int(nb.sum()) == x.size  # the usual case: no masking needed
-        mb = (x if whole else np.where(finite, x, 0)).sum(axis=1, dtype=np.float64) / np.maximum(nb, 1)
-        dev = np.subtract(x, mb[:, None], dtype=np.float64)
-        if not whole:
-            dev[~finite] = 0.0
-        m2b = np.square(dev, out=dev).sum(axis=1)
-        del dev
-        n = self.n + nb
-        delta = mb - self._mean
-        share = nb / np.maximum(n, 1)
-        self._mean += delta * share
-        self._m2 += m2b + delta * delta * self.n * share
-        self.n = n
-        for side, values in enumerate((x, -x)):
-            v = values if whole else np.where(finite, values, -np.inf)
-            first = v.max(axis=1)
-            at = v == first[:, None]
-            second = np.where(at, -np.inf, v).max(axis=1)
-            counts = [np.count_nonzero(at, axis=1), np.count_nonzero(v == second[:, None], axis=1)]
-            # -inf stands for "no finite value": no samples sit there
-            self._merge(side, np.stack([first, second], axis=1),
-                        np.stack(counts, axis=1) * np.isfinite(np.stack([first, second], axis=1)))
-
-    def _merge(self, side: int, vals: np.ndarray, counts: np.ndarray) -> None:
-        vals = np.concatenate([self._top[side], vals], axis=1)
-        counts = np.concatenate([self._top_n[side], counts], axis=1)
-        first = vals.max(axis=1)
-        second = np.where(vals < first[:, None], vals, -np.inf).max(axis=1)
-        for k, value in enumerate((first, second)):
-            self._top[side][:, k] = value
-            self._top_n[side][:, k] = (counts * (vals == value[:, None])).sum(axis=1)
-
-    @property
-    def std(self) -> np.ndarray:
-        return np.sqrt(self._m2 / np.maximum(self.n, 1))
-
-    @property
-    def high(self) -> np.ndarray:
-        return self._top[0][:, 0]
-
-    @property
-    def low(self) -> np.ndarray:
-        return -self._top[1][:, 0]
-
-    @property
-    def n_high(self) -> np.ndarray:
-        return self._top_n[0][:, 0]
-
-    @property
-    def n_low(self) -> np.ndarray:
-        return self._top_n[1][:, 0]
-
-    @property
-    def n_next_high(self) -> np.ndarray:
-        return self._top_n[0][:, 1]
-
-    @property
-    def n_next_low(self) -> np.ndarray:
-        return self._top_n[1][:, 1]

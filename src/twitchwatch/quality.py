@@ -1,0 +1,173 @@
+"""What a recording's samples say about the setup, and what the episode log keeps of them.
+
+- ``SignalStats``: per-channel figures (non-finite samples, spread, the extremes and how
+  many samples sit there) merged block by block, so that they come from the same pass
+  that analyses the recording; ``signal_warnings`` turns them into one-line warnings
+  about NaN/inf, flat and clipped channels.
+- ``snippets``: short band-passed signals of the most confident twitches and spasms,
+  read as slices (a lazy recording stays on disk), for the report's sample waveforms.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .types import Recording
+
+CHECK_VALUES = 1 << 16  # values per block of a separate checking pass
+SNIPPETS_PER_KIND = 5  # the report shows the most confident one; a few spare
+
+
+class SignalStats:
+    """Per-channel figures for the signal checks, merged block by block so that a long
+    recording never has to be in memory; the figures equal those of the whole at once.
+
+    ``bad``: non-finite samples; ``n``: finite ones; ``std``: their spread (mean and sum
+    of squares merged by Chan et al.'s parallel update); ``high``/``low``: the finite
+    extremes, ``n_high``/``n_low`` the samples sitting there, and ``n_next_high``/
+    ``n_next_low`` those at the next distinct value inward (to tell clipping from the tail
+    of a coarsely quantized signal).
+    """
+
+    def __init__(self, n_channels: int) -> None:
+        self.bad = np.zeros(n_channels, np.int64)
+        self.n = np.zeros(n_channels, np.int64)
+        self._mean = np.zeros(n_channels)
+        self._m2 = np.zeros(n_channels)
+        # per channel: the two largest distinct finite values (of x, and of -x) and their counts
+        self._top = np.full((2, n_channels, 2), -np.inf)
+        self._top_n = np.zeros((2, n_channels, 2), np.int64)
+
+    @classmethod
+    def of(cls, rec: Recording) -> "SignalStats":
+        """The figures of a whole recording, read block by block (a pass of its own; the
+        analysis gathers them on its way instead, see ``pipeline.analyze(tap=...)``)."""
+        stats = cls(rec.n_channels)
+        for chunk in rec.chunks(max(1, CHECK_VALUES // max(rec.n_channels, 1))):
+            stats.add(chunk.data)
+        return stats
+
+    def add(self, block: np.ndarray) -> None:
+        """Take in the next channels x samples block (few temporaries: one float64 copy)."""
+        x = np.asarray(block)
+        finite = np.isfinite(x)
+        nb = np.count_nonzero(finite, axis=1)
+        self.bad += x.shape[1] - nb
+        whole = int(nb.sum()) == x.size  # the usual case: no masking needed
+        mb = (x if whole else np.where(finite, x, 0)).sum(axis=1, dtype=np.float64) / np.maximum(nb, 1)
+        dev = np.subtract(x, mb[:, None], dtype=np.float64)
+        if not whole:
+            dev[~finite] = 0.0
+        m2b = np.square(dev, out=dev).sum(axis=1)
+        del dev
+        n = self.n + nb
+        delta = mb - self._mean
+        share = nb / np.maximum(n, 1)
+        self._mean += delta * share
+        self._m2 += m2b + delta * delta * self.n * share
+        self.n = n
+        for side, values in enumerate((x, -x)):
+            v = values if whole else np.where(finite, values, -np.inf)
+            first = v.max(axis=1)
+            at = v == first[:, None]
+            second = np.where(at, -np.inf, v).max(axis=1)
+            counts = [np.count_nonzero(at, axis=1), np.count_nonzero(v == second[:, None], axis=1)]
+            # -inf stands for "no finite value": no samples sit there
+            self._merge(side, np.stack([first, second], axis=1),
+                        np.stack(counts, axis=1) * np.isfinite(np.stack([first, second], axis=1)))
+
+    def _merge(self, side: int, vals: np.ndarray, counts: np.ndarray) -> None:
+        vals = np.concatenate([self._top[side], vals], axis=1)
+        counts = np.concatenate([self._top_n[side], counts], axis=1)
+        first = vals.max(axis=1)
+        second = np.where(vals < first[:, None], vals, -np.inf).max(axis=1)
+        for k, value in enumerate((first, second)):
+            self._top[side][:, k] = value
+            self._top_n[side][:, k] = (counts * (vals == value[:, None])).sum(axis=1)
+
+    @property
+    def std(self) -> np.ndarray:
+        return np.sqrt(self._m2 / np.maximum(self.n, 1))
+
+    @property
+    def high(self) -> np.ndarray:
+        return self._top[0][:, 0]
+
+    @property
+    def low(self) -> np.ndarray:
+        return -self._top[1][:, 0]
+
+    @property
+    def n_high(self) -> np.ndarray:
+        return self._top_n[0][:, 0]
+
+    @property
+    def n_low(self) -> np.ndarray:
+        return self._top_n[1][:, 0]
+
+    @property
+    def n_next_high(self) -> np.ndarray:
+        return self._top_n[0][:, 1]
+
+    @property
+    def n_next_low(self) -> np.ndarray:
+        return self._top_n[1][:, 1]
+
+
+def signal_warnings(stats: SignalStats, channels: tuple[str, ...], name: str) -> list[str]:
+    """One-line warnings about non-finite samples, flat and clipped channels."""
+    out: list[str] = []
+    st = stats
+    for c in range(len(channels)):
+        label = f"{name} channel {c} ({channels[c]})"
+        if st.bad[c]:
+            out.append(f"{int(st.bad[c])} NaN/inf samples in {label} were held at the last good value")
+        if st.n[c] == 0:
+            out.append(f"{label} holds no finite samples at all; it will show no events")
+            continue
+        lo, hi = float(st.low[c]), float(st.high[c])
+        if hi - lo == 0 or float(st.std[c]) < 1e-6:
+            out.append(f"{label} is flat (constant {lo:g} uV): unconnected or dead; it will show no events")
+            continue
+        # a pile-up at the edge (more samples than at the next value inward), not just the
+        # tail of a coarsely quantized signal
+        clipped = [(value, int(n_at)) for value, n_at, n_next in ((lo, st.n_low[c], st.n_next_low[c]),
+                                                                   (hi, st.n_high[c], st.n_next_high[c]))
+                   if n_at >= 2 and n_at > 0.01 * st.n[c] and n_at > n_next]
+        if clipped:
+            share = sum(n for _, n in clipped) / st.n[c]
+            vals = " and ".join(f"{v:g}" for v, _ in clipped)
+            out.append(f"{label} looks clipped: {share:.1%} of its samples sit at {vals} uV; "
+                       "check the gain or the electrode contact")
+    return out
+
+
+def check_recording(rec: Recording, name: str) -> list[str]:
+    """``signal_warnings`` of a whole recording, in a pass of its own."""
+    return signal_warnings(SignalStats.of(rec), rec.channels, name)
+
+
+def snippets(rec: Recording, episodes: list, per_kind: int = SNIPPETS_PER_KIND) -> dict[int, dict]:
+    """Band-passed (20 Hz high-pass, zero phase) signals of the ``per_kind`` most confident
+    twitches and spasms, keyed by their index in ``episodes``: {"fs", "uv"}."""
+    from scipy import signal
+
+    sos = signal.butter(2, 20.0, btype="highpass", fs=rec.fs, output="sos")
+    pad = int(0.1 * rec.fs)
+    out = {}
+    for kind in ("twitch", "spasm"):
+        ranked = sorted((k for k, e in enumerate(episodes) if e.kind == kind), key=lambda k: -episodes[k].confidence)
+        kept = 0
+        for k in ranked:
+            if kept == per_kind:
+                break
+            e = episodes[k]
+            a = int(e.start_s * rec.fs) - int(0.03 * rec.fs)
+            b = min(int(e.end_s * rec.fs) + int(0.03 * rec.fs), a + int(1.5 * rec.fs))
+            lo, hi = max(a - pad, 0), min(b + pad, rec.n_samples)
+            seg = np.asarray(rec.read(lo, hi)[e.channel], dtype=np.float64)  # a slice: never the whole file
+            if seg.size < 16 or not np.isfinite(seg).all():
+                continue
+            y = signal.sosfiltfilt(sos, seg - seg.mean())[max(a, 0) - lo: b - lo]
+            out[k] = {"fs": rec.fs, "uv": [round(float(v), 1) for v in y]}
+            kept += 1
+    return dict(sorted(out.items()))
