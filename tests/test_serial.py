@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import threading
 import time
-import tty
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import pytest
 from hypothesis import given, settings, HealthCheck
 from hypothesis import strategies as st
 
+from emulator import make_pty, wait_status, write_all
 from twitchwatch.sources.serial import (SYNC, TYPE_INFO, TYPE_SAMPLES, DeviceGoneError,
                                         FormatChangedError, FrameDecoder, SerialSource,
                                         crc16, encode_info, encode_samples)
@@ -189,27 +189,6 @@ def test_decoder_speed():
 
 
 # --- (c) device emulator on a pty ----------------------------------------------------------
-def make_pty():
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    return master, slave
-
-
-def write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
-
-
-def wait_status(src, statuses, timeout=5.0):
-    t = time.monotonic() + timeout
-    while src.status not in statuses:
-        if time.monotonic() > t:
-            raise TimeoutError(f"source status {src.status!r}")
-        time.sleep(0.005)
-
-
 def consume(src, until, timeout):
     """Chunks from src until until(chunks) or timeout (then stop())."""
     out = []

@@ -2,7 +2,8 @@
 
 WAL mode with a busy timeout, so that several processes (a live stream, an analysis, a
 `twitchwatch log` from another terminal) can write at once without losing anything; each
-write is one transaction. The schema is versioned (``PRAGMA user_version``) and migrated
+write is one transaction, synced to the disk before it returns (synchronous=FULL), so a
+crash or power loss keeps every acknowledged write and none of a half-done one. The schema is versioned (``PRAGMA user_version``) and migrated
 forward on open; a file that is not a twitchwatch database, or is damaged, is refused
 with a one-line error and left untouched.
 
@@ -113,9 +114,11 @@ class EpisodeStore:
         try:
             self.db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
             self.db.execute("PRAGMA busy_timeout = 60000")
-            mode = self.db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            self.db.execute("PRAGMA journal_mode = WAL").fetchone()
             self.db.execute("PRAGMA foreign_keys = ON")
-            self.db.execute("PRAGMA synchronous = NORMAL" if mode == "wal" else "PRAGMA synchronous = FULL")
+            # FULL in WAL mode too: a session is on the disk when log_session returns, even if
+            # the power fails next (NORMAL may lose the last commits then); writes are rare
+            self.db.execute("PRAGMA synchronous = FULL")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise UserError(f"{option} {self.path}: not a twitchwatch database or damaged ({exc}); "
@@ -123,6 +126,24 @@ class EpisodeStore:
 
     # -- schema ------------------------------------------------------------------
     def _migrate(self) -> None:
+        version = self._version()
+        if version:
+            self.db.execute("PRAGMA quick_check").fetchone()
+        if version == SCHEMA_VERSION:
+            return
+        # Several processes may open a new or old database at once: the version is read
+        # again inside the write transaction, so one migrates and the others see it done.
+        with self._write():
+            version = self._version()
+            for target, statements in MIGRATIONS:
+                if target <= version:
+                    continue
+                for sql in statements:
+                    self.db.execute(sql)
+                self.db.execute(f"PRAGMA user_version = {int(target)}")
+
+    def _version(self) -> int:
+        """The schema version; a UserError for a newer schema or a foreign SQLite file."""
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise UserError(f"{self.option} {self.path}: made by a newer twitchwatch (schema {version}, "
@@ -132,15 +153,7 @@ class EpisodeStore:
             if tables:
                 raise UserError(f"{self.option} {self.path}: is an SQLite file but not a twitchwatch database; "
                                 "name another file")
-        else:
-            self.db.execute("PRAGMA quick_check").fetchone()
-        for target, statements in MIGRATIONS:
-            if target <= version:
-                continue
-            with self._write():
-                for sql in statements:
-                    self.db.execute(sql)
-                self.db.execute(f"PRAGMA user_version = {int(target)}")
+        return version
 
     def _write(self):
         """A write transaction taken at once (BEGIN IMMEDIATE), so writers queue, not fail."""

@@ -5,6 +5,9 @@ created empty; the header and the first data record appear together when the fir
 record is complete, and every further complete record is in the file (in the kernel's page
 cache) as soon as ``append`` returns: edflib does not keep records in a user-space buffer.
 So a crash or ``kill -9`` loses only the samples of the record still being filled (< 1 s).
+edflib does not report a failed write (disk full, file size limit): after each new record
+the file's size is checked against the records handed over, and a shortfall raises
+RecordingError (``records_kept`` says how many whole seconds are in the file).
 The header's record count stays -1 until ``close``; ``open_recording`` reads such a file's
 complete records and warns that it was not closed. ``fsync=True`` (the default) also forces
 each new record to the device, once per record, against power loss.
@@ -23,8 +26,23 @@ from typing import Sequence
 
 import numpy as np
 
+from .errors import RecordingError
 from .formats.edf import EdfWriter, journal_path
 from .types import Chunk
+
+
+def _layout(path: Path, bdf: bool) -> tuple[int, int]:
+    """(header bytes, bytes per data record) from the header of an EDF/BDF file on disk."""
+    with path.open("rb") as f:
+        head = f.read(256)
+        try:
+            header, ns = int(head[184:192]), int(head[252:256])
+            f.seek(256 + ns * 216)
+            spr = f.read(ns * 8)
+            samples = sum(int(spr[i * 8:(i + 1) * 8]) for i in range(ns))
+        except ValueError:
+            raise RecordingError(f"{path}: writing failed: its header did not reach the file") from None
+    return header, samples * (3 if bdf else 2)
 
 
 class Recorder:
@@ -42,7 +60,10 @@ class Recorder:
         self._w = EdfWriter(self.path, self.fs, self.channels, bool(bdf),
                             annotation_slots=annotation_slots, **options)  # type: ignore[arg-type]
         self.fsync = fsync
+        self.bdf = bool(bdf)
         self._records_on_disk = 0
+        self.records_kept = 0  # complete 1-second records found in the file
+        self._layout: tuple[int, int] | None = None
         self._fd: int | None = None
         self._journal = journal_path(self.path).open("w", encoding="utf-8")
         self.gaps: list[tuple[int, int]] = []
@@ -87,11 +108,19 @@ class Recorder:
         recs = self.records
         if recs == self._records_on_disk:
             return
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        if self._layout is None:
+            self._layout = _layout(self.path, self.bdf)
+        header, per_record = self._layout
+        size = os.fstat(self._fd).st_size
+        self.records_kept = max(0, min(recs, (size - header) // per_record))
+        if self.records_kept < recs:  # edflib does not report failed writes: the size does
+            raise RecordingError(f"{self.path}: writing failed; it keeps the first {self.records_kept} s "
+                                 f"({size} of {header + recs * per_record} bytes reached the file)")
         self._records_on_disk = recs
         if self.fsync:
             try:
-                if self._fd is None:
-                    self._fd = os.open(self.path, os.O_RDONLY)
                 os.fsync(self._fd)
                 os.fsync(self._journal.fileno())
             except OSError:

@@ -2,11 +2,14 @@
 
 A source is anything with ``fs``, ``channels``, ``chunks()`` (a generator of Chunk),
 ``stop()``, ``lost_samples`` and ``gaps`` (see sources/). The stream ends when the source
-ends, after ``duration_s`` of signal, or on Ctrl-C; in every case the pipeline is flushed
-and the sinks closed, so that nothing already received is lost.
+ends, after ``duration_s`` of signal, on Ctrl-C, or when the source cannot go on (a
+UserError from it: the device changed format, vanished for good); in every case the
+pipeline is flushed and the sinks closed, so that nothing already received is lost, and
+``StreamResult.error`` says why a source ended early.
 """
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -14,8 +17,11 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from .errors import RecordingError, UserError
 from .pipeline import Pipeline
 from .types import Chunk, Episode
+
+log = logging.getLogger(__name__)
 
 
 class Source(Protocol):
@@ -38,20 +44,41 @@ class Sink(Protocol):
 
 
 class RecorderSink:
-    """Raw signal to a Recorder (BDF+/EDF+), each episode as an annotation."""
+    """Raw signal to a Recorder (BDF+/EDF+), each episode as an annotation.
 
-    def __init__(self, recorder):
+    When a write fails (disk full, file size limit, drive removed) the recording stops
+    with one message to ``on_fail`` and the stream goes on; the complete 1-second records
+    already written stay in the file, which opens as an unclosed recording."""
+
+    def __init__(self, recorder, on_fail: Callable[[str], None] | None = None):
         self.recorder = recorder
+        self.on_fail = on_fail or (lambda message: log.warning("%s", message))
+        self.failed: str | None = None
+
+    def _guard(self, write: Callable[[], None]) -> None:
+        if self.failed is not None:
+            return
+        try:
+            write()
+        except (OSError, RecordingError) as exc:
+            rec = self.recorder
+            self.failed = str(exc)
+            self.on_fail(f"recording stopped at {rec.n_samples / rec.fs:.1f} s (disk full?), the stream "
+                         f"goes on: {exc}")
+            try:
+                rec.close()  # releases the file; writing its end fails like the rest
+            except (OSError, RecordingError):
+                pass
 
     def write(self, chunk: Chunk) -> None:
-        self.recorder.append(chunk)
+        self._guard(lambda: self.recorder.append(chunk))
 
     def episodes(self, episodes: list[Episode]) -> None:
         for e in episodes:
-            self.recorder.annotate(e.start_s, e.end_s - e.start_s, f"{e.kind} {e.channel_name}")
+            self._guard(lambda: self.recorder.annotate(e.start_s, e.end_s - e.start_s, f"{e.kind} {e.channel_name}"))
 
     def close(self) -> None:
-        self.recorder.close()
+        self._guard(self.recorder.close)
 
 
 @dataclass
@@ -65,6 +92,7 @@ class StreamResult:
     latencies_s: list[float] = field(default_factory=list)  # twitch's last sample arrived -> emitted
     chunk_compute_s: list[float] = field(default_factory=list)  # pipeline time per chunk
     interrupted: bool = False
+    error: str | None = None  # why the source ended early (format changed, device gone ...)
 
     @property
     def duration_s(self) -> float:
@@ -107,10 +135,20 @@ def run_stream(source: Source, *, duration_s: float | None = None, mains_hz: flo
         for s in sinks:
             s.episodes(episodes)
 
+    chunks = source.chunks()
     try:
-        for chunk in source.chunks():
+        while True:
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                break
+            except UserError as exc:  # the source cannot go on: keep what came, say why
+                res.error = str(exc)
+                break
+            if limit is not None and chunk.start >= limit:
+                break  # a gap carried the clock past the end
             if limit is not None and chunk.start + chunk.n_samples > limit:
-                keep = max(limit - chunk.start, 0)
+                keep = limit - chunk.start
                 chunk = Chunk(chunk.data[:, :keep], chunk.fs, chunk.channels, chunk.start, chunk.lost)
             arrived = time.monotonic()
             arrivals.add(chunk.stop, arrived)
@@ -129,11 +167,14 @@ def run_stream(source: Source, *, duration_s: float | None = None, mains_hz: flo
         res.interrupted = True
     finally:
         source.stop()
+        chunks.close()
         try:
             emit(pipe.flush(), time.monotonic())
         finally:
-            res.lost_samples = int(source.lost_samples)
-            res.gaps = list(source.gaps)
+            # what was lost within the stream (a gap may run past its end)
+            res.gaps = [(a, n if limit is None else min(n, limit - a)) for a, n in source.gaps
+                        if limit is None or a < limit]
+            res.lost_samples = int(source.lost_samples) if limit is None else sum(n for _, n in res.gaps)
             for s in sinks:
                 s.close()
     res.episodes.sort(key=lambda e: (e.start_s, e.channel))

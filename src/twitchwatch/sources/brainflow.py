@@ -247,6 +247,20 @@ class BrainFlowSource:
         self._shim = shim
         self._prev_pkg = None
 
+    def open(self) -> None:
+        """Prepare and start the session (``chunks()`` does it if not done yet), so that a
+        board that cannot start fails before any output is created: a one-line UserError."""
+        if self._shim is not None:
+            return
+        self._set_status("preparing")
+        try:
+            self._open()
+        except Exception as exc:
+            self._set_status("failed")
+            where = f" on {self._params.serial_port}" if self._params.serial_port else ""
+            raise UserError(f"--board {self.board}{where}: BrainFlow could not start the stream "
+                            f"({exc}); check the port, power and dongle") from None
+
     def _release(self) -> None:
         with self._lock:
             shim, self._shim = self._shim, None
@@ -271,14 +285,7 @@ class BrainFlowSource:
     def chunks(self) -> Iterator[Chunk]:
         """Prepare, start and poll the board every ``chunk_s``; yield Chunks until the
         file ends (playback without loop), ``stop()`` is called or the generator closes."""
-        self._set_status("preparing")
-        try:
-            self._open()
-        except Exception as exc:
-            self._set_status("failed")
-            where = f" on {self._params.serial_port}" if self._params.serial_port else ""
-            raise UserError(f"--board {self.board}{where}: BrainFlow could not start the stream "
-                            f"({exc}); check the port, power and dongle") from None
+        self.open()
         self._set_status("streaming")
         last_data = last_try = time.monotonic()
         reconnected = False

@@ -12,6 +12,7 @@ import logging
 import struct
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -29,6 +30,8 @@ PROTOCOL_VERSION = 1
 MAX_PAYLOAD = 255
 OVERHEAD = 6
 SEQ_MOD = 1 << 16
+STALE_WINDOW = 64          # a frame up to this many behind the newest is late, not new
+RESTART_AFTER_STALE = 8    # this many stale frames in a row: the device restarted its counter
 
 
 def crc16(data: bytes) -> int:
@@ -213,6 +216,11 @@ class SerialSource:
     sequence numbers are trusted only if they agree with the wall-clock time the device
     was away (x rate); otherwise (device restarted, counter reset) the gap is estimated
     from wall-clock time and ``gap_methods`` says 'wallclock' for it ('seq' otherwise).
+    The same check applies without a reconnect when a jump skips more samples than the
+    time since the last frame allows (the device restarted its counter). A repeated frame
+    (``duplicate_frames``) or one from up to STALE_WINDOW frames behind the newest
+    (``late_frames``: reordered in transit) is dropped, never spliced in: its samples were
+    counted lost when the newer frame came, and they stay so.
     """
 
     def __init__(self, port: str, baudrate: int = 921600, stall_s: float = 1.0,
@@ -240,7 +248,8 @@ class SerialSource:
         self.gaps: list[tuple[int, int]] = []
         self.gap_methods: list[str] = []
         self.reconnects = 0
-        self.duplicate_frames = 0
+        self.duplicate_frames = 0           # repeats of the newest frame, dropped
+        self.late_frames = 0                # frames from behind the newest, dropped (their samples stay lost)
         self.samples_received = 0
 
         self._stop = threading.Event()
@@ -248,6 +257,9 @@ class SerialSource:
         self._held: list[tuple[Frame, float]] = []  # SAMPLES waiting for (a new) INFO
         self._info_ok = False               # INFO seen on the current connection
         self._last_seq: int | None = None
+        self._stale = 0                     # duplicate or late frames in a row
+        self._pump_t = time.monotonic()      # last read of the port
+        self._absences: deque[tuple[float, float]] = deque(maxlen=32)  # (when, reader away s)
         self._clock = 0                     # next sample index on the stream clock
         self._pending: list[np.ndarray] = []  # channels x n float32 blocks
         self._pending_n = 0
@@ -386,6 +398,10 @@ class SerialSource:
     def _pump(self) -> None:
         """One read (at most one read timeout), decoded and turned into pending samples."""
         import serial
+        t = time.monotonic()
+        if t - self._pump_t > 0.1:          # the reader was held away (pipeline, sinks, OS)
+            self._absences.append((t, t - self._pump_t))
+        self._pump_t = t
         try:
             waiting = self._ser.in_waiting
             data = self._ser.read(max(1, waiting))
@@ -449,10 +465,23 @@ class SerialSource:
         lost = 0
         if self._last_seq is not None:
             jump = (frame.seq - self._last_seq) % SEQ_MOD
-            if jump == 0 and self._away_since is None:
-                self.duplicate_frames += 1
-                return
+            if self._away_since is None and (jump == 0 or jump > SEQ_MOD - STALE_WINDOW):
+                # a repeat, or a frame from behind the newest: its place on the clock has
+                # passed (it was counted lost when the newer frame came), so it is dropped;
+                # many in a row mean the device's counter restarted (handled as below)
+                self._stale += 1
+                if self._stale <= RESTART_AFTER_STALE:
+                    if jump == 0:
+                        self.duplicate_frames += 1
+                    else:
+                        self.late_frames += 1
+                    return
+                self._away_since = self._last_frame_t
             seq_lost = ((jump - 1) % SEQ_MOD) * n
+            if self._away_since is None and seq_lost > self._plausible_loss(now):
+                # more samples skipped than time passed: the counter restarted, not a loss
+                self._away_since = self._last_frame_t
+            self._stale = 0
             method = "seq"
             if self._away_since is not None:
                 seq_lost, method = self._reconcile(seq_lost, jump, n, now)
@@ -478,6 +507,14 @@ class SerialSource:
         self.samples_received += n
         if self._pending_n >= self._target_n():  # a burst read: chunks stay ~chunk_ms long
             self._close_pending_block()
+
+    def _plausible_loss(self, now: float) -> float:
+        """The most samples a sequence jump can honestly skip: the time since the last frame,
+        plus the longest time this reader was held away in the last 10 s (frames then wait
+        in the port's buffer and come in a burst, while the board's own clock ran on), with
+        50% and 1 s to spare."""
+        held = max((d for t, d in self._absences if now - t < 10.0), default=0.0)
+        return (1.5 * (now - self._last_frame_t + held) + 1.0) * self.info.rate_hz
 
     def _reconcile(self, seq_lost: int, jump: int, n: int, now: float) -> tuple[int, str]:
         """After a reconnect: trust the sequence numbers if they agree with the time away."""
