@@ -16,7 +16,7 @@ import pytest
 from scipy import signal
 
 from conftest import QUIET, run_cli as tw
-from test_serial import make_pty
+from emulator import make_pty
 from twitchwatch.cli import main
 from twitchwatch.doctor import check_port, diagnose
 from twitchwatch.sources.serial import encode_info, encode_samples

@@ -992,6 +992,14 @@ def _log_options(p: argparse.ArgumentParser) -> None:
                         "calf, foot, other)")
 
 
+def _source_options(p: argparse.ArgumentParser, board_help: str, replay_help: str) -> None:
+    """--board or --replay, and --port: where `stream` and `doctor` take their samples from."""
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--board", choices=["synthetic", "cyton", "cyton-daisy", "ganglion", "serial"], help=board_help)
+    src.add_argument("--replay", metavar="FILE", help=replay_help)
+    p.add_argument("--port", metavar="DEV", default=None, help="serial port of the board, e.g. /dev/ttyUSB0")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=PROG, description="Find muscle twitches (fasciculations) in surface EMG, tell them "
                                        "from spasms and artifacts.")
@@ -1087,12 +1095,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "and gaps. Ctrl-C stops cleanly. `--board synthetic` needs no hardware: it "
                                    "streams twitchwatch's synthetic EMG through BrainFlow's playback board in real "
                                    "time, and --json OUT also writes OUT.truth.json.")
-    src = t.add_mutually_exclusive_group(required=True)
-    src.add_argument("--board", choices=["synthetic", "cyton", "cyton-daisy", "ganglion", "serial"],
-                     help="the board: synthetic (no hardware), an OpenBCI board (with --port), or serial (a "
-                          "firmware-bridge board, with --port)")
-    src.add_argument("--replay", metavar="FILE", help="stream a recording through the live path")
-    t.add_argument("--port", metavar="DEV", default=None, help="serial port of the board, e.g. /dev/ttyUSB0")
+    _source_options(t, "the board: synthetic (no hardware), an OpenBCI board (with --port), or serial (a "
+                       "firmware-bridge board, with --port)", "stream a recording through the live path")
     t.add_argument("--speed", default="1", metavar="1|N|max",
                    help="replay speed: 1 (real time, default), N times faster, or max (as fast as it runs)")
     t.add_argument("--duration", type=_positive("--duration", high=7 * 24 * 3600), default=None, metavar="S",
@@ -1118,11 +1122,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "floor of the 20 Hz+ band: good contact, high noise or flat; railed or clipped; "
                                    "DC drift) and mains hum (50/60 Hz and its strength). A table of OK/WARN/FAIL "
                                    "rows with what to fix; exit status 1 when a check fails, 0 otherwise.")
-    dsrc = d.add_mutually_exclusive_group(required=True)
-    dsrc.add_argument("--board", choices=["synthetic", "cyton", "cyton-daisy", "ganglion", "serial"],
-                      help="the board to check (as for stream)")
-    dsrc.add_argument("--replay", metavar="FILE", help="check a recording's signal instead of a board")
-    d.add_argument("--port", metavar="DEV", default=None, help="serial port of the board, e.g. /dev/ttyUSB0")
+    _source_options(d, "the board to check (as for stream)", "check a recording's signal instead of a board")
     d.add_argument("--fs", type=_fs, default=None, metavar="HZ",
                    help="with a serial board: the rate you expect it to send; with --replay: the file's rate, "
                         "if it needs one")
