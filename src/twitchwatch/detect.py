@@ -32,6 +32,7 @@ chunking. The detector looks ahead by half the slow window; a short burst is emi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import signal, special
@@ -75,11 +76,12 @@ class DetectorParams:
     pad_s: float = 0.05
 
 
+@lru_cache(maxsize=64)
 def noise_dof(fs: float, w: int, cutoff: float, band: str = "emg") -> float:
     """Effective chi-square degrees of freedom of a w-sample sum of squares of noise that
     passed the board's low-pass (``cutoff``) and our EMG band (or our low band):
     w^2 / sum over lags (w-|k|) rho_k^2. It is also the number of independent samples
-    that w samples of such noise are worth."""
+    that w samples of such noise are worth. Cached: every recording at a rate shares it."""
     emg, low = design_filters(fs, None)
     impulse = np.zeros(int(2 * fs))
     impulse[0] = 1.0
