@@ -47,17 +47,24 @@ class SignalStats:
         return stats
 
     def add(self, block: np.ndarray) -> None:
-        """Take in the next channels x samples block (few temporaries: one float64 copy)."""
+        """Take in the next channels x samples block. About nine passes over it: a block
+        looks for its second-highest value only on channels where its highest reaches
+        the highest so far (after the first blocks, hardly ever)."""
         x = np.asarray(block)
-        finite = np.isfinite(x)
-        nb = np.count_nonzero(finite, axis=1)
+        total = x.sum(axis=1, dtype=np.float64)
+        whole = bool(np.isfinite(total).all())  # NaN and inf would show in the sum
+        finite = None if whole else np.isfinite(x)
+        if finite is None:
+            nb = np.full(x.shape[0], x.shape[1], dtype=np.int64)
+        else:
+            nb = np.count_nonzero(finite, axis=1)
+            total = np.where(finite, x, 0).sum(axis=1, dtype=np.float64)
         self.bad += x.shape[1] - nb
-        whole = int(nb.sum()) == x.size  # the usual case: no masking needed
-        mb = (x if whole else np.where(finite, x, 0)).sum(axis=1, dtype=np.float64) / np.maximum(nb, 1)
+        mb = total / np.maximum(nb, 1)
         dev = np.subtract(x, mb[:, None], dtype=np.float64)
-        if not whole:
+        if finite is not None:
             dev[~finite] = 0.0
-        m2b = np.square(dev, out=dev).sum(axis=1)
+        m2b = np.einsum("ij,ij->i", dev, dev)
         del dev
         n = self.n + nb
         delta = mb - self._mean
@@ -65,15 +72,22 @@ class SignalStats:
         self._mean += delta * share
         self._m2 += m2b + delta * delta * self.n * share
         self.n = n
-        for side, values in enumerate((x, -x)):
-            v = values if whole else np.where(finite, values, -np.inf)
-            first = v.max(axis=1)
-            at = v == first[:, None]
-            second = np.where(at, -np.inf, v).max(axis=1)
-            counts = [np.count_nonzero(at, axis=1), np.count_nonzero(v == second[:, None], axis=1)]
+        for side in (0, 1):  # the highs of x, then the highs of -x (the lows)
+            sign = 1.0 if side == 0 else -1.0
+            if finite is None:
+                first = x.max(axis=1) if side == 0 else -x.min(axis=1)
+            else:
+                first = np.where(finite, sign * x, -np.inf).max(axis=1)
+            counts = np.count_nonzero(x == (sign * first)[:, None], axis=1)
+            second, n_second = np.full_like(first, -np.inf), np.zeros_like(counts)
+            rows = np.flatnonzero(first >= self._top[side][:, 0])  # only there can a block's second matter
+            if rows.size:
+                v = sign * x[rows] if finite is None else np.where(finite[rows], sign * x[rows], -np.inf)
+                second[rows] = np.where(v == first[rows, None], -np.inf, v).max(axis=1)
+                n_second[rows] = np.count_nonzero(v == second[rows, None], axis=1)
+            vals = np.stack([first, second], axis=1)
             # -inf stands for "no finite value": no samples sit there
-            self._merge(side, np.stack([first, second], axis=1),
-                        np.stack(counts, axis=1) * np.isfinite(np.stack([first, second], axis=1)))
+            self._merge(side, vals, np.stack([counts, n_second], axis=1) * np.isfinite(vals))
 
     def _merge(self, side: int, vals: np.ndarray, counts: np.ndarray) -> None:
         vals = np.concatenate([self._top[side], vals], axis=1)
