@@ -443,6 +443,26 @@ def test_format_change_mid_stream_is_an_error():
     assert got == 50
 
 
+@pytest.mark.parametrize("scale", [float("nan"), float("inf"), 0.0, -0.5])
+def test_an_info_frame_with_an_unusable_scale_is_refused(scale):
+    """A scale that would turn every sample into NaN, inf or zero is a format error, not
+    a stream of nonsense."""
+    master, slave = make_pty()
+    src = SerialSource(os.ttyname(slave), info_timeout=5.0)
+    from twitchwatch.sources.serial import SerialSourceError
+
+    def device():
+        wait_status(src, ("waiting-info",))
+        write_all(master, encode_info(2, 1000, scale, "emu"))
+        write_all(master, encode_samples(0, np.ones((10, 2), np.int16)))
+
+    threading.Thread(target=device, daemon=True).start()
+    with pytest.raises(SerialSourceError, match="uV/count, which is not a valid format"):
+        next(src.chunks())
+    os.close(master)
+    os.close(slave)
+
+
 def test_no_info_is_a_clear_error():
     master, slave = make_pty()
     src = SerialSource(os.ttyname(slave), info_timeout=0.5)

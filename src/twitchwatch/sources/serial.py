@@ -423,10 +423,10 @@ class SerialSource:
                     f"{self.port} speaks firmware-bridge protocol version {info.version}; "
                     f"this twitchwatch reads version {PROTOCOL_VERSION}")
                 return
-            if not 1 <= info.channels <= 16 or info.rate_hz == 0:
+            if not 1 <= info.channels <= 16 or info.rate_hz == 0 or not 0 < info.uv_per_count < 1e9:
                 self._error = SerialSourceError(
                     f"{self.port} sent an INFO frame with {info.channels} channels at "
-                    f"{info.rate_hz} Hz, which is not a valid format")
+                    f"{info.rate_hz} Hz and {info.uv_per_count:g} uV/count, which is not a valid format")
                 return
             if self.info is None:
                 self.info = info
