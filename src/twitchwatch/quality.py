@@ -51,7 +51,8 @@ class SignalStats:
         looks for its second-highest value only on channels where its highest reaches
         the highest so far (after the first blocks, hardly ever)."""
         x = np.asarray(block)
-        total = x.sum(axis=1, dtype=np.float64)
+        with np.errstate(invalid="ignore"):  # inf - inf: NaN, as wanted
+            total = x.sum(axis=1, dtype=np.float64)
         whole = bool(np.isfinite(total).all())  # NaN and inf would show in the sum
         finite = None if whole else np.isfinite(x)
         if finite is None:
