@@ -227,22 +227,18 @@ def _store(args):
     return EpisodeStore(args.db or default_db())
 
 
-def _log_recording(store, path: Path, rec: Recording, episodes: list, args, err_con) -> None:
-    """Put a recording's episodes in the log, placed in time by its start."""
-    import datetime as dt
-
+def _log_recording(store, path: Path, info, episodes: list, waveforms: dict, regions: list, quiet: bool,
+                   err_con) -> None:
+    """Put a recording's episodes in the log, placed in time by its start (``info``: the
+    Recording, or a batch worker's RecordingInfo)."""
+    from .batch import session_start
     from .episodes import fingerprint
-    from .quality import snippets
 
-    start, placed = rec.start_time, ""
-    if start is None:
-        start = dt.datetime.fromtimestamp(path.stat().st_mtime) - dt.timedelta(seconds=rec.duration_s)
-        placed = " (the file gives no start time: placed to end at its modification time)"
+    start, placed = session_start(path, info)
     _, replaced = store.log_session(source_key=fingerprint(path), source=str(path.resolve()), start=start,
-                                    duration_s=rec.duration_s, fs=rec.fs, channels=rec.channels,
-                                    regions=_regions(args.regions, rec.n_channels), episodes=episodes,
-                                    waveforms=snippets(rec, episodes))
-    if not args.quiet:
+                                    duration_s=info.duration_s, fs=info.fs, channels=tuple(info.channels),
+                                    regions=regions, episodes=episodes, waveforms=waveforms)
+    if not quiet:
         err_con.print(f"{'replaced' if replaced else 'logged'} in {store.path}{placed}", highlight=False)
 
 
@@ -254,7 +250,7 @@ def _run(path: Path, rec: Recording, args, out_con, err_con) -> list:
     from .batch import MAINS
     from .classify import make_classifier
     from .pipeline import analyze
-    from .quality import SignalStats, signal_warnings
+    from .quality import SignalStats, signal_warnings, snippets
 
     classifier = make_classifier(args.model, rec.fs)
     stats = SignalStats(rec.n_channels)
@@ -269,7 +265,8 @@ def _run(path: Path, rec: Recording, args, out_con, err_con) -> list:
     for w in signal_warnings(stats, rec.channels, str(path)):
         _warn(w)
     if args.store is not None:
-        _log_recording(args.store, path, rec, episodes, args, err_con)
+        _log_recording(args.store, path, rec, episodes, snippets(rec, episodes),
+                       _regions(args.regions, rec.n_channels), args.quiet, err_con)
     if not args.quiet:
         fmt = rec.meta.get("format", "?")
         out_con.print(f"[bold]{escape(str(path))}[/bold]  {fmt}, {_plural(rec.n_channels, 'channel')}, "
@@ -331,8 +328,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from .batch import Batch, Options, session_start
-    from .episodes import fingerprint
+    from .batch import Batch, Options
 
     for group in groups:
         if not any(g == group for _, g in files):
@@ -381,13 +377,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 except UserError as exc:
                     fail(row, f"{path}: {exc}")
                     continue
-                start, placed = session_start(path, info)
-                _, replaced = args.store.log_session(
-                    source_key=fingerprint(path), source=str(path.resolve()), start=start,
-                    duration_s=info.duration_s, fs=info.fs, channels=info.channels, regions=regions,
-                    episodes=episodes, waveforms=res.waveforms)
-                if not args.quiet:
-                    err_con.print(f"{'replaced' if replaced else 'logged'} in {args.store.path}{placed}")
+                _log_recording(args.store, path, info, episodes, res.waveforms, regions, args.quiet, err_con)
             if not args.quiet:
                 out_con.print(f"[bold]{escape(str(path))}[/bold]  {info.format}, "
                               f"{_plural(info.n_channels, 'channel')}, {info.fs:g} Hz, "
