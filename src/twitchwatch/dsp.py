@@ -239,7 +239,7 @@ class Preprocessor:
         self.harmonics: tuple[int, ...] = ()  # the mains harmonics notched (found in the first second)
         self.nonfinite = np.zeros(self.n_channels, dtype=np.int64)
         self._held: list[Chunk] = []
-        self._sos: tuple[np.ndarray, np.ndarray] | None = None
+        self._sos: np.ndarray | None = None  # the EMG band (the low band is self._low)
         self._comb: Comb | None = None
         self._low = low_band(self.fs)
         self._state: _State | None = None
@@ -281,7 +281,7 @@ class Preprocessor:
     def _emg(self, x: np.ndarray) -> np.ndarray:
         """The EMG band (band-pass, then the mains notches), state carried."""
         st = self._state
-        y, st.emg_zi = signal.sosfilt(self._sos[0], x, axis=1, zi=st.emg_zi)  # type: ignore[index]
+        y, st.emg_zi = signal.sosfilt(self._sos, x, axis=1, zi=st.emg_zi)
         if self._comb is not None:
             y, st.comb = self._comb.filter(y, st.comb)
         return y
@@ -290,7 +290,7 @@ class Preprocessor:
         """Filters in steady state at ``x0`` (per channel): no transient from the level."""
         period = bridge_period(self.fs, self.mains_hz)
         kept = period * max(1, int(round(BRIDGE_AVERAGE_S * self.fs / period)))
-        self._state = _State(signal.sosfilt_zi(self._sos[0])[:, None, :] * x0[None, :, None],  # type: ignore[index]
+        self._state = _State(signal.sosfilt_zi(self._sos)[:, None, :] * x0[None, :, None],
                              self._comb.rest(self.n_channels) if self._comb is not None else None,
                              self._low.rest(x0), x0.copy(), np.repeat(x0[:, None], kept, axis=1))
 
@@ -339,7 +339,7 @@ class Preprocessor:
             mains = self.mains_arg  # type: ignore[assignment]
         self.mains_hz = float(mains) if mains else None
         self.harmonics = mains_harmonics(filled, self.fs, self.mains_hz) if self.mains_hz else ()
-        self._sos = design_filters(self.fs, self.mains_hz, self.harmonics)
+        self._sos = design_filters(self.fs, self.mains_hz, self.harmonics)[0]
         self._comb = mains_comb(self.fs, self.mains_hz)
         self._restart(first)  # start in steady state at the first good value
         return [self._filter(c, bridge=i > 0) for i, c in enumerate(held)]  # nothing before the first
