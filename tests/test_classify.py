@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +14,9 @@ import pytest
 import skops.io as sio
 from sklearn.base import clone
 
-from twitchwatch.classify import (DEFAULT_MODEL, FEATURE_VERSION, FEATURES, MODEL_CLASSES, EpisodeClassifier, ModelClassifier,
-                                  RuleClassifier, feature_matrix, load_model, save_model)
+from twitchwatch.classify import (DEFAULT_MODEL, FEATURE_VERSION, FEATURES, MODEL_CLASSES, ModelClassifier, RuleClassifier,
+                                  TreeEnsemble, feature_matrix, load_model, load_predictor, save_model)
+from twitchwatch.estimator import EpisodeClassifier
 from twitchwatch.errors import UserError
 from twitchwatch.evaluate import label_events
 from twitchwatch.pipeline import detect
@@ -96,11 +99,33 @@ def test_model_round_trip_through_skops(tiny, tmp_path):
     path = tmp_path / "m.skops"
     save_model(model, path, {"note": "test"})
     again = load_model(path)
+    assert isinstance(again, EpisodeClassifier)
     np.testing.assert_array_equal(again.predict_proba(tiny.X), model.predict_proba(tiny.X))
     assert json.loads(path.with_suffix(".json").read_text()) == {"note": "test"}
+    trees = load_predictor(path)  # read without skops: the same probabilities
+    assert type(trees) is TreeEnsemble
+    np.testing.assert_array_equal(trees.predict_proba(tiny.X), model.predict_proba(tiny.X))
+    np.testing.assert_array_equal(trees.classes_, model.classes_)
 
 
-def test_a_model_holding_untrusted_types_is_refused(tmp_path):
+def test_analysing_does_not_import_scikit_learn_or_skops():
+    """Start-up: the pipeline reads the shipped model's trees without scikit-learn or
+    skops (together more than a second of every command's start-up)."""
+    code = ("import sys; import numpy as np; from twitchwatch.classify import make_classifier; "
+            "from twitchwatch.pipeline import analyze; from twitchwatch.synth import SynthConfig, simulate; "
+            "rec, truth = simulate(SynthConfig(minutes=0.2, fs=250.0, seed=1)); "
+            "eps = analyze(rec, classifier=make_classifier(None, rec.fs)); assert eps; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'skops')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+LOADERS = [load_model, load_predictor]
+
+
+@pytest.mark.parametrize("load", LOADERS, ids=lambda f: f.__name__)
+def test_a_model_holding_untrusted_types_is_refused(tmp_path, load):
     """A file that would run os.system on load (or any type outside the trusted list)
     is refused before anything in it is constructed."""
     from sklearn.pipeline import make_pipeline
@@ -112,16 +137,28 @@ def test_a_model_holding_untrusted_types_is_refused(tmp_path):
     path = tmp_path / "hostile.skops"
     sio.dump(hostile, path)
     with pytest.raises(UserError, match="refused"):
-        load_model(path)
+        load(path)
 
 
-def test_a_model_for_other_features_is_refused(tiny, tmp_path):
+@pytest.mark.parametrize("load", LOADERS, ids=lambda f: f.__name__)
+def test_a_model_for_other_features_is_refused(tiny, tmp_path, load):
     model = fit(tiny, seed=0)
     model.feature_version_ = "0"
     path = tmp_path / "old.skops"
     sio.dump(model, path)
     with pytest.raises(UserError, match="features version 0"):
-        load_model(path)
+        load(path)
+
+
+@pytest.mark.parametrize("load", LOADERS, ids=lambda f: f.__name__)
+def test_a_model_whose_trees_point_outside_is_refused(tiny, tmp_path, load):
+    """A damaged file fails on loading, in one line, not in the middle of an analysis."""
+    model = fit(tiny, seed=0)
+    model.trees_["left"][0] = model.trees_["left"].size + 5
+    path = tmp_path / "damaged.skops"
+    save_model(model, path)
+    with pytest.raises(UserError, match="do not hold together"):
+        load(path)
 
 
 def test_shipped_model_matches_its_card_and_metadata():

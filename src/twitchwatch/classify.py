@@ -2,8 +2,9 @@
 
 Two classifiers with one interface, ``classify(bursts, channel_names) -> episodes``:
 
-- ``ModelClassifier``: the learned model (``EpisodeClassifier``, a scikit-learn estimator
-  saved with skops in models/), the default. It has a fourth class, ``noise``: a burst
+- ``ModelClassifier``: the learned model (``estimator.EpisodeClassifier``, a scikit-learn
+  estimator saved with skops in models/; its trees read back by ``load_predictor``), the
+  default. It has a fourth class, ``noise``: a burst
   the detector found where nothing happened; such bursts are not reported. Its
   ``confidence`` is the model's calibrated probability of the kind it reports.
 - ``RuleClassifier``: transparent rules on the same features, kept as a baseline (and
@@ -19,13 +20,14 @@ Two classifiers with one interface, ``classify(bursts, channel_names) -> episode
 """
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
 
 from .dsp import board_cutoff
 from .errors import UserError
@@ -111,43 +113,17 @@ def feature_matrix(features: list[dict[str, float]], fs: float) -> np.ndarray:
     ])
 
 
-class EpisodeClassifier(ClassifierMixin, BaseEstimator):
-    """Gradient-boosted trees over ``feature_matrix`` rows.
+class TreeEnsemble:
+    """Gradient-boosted trees as flat node arrays: ``trees_`` (children as absolute
+    indices, a leaf's children itself, and each tree's root), ``baseline_``,
+    ``classes_``, ``n_features_in_``. The prediction half of the scikit-learn estimator
+    ``estimator.EpisodeClassifier``; the pipeline predicts with one read straight from the
+    model file (``load_predictor``), so that analysing does not import scikit-learn."""
 
-    scikit-learn conventions: parameters in ``__init__``, ``fit(X, y)``, ``predict``,
-    ``predict_proba``; learned attributes end in ``_``. The trees minimise the multinomial
-    log-loss, so their probabilities are calibrated as they come: on held-out recordings
-    the expected calibration error is under 0.01 (models/MODEL_CARD.md), better than
-    with an isotonic recalibration on top, which we tried.
-
-    ``fit`` trains scikit-learn's ``HistGradientBoostingClassifier`` and keeps its trees
-    as flat node arrays (``trees_``), walked for all rows and all trees at once: the
-    same probabilities, without a Python loop over hundreds of trees per call, and a
-    model file of plain arrays that loads in milliseconds."""
-
-    def __init__(self, max_iter: int = 200, learning_rate: float = 0.08, max_leaf_nodes: int = 15,
-                 l2_regularization: float = 1.0, random_state: int = 0):
-        self.max_iter = max_iter
-        self.learning_rate = learning_rate
-        self.max_leaf_nodes = max_leaf_nodes
-        self.l2_regularization = l2_regularization
-        self.random_state = random_state
-
-    def fit(self, X, y, sample_weight=None) -> "EpisodeClassifier":
-        from sklearn.ensemble import HistGradientBoostingClassifier
-
-        X = np.asarray(X, dtype=np.float64)
-        hgb = HistGradientBoostingClassifier(max_iter=self.max_iter, learning_rate=self.learning_rate,
-                                             max_leaf_nodes=self.max_leaf_nodes,
-                                             l2_regularization=self.l2_regularization,
-                                             early_stopping=False, random_state=self.random_state)
-        hgb.fit(X, np.asarray(y), sample_weight=sample_weight)
-        self.classes_ = hgb.classes_
-        self.n_features_in_ = X.shape[1]
-        self.feature_version_ = FEATURE_VERSION
-        self.baseline_ = np.asarray(hgb._baseline_prediction, dtype=np.float64).reshape(-1)
-        self.trees_ = flatten_trees(hgb._predictors)
-        return self
+    classes_: np.ndarray
+    n_features_in_: int
+    baseline_: np.ndarray
+    trees_: dict[str, np.ndarray]
 
     def decision_function(self, X) -> np.ndarray:
         """Raw scores (rows x classes): the baseline plus every tree's leaf value.
@@ -187,33 +163,44 @@ class EpisodeClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
-def flatten_trees(predictors: list) -> dict[str, np.ndarray]:
-    """scikit-learn's fitted tree predictors (iterations x trees per iteration, in that
-    order) as one set of node arrays: children as absolute indices (a leaf's children
-    are itself) and each tree's root."""
-    nodes = [tree.nodes for iteration in predictors for tree in iteration]
-    sizes = np.array([n.size for n in nodes])
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    allnodes = np.concatenate(nodes)
-    shift = np.repeat(offsets, sizes)
-    own = np.arange(allnodes.size)
-    leaf = allnodes["is_leaf"].astype(bool)
-    return {
-        "root": offsets.astype(np.intp),
-        "feature": np.where(leaf, 0, allnodes["feature_idx"]).astype(np.intp),
-        "threshold": allnodes["num_threshold"].astype(np.float64),
-        "missing_left": allnodes["missing_go_to_left"].astype(bool),
-        "left": np.where(leaf, own, allnodes["left"].astype(np.intp) + shift),
-        "right": np.where(leaf, own, allnodes["right"].astype(np.intp) + shift),
-        "leaf": leaf,
-        "value": allnodes["value"].astype(np.float64),
-    }
+_TREE_ARRAYS = ("root", "feature", "threshold", "missing_left", "left", "right", "leaf", "value")
+
+
+def _ensemble(path: Path, state: dict) -> TreeEnsemble:
+    """A TreeEnsemble from a fitted EpisodeClassifier's attributes, after checking that
+    the trees hold together (indices in range), so that a damaged file fails here, in one
+    line, not as an IndexError in the middle of an analysis."""
+    version = state.get("feature_version_")
+    if version != FEATURE_VERSION:
+        raise UserError(f"--model {path}: made for features version {version}, this twitchwatch uses "
+                        f"{FEATURE_VERSION}; retrain it with `twitchwatch train`")
+    try:
+        t = {k: np.asarray(state["trees_"][k]) for k in _TREE_ARRAYS}
+        out = TreeEnsemble()
+        out.classes_, out.baseline_ = np.asarray(state["classes_"]), np.asarray(state["baseline_"], np.float64)
+        out.n_features_in_, out.trees_ = int(state["n_features_in_"]), t
+        n, k = t["leaf"].size, out.baseline_.size
+        sound = (all(t[a].shape == (n,) for a in _TREE_ARRAYS if a != "root") and t["root"].ndim == 1
+                 and all(((t[a] >= 0) & (t[a] < n)).all() for a in ("root", "left", "right"))
+                 and ((t["feature"] >= 0) & (t["feature"] < out.n_features_in_)).all()
+                 and k > 0 and t["root"].size % k == 0 and out.classes_.size == max(k, 2))
+    except (KeyError, TypeError, ValueError):
+        sound = False
+    if not sound:
+        raise UserError(f"--model {path}: its trees do not hold together (a damaged file?); "
+                        "retrain it with `twitchwatch train`")
+    for a in ("root", "feature", "left", "right"):
+        t[a] = t[a].astype(np.intp)
+    t["leaf"], t["missing_left"] = t["leaf"].astype(bool), t["missing_left"].astype(bool)
+    t["threshold"], t["value"] = t["threshold"].astype(np.float64), t["value"].astype(np.float64)
+    return out
 
 
 class ModelClassifier:
-    """A fitted EpisodeClassifier as the pipeline's classify stage."""
+    """A fitted model (a TreeEnsemble, or the EpisodeClassifier that extends it) as the
+    pipeline's classify stage."""
 
-    def __init__(self, model: EpisodeClassifier, fs: float):
+    def __init__(self, model: TreeEnsemble, fs: float):
         self.model, self.fs = model, float(fs)
 
     def classify(self, bursts: list[Burst], channel_names: tuple[str, ...]) -> list[Episode]:
@@ -233,10 +220,10 @@ class ModelClassifier:
 
 # Beyond the types skops trusts by default (numpy arrays, scikit-learn's plain estimators
 # and losses), a model file may hold these and nothing else; it is refused before loading.
-TRUSTED_TYPES = ("twitchwatch.classify.EpisodeClassifier",)
+TRUSTED_TYPES = ("twitchwatch.estimator.EpisodeClassifier",)
 
 
-def save_model(model: EpisodeClassifier, path: str | Path, meta: dict | None = None) -> None:
+def save_model(model: TreeEnsemble, path: str | Path, meta: dict | None = None) -> None:
     """Write ``model`` with skops (never pickle), and its metadata beside it as JSON."""
     import skops.io as sio
 
@@ -250,20 +237,28 @@ def save_model(model: EpisodeClassifier, path: str | Path, meta: dict | None = N
         path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
-def load_model(path: str | Path | None = None) -> EpisodeClassifier:
-    """Load a skops model, refusing any type outside TRUSTED_TYPES and any model made for
-    other features (one-line UserError naming the file). Cached per file and version."""
+def _model_path(path: str | Path | None) -> tuple[Path, int | None]:
+    """The model file (the shipped one for None) and its modification stamp (None when
+    it does not exist): with it, the loaders' caches see a retrained file."""
     path = Path(path) if path is not None else DEFAULT_MODEL
     try:
-        stamp = path.stat().st_mtime_ns
+        return path.resolve(), path.stat().st_mtime_ns
     except OSError:
-        stamp = None
-    return _load_model(path.resolve(), stamp)
+        return path.resolve(), None
+
+
+def load_model(path: str | Path | None = None):
+    """The scikit-learn estimator (``estimator.EpisodeClassifier``) in a skops file,
+    refusing any type outside TRUSTED_TYPES and any model made for other features
+    (one-line UserError naming the file). Cached per file and version."""
+    return _load_model(*_model_path(path))
 
 
 @lru_cache(maxsize=8)
-def _load_model(path: Path, stamp: int | None) -> EpisodeClassifier:
+def _load_model(path: Path, stamp: int | None):
     import skops.io as sio
+
+    from .estimator import EpisodeClassifier
 
     if stamp is None or not path.is_file():
         raise UserError(f"--model {path}: no such model file" + (
@@ -277,7 +272,8 @@ def _load_model(path: Path, stamp: int | None) -> EpisodeClassifier:
     refused = sorted(t for t in found if t not in TRUSTED_TYPES)
     if refused:
         raise UserError(f"--model {path}: refused, it holds types twitchwatch does not trust "
-                        f"({', '.join(refused[:3])}{', ...' if len(refused) > 3 else ''})")
+                        f"({', '.join(refused[:3])}{', ...' if len(refused) > 3 else ''}); if another "
+                        "version of twitchwatch made it, retrain it with `twitchwatch train`")
     try:
         model = sio.load(path, trusted=sorted(found))
     except Exception as exc:
@@ -286,11 +282,59 @@ def _load_model(path: Path, stamp: int | None) -> EpisodeClassifier:
                         "with `twitchwatch train`") from None
     if not isinstance(model, EpisodeClassifier):
         raise UserError(f"--model {path}: holds a {type(model).__name__}, not a twitchwatch classifier")
-    version = getattr(model, "feature_version_", None)
-    if version != FEATURE_VERSION:
-        raise UserError(f"--model {path}: made for features version {version}, this twitchwatch uses "
-                        f"{FEATURE_VERSION}; retrain it with `twitchwatch train`")
+    _ensemble(path, vars(model))  # the same checks as load_predictor's
     return model
+
+
+def load_predictor(path: str | Path | None = None) -> TreeEnsemble:
+    """What the pipeline predicts with: the trees of the model in a skops file.
+
+    A file that holds only plain data under our one trusted type (JSON scalars, numpy
+    arrays without pickles, dicts with string keys), as ``save_model`` writes it, is read
+    here directly: importing scikit-learn and skops to load it would cost more than a
+    second of every command's start-up. Any other file goes through ``load_model``, which
+    refuses what it does not trust. Cached per file and version."""
+    return _load_predictor(*_model_path(path))
+
+
+@lru_cache(maxsize=8)
+def _load_predictor(path: Path, stamp: int | None) -> TreeEnsemble:
+    state = _plain_state(path) if stamp is not None else None
+    return _ensemble(path, state if state is not None else vars(_load_model(path, stamp)))
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def _plain_state(path: Path) -> dict | None:
+    """The attributes of the EpisodeClassifier in a skops file (protocol 2), or None
+    when the file holds anything but plain data; nothing in it is run or unpickled."""
+    def value(node: dict, z: zipfile.ZipFile):
+        kind, cls = node.get("__loader__"), f"{node.get('__module__')}.{node.get('__class__')}"
+        if kind == "JsonNode" and node.get("is_json") is True:
+            return json.loads(node["content"])
+        if kind == "NdArrayNode" and node.get("type") == "numpy" and cls == "numpy.ndarray":
+            return np.load(io.BytesIO(z.read(node["file"])), allow_pickle=False)
+        if kind == "DictNode" and cls == "builtins.dict":
+            keys = node["key_types"]
+            if keys.get("__loader__") != "ListNode" or any(
+                    (k.get("__loader__"), k.get("__module__"), k.get("__class__")) != ("TypeNode", "builtins", "str")
+                    for k in keys["content"]):
+                raise _NotPlain
+            return {str(k): value(v, z) for k, v in node["content"].items()}
+        raise _NotPlain
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            schema = json.loads(z.read("schema.json"))
+            if (schema.get("protocol") != 2 or schema.get("__loader__") != "ObjectNode"
+                    or f"{schema.get('__module__')}.{schema.get('__class__')}" not in TRUSTED_TYPES):
+                return None
+            state = value(schema["content"], z)
+    except (_NotPlain, zipfile.BadZipFile, OSError, KeyError, TypeError, AttributeError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
 
 
 def make_classifier(model: str | Path | None, fs: float):
@@ -298,4 +342,4 @@ def make_classifier(model: str | Path | None, fs: float):
     rule baseline, or a path to a skops model."""
     if str(model) == "rules":
         return RuleClassifier()
-    return ModelClassifier(load_model(model), fs)
+    return ModelClassifier(load_predictor(model), fs)

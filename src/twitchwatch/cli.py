@@ -297,8 +297,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         from .formats.brainflow_csv import board_id
         board_id(args.board)
     if args.model != "rules":
-        from .classify import load_model
-        load_model(args.model)  # a bad model fails once, before any recording
+        from .classify import load_predictor
+        load_predictor(args.model)  # a bad model fails once, before any recording
     out_con, err_con = _consoles()
     files, groups = _inputs(args.paths)
     json_out = Path(args.json) if args.json else None
@@ -793,12 +793,12 @@ def cmd_stream(args: argparse.Namespace) -> int:
     for target in (args.json, args.record):
         if target and not Path(target).parent.exists():
             raise UserError(f"{target}: its folder does not exist")
-    from .classify import load_model, make_classifier
+    from .classify import load_predictor, make_classifier
 
     if args.model != "rules":
         # loaded before the board is opened: a bad model fails first, and the port is read
-        # as soon as it is open (a board's buffer overflows in the second a model takes)
-        load_model(args.model)
+        # as soon as it is open
+        load_predictor(args.model)
     source, name = _make_source(args)
     mains = {"auto": "auto", "none": None, "50": 50.0, "60": 60.0}[args.mains]
     classifier = make_classifier(args.model, source.fs)

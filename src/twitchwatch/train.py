@@ -23,7 +23,8 @@ from typing import Callable
 
 import numpy as np
 
-from .classify import FEATURE_VERSION, FEATURES, MODEL_CLASSES, EpisodeClassifier, feature_matrix
+from .classify import FEATURE_VERSION, FEATURES, MODEL_CLASSES, feature_matrix
+from .estimator import EpisodeClassifier
 from .evaluate import label_events
 from .pipeline import detect
 from .synth import SynthConfig, simulate
