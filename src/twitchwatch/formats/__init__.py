@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import RecordingError
 from ..types import Recording
-from . import brainflow_csv, edf, openbci_txt, text
+from . import brainflow_csv, edf, openbci_txt, table, text
 from .checks import check_fs, check_path, fail
 from .edf import EdfWriter
 from .table import Lines, data_mask
@@ -52,21 +52,24 @@ def sniff(path: str | Path, *, board: str | None = None, fs: float | None = None
 
 
 def _sniff(p: Path, board: str | None, fs: float | None) -> tuple[str, Lines | None]:
+    """The format and, for text, the ``Lines`` of the file's head (``table.HEAD_BYTES``, cut
+    after its last newline): the readers take their header and first rows from it and
+    ``read_table`` reads the rest of the file in blocks."""
     with p.open("rb") as f:
-        head = f.read(256)
-    kind = edf.sniff(head)
-    if kind:
-        return kind, None
-    ext = p.suffix.lower()
-    raw = p.read_bytes()
-    sample = np.frombuffer(raw[:65536], np.uint8)
-    if (sample == 0).any() or _TEXTLIKE[sample].mean() < 0.95:
-        if ext in (".edf", ".bdf"):
-            raise fail(p, f"has a {ext} name but no valid {ext[1:].upper()} header; "
-                          "the file is damaged or not EDF/BDF")
-        raise fail(p, "is not a recording format twitchwatch reads (EDF/BDF, BrainFlow CSV, "
-                      "OpenBCI GUI txt, delimited numbers)")
-    lines = Lines.of(raw)
+        kind = edf.sniff(f.read(256))
+        if kind:
+            return kind, None
+        f.seek(0)
+        sample = np.frombuffer(f.read(65536), np.uint8)
+        ext = p.suffix.lower()
+        if (sample == 0).any() or _TEXTLIKE[sample].mean() < 0.95:
+            if ext in (".edf", ".bdf"):
+                raise fail(p, f"has a {ext} name but no valid {ext[1:].upper()} header; "
+                              "the file is damaged or not EDF/BDF")
+            raise fail(p, "is not a recording format twitchwatch reads (EDF/BDF, BrainFlow CSV, "
+                          "OpenBCI GUI txt, delimited numbers)")
+        f.seek(0)
+        lines = Lines.of(next(table.text_blocks(f, table.HEAD_BYTES), b""))
     if openbci_txt.sniff(lines):
         return "openbci-txt", lines
     if ext in (".edf", ".bdf"):
@@ -83,7 +86,9 @@ def open_recording(path: str | Path, *, board: str | None = None, fs: float | No
     """Open a recording file of any supported format as microvolts, channels x samples.
 
     EDF/BDF files open lazily (header and annotations now; samples in blocks through
-    ``rec.chunks``/``rec.read``, or all at once through ``rec.data``); text formats are read whole.
+    ``rec.chunks``/``rec.read``, or all at once through ``rec.data``). Text formats are parsed
+    in blocks; a large one (over ``table.IN_MEMORY_BYTES``) opens lazily too, its samples kept
+    as float32 in a temporary file removed with the recording.
 
     ``board`` names the BrainFlow board of a BrainFlow CSV; ``fs`` gives (or overrides) the
     sampling rate; ``columns`` picks channels (for plain text: file columns).

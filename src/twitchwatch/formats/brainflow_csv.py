@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import RecordingError
 from ..types import Recording
-from .checks import fail, finish, select_channels
+from .checks import fail, finish, picked
 from .table import Lines, data_mask, is_number, read_table, split_fields
 
 ALIASES = {"synthetic": "SYNTHETIC_BOARD", "cyton": "CYTON_BOARD",
@@ -82,16 +82,15 @@ def read(path: Path, lines: Lines, board: str | int, fs: float | None,
                              "check --board")
     usecols = list(rows) + ([int(ts)] if ts is not None else [])
     table = read_table(path, lines, keep, "\t", usecols)
-    data = table.values[:, :len(rows)].T
     start = None
-    if ts is not None and np.isfinite(table.values[0, -1]) and 1e8 < table.values[0, -1] < 1e10:
-        start = _dt.datetime.fromtimestamp(float(table.values[0, -1]), tz=_dt.timezone.utc)
+    if ts is not None and np.isfinite(table.first_row[-1]) and 1e8 < table.first_row[-1] < 1e10:
+        start = _dt.datetime.fromtimestamp(float(table.first_row[-1]), tz=_dt.timezone.utc)
     warns = list(table.warnings)
     if fs is not None and float(fs) != float(descr["sampling_rate"]):
         warns.append(f"--fs {float(fs):g} overrides the board's {descr['sampling_rate']} Hz")
     rate, where = (fs, "--fs") if fs is not None else (descr["sampling_rate"], f"--board {board}")
-    names = [f"EXG{k}" for k in range(len(rows))]
-    data, names = select_channels(path, data, names, picks)
+    chosen = picked(path, len(rows), picks)
     meta = {"warnings": warns, "units": "uV", "board": descr.get("name", str(board)),
-            "board_id": bid, "rows": list(rows)}
-    return finish(path, data, rate, names, "brainflow-csv", fs_where=where, start_time=start, meta=meta)
+            "board_id": bid, "rows": list(rows), "nonfinite": table.nonfinite(chosen)}
+    return finish(path, table.channels(chosen), rate, [f"EXG{k}" for k in chosen], "brainflow-csv",
+                  fs_where=where, start_time=start, meta=meta)

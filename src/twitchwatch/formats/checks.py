@@ -63,13 +63,12 @@ def check_picks(path: str | Path, n_channels: int, picks: list[int]) -> None:
                          f"0-{n_channels - 1}; fix --columns")
 
 
-def select_channels(path: str | Path, data: np.ndarray, names: list[str],
-                    picks: list[int] | None) -> tuple[np.ndarray, list[str]]:
-    """Keep the channels numbered in ``picks`` (from --columns), in that order."""
+def picked(path: str | Path, n_channels: int, picks: list[int] | None) -> list[int]:
+    """The channels to keep: those numbered in ``picks`` (from --columns), in that order, else all."""
     if picks is None:
-        return data, names
-    check_picks(path, data.shape[0], picks)
-    return data[picks], [names[i] for i in picks]
+        return list(range(n_channels))
+    check_picks(path, n_channels, picks)
+    return list(picks)
 
 
 def finish(path: str | Path, data: np.ndarray | Samples, fs: float, channels: list[str] | tuple[str, ...],

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..types import Recording
-from .checks import fail, finish, select_channels
+from .checks import fail, finish, picked
 from .table import Lines, data_mask, is_number, read_table, split_fields
 
 _RATE = re.compile(r"sample\s*rate\s*=\s*([0-9.eE+-]+)", re.I)
@@ -64,24 +64,23 @@ def read(path: Path, lines: Lines, fs: float | None, picks: list[int] | None) ->
             raise fail(path, f"has {n_fields} columns, too few for an OpenBCI recording "
                              "(sample index, channels, accelerometer)")
         usecols, names = list(range(1, n + 1)), [f"EXG{k}" for k in range(n)]
-    table = read_table(path, lines, keep, ",", usecols + ([ts_col] if ts_col is not None else []))
+    table = read_table(path, lines, keep, ",", usecols + ([ts_col] if ts_col is not None else []),
+                       comments=b"%")
     warns += table.warnings
-    data = table.values[:, :len(usecols)].T
-    start = None
-    if ts_col is not None and table.values.shape[0]:
-        start = _epoch(table.values[0, -1])
+    start = _epoch(table.first_row[-1]) if ts_col is not None else None
     if fs is not None:
         if file_fs is not None and float(fs) != file_fs:
             warns.append(f"--fs {float(fs):g} overrides the header's {file_fs:g} Hz")
         where = "--fs"
     else:
         fs, where = file_fs, "its '%Sample Rate' header line"
-    data, names = select_channels(path, data, names, picks)
+    chosen = picked(path, len(usecols), picks)
     meta = {"warnings": warns, "units": "uV", "variant": "gui-v5/v6" if names_row else "old",
-            "board": board.group(1).strip() if board else None}
+            "board": board.group(1).strip() if board else None, "nonfinite": table.nonfinite(chosen)}
     if not names_row:
         meta["clock_start"] = first_data.rsplit(",", 1)[-1].strip() if ":" in first_data else None
-    return finish(path, data, fs, names, "openbci-txt", fs_where=where, start_time=start, meta=meta)
+    return finish(path, table.channels(chosen), fs, [names[i] for i in chosen], "openbci-txt",
+                  fs_where=where, start_time=start, meta=meta)
 
 
 def _count(digits: str) -> int:

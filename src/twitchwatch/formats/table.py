@@ -1,19 +1,48 @@
 """Fast parsing of delimited numeric text (shared by the text-based formats).
 
 The line structure is worked out with vectorised byte arithmetic (no per-line Python loop)
-and the numbers are parsed by numpy's C reader (``np.loadtxt``).
+and the numbers are parsed by numpy's C reader (``np.loadtxt``), a block of a few MiB at a
+time, so that reading takes memory for a block, not for the file. A file of up to
+``IN_MEMORY_BYTES`` keeps its rows in memory; a larger one writes them, as float32, to a
+temporary file that its Recording reads on demand.
 """
 from __future__ import annotations
 
 import io
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO, Iterator, Sequence
 
 import numpy as np
 
+from ..types import Samples
 from .checks import fail
+from .edf import _TempCopy
 
-_SPACE = np.frombuffer(b" \t\r\n\f\v", np.uint8)
+HEAD_BYTES = 1 << 22  # the head of a text file that is sniffed and holds its header
+BLOCK_BYTES = 1 << 21  # text parsed at a time after the head
+IN_MEMORY_BYTES = 1 << 26  # files up to this size keep their rows in memory; larger ones a temp file
+
+_IS_SPACE = np.zeros(256, bool)
+_IS_SPACE[np.frombuffer(b" \t\r\n\f\v", np.uint8)] = True
+
+
+def text_blocks(f: BinaryIO, size: int) -> Iterator[bytes]:
+    """The rest of the open file ``f`` in pieces of about ``size`` bytes, each ending after a
+    newline (a line longer than ``size`` makes its piece longer; the last piece ends at the
+    end of the file)."""
+    pieces: list[bytes] = []
+    while data := f.read(size):
+        cut = data.rfind(b"\n") + 1
+        if not cut:
+            pieces.append(data)
+            continue
+        yield b"".join([*pieces, data[:cut]])
+        pieces = [data[cut:]]
+    if any(pieces):
+        yield b"".join(pieces)
 
 
 @dataclass
@@ -45,9 +74,10 @@ class Lines:
         return int(self.starts.size)
 
     def per_line(self, mask: np.ndarray) -> np.ndarray:
-        """How many bytes of each line are set in ``mask``."""
-        cs = np.concatenate(([0], np.cumsum(mask, dtype=np.int64)))
-        return cs[self.ends] - cs[self.starts]
+        """How many bytes of each line are set in ``mask`` (from the positions of the set
+        bytes: a few of each line's, not a count for every byte of the block)."""
+        pos = np.flatnonzero(mask)
+        return np.searchsorted(pos, self.ends) - np.searchsorted(pos, self.starts)
 
     def text(self, i: int) -> str:
         return self.raw[self.starts[i]:self.ends[i]].decode("latin-1")
@@ -60,25 +90,87 @@ class Lines:
         return out
 
     def blank(self) -> np.ndarray:
-        return self.per_line(~np.isin(self.a, _SPACE)) == 0
+        """Lines of nothing but whitespace (each line's bytes up to the next one's start:
+        its CR/LF are whitespace too)."""
+        if not self.a.size:
+            return np.ones(len(self), bool)
+        return ~np.logical_or.reduceat(~_IS_SPACE[self.a], self.starts)
 
     def fields(self, delimiter: str | None) -> np.ndarray:
         """Number of fields per line (delimiter None: whitespace-separated tokens)."""
         if delimiter is not None:
             return self.per_line(self.a == ord(delimiter)) + 1
-        sp = np.isin(self.a, _SPACE)
+        sp = _IS_SPACE[self.a]
         prev = np.concatenate(([True], sp[:-1]))
         return self.per_line(~sp & prev)
 
 
+class RowSamples:
+    """Some columns of the float32 rows in a table's temporary file, read on demand as
+    channels x samples (the ``Samples`` of a large text recording).
+
+    Every ``read`` and ``blocks`` opens the file and closes it when done, so that no handle
+    outlives its use; holding ``copy`` keeps the file until the recording goes.
+    """
+
+    def __init__(self, source: Path, copy: _TempCopy, n_rows: int, n_cols: int, cols: Sequence[int]) -> None:
+        self.source, self.copy, self.n_cols, self.cols = source, copy, n_cols, list(cols)
+        self.n_channels, self.n_samples = len(self.cols), n_rows
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        with self._open() as f:
+            return self._fill(f, start, stop)
+
+    def blocks(self, size: int) -> Iterator[tuple[int, np.ndarray]]:
+        with self._open() as f:
+            for at in range(0, self.n_samples, size):
+                yield at, self._fill(f, at, min(at + size, self.n_samples))
+
+    def _open(self) -> BinaryIO:
+        try:
+            return self.copy.path.open("rb")
+        except OSError as exc:
+            raise fail(self.source, f"its temporary copy {self.copy.path} could not be read ({exc.strerror}); "
+                                    "was it removed while open?") from None
+
+    def _fill(self, f: BinaryIO, start: int, stop: int) -> np.ndarray:
+        if not 0 <= start <= stop <= self.n_samples:
+            raise ValueError(f"samples {start}:{stop} outside 0:{self.n_samples}")
+        width = 4 * self.n_cols
+        f.seek(start * width)
+        raw = f.read((stop - start) * width)
+        if len(raw) != (stop - start) * width:
+            raise fail(self.source, f"its temporary copy {self.copy.path} was cut short while open; open it again")
+        rows = np.frombuffer(raw, np.float32).reshape(stop - start, self.n_cols)
+        return np.ascontiguousarray(rows[:, self.cols].T)
+
+
 @dataclass
 class Table:
-    """Parsed numbers (rows x used columns) with the file line number of each row."""
+    """The rows of numbers of a file (the used columns): the first row in float64 (a unix
+    timestamp in float32 would be ~100 s off), and all rows as float32, in memory (``rows``)
+    or in a temporary file (``copy``)."""
 
-    values: np.ndarray
-    line_numbers: np.ndarray
+    source: Path
+    first_row: np.ndarray
+    n_rows: int
     n_fields: int
+    counts: np.ndarray  # samples that are not finite, per column
+    rows: np.ndarray | None = None
+    copy: _TempCopy | None = None
     warnings: list[str] = field(default_factory=list)
+
+    def channels(self, cols: Sequence[int]) -> np.ndarray | Samples:
+        """Columns ``cols`` (of the used ones) as channels x samples, float32: an array, or
+        ``Samples`` read from the temporary file on demand."""
+        if self.rows is not None:
+            return np.ascontiguousarray(self.rows[:, list(cols)].T)
+        assert self.copy is not None
+        return RowSamples(self.source, self.copy, self.n_rows, self.counts.size, cols)
+
+    def nonfinite(self, cols: Sequence[int]) -> int:
+        """How many samples of columns ``cols`` are NaN or infinite (as float32)."""
+        return int(self.counts[list(cols)].sum())
 
 
 def split_fields(line: str, delimiter: str | None) -> list[str]:
@@ -101,65 +193,187 @@ def data_mask(lines: Lines, first: int, comments: bytes = b"#%") -> np.ndarray:
 
 
 def read_table(path: str | Path, lines: Lines, keep: np.ndarray, delimiter: str | None,
-               usecols: list[int] | None = None, decimal_comma: bool = False) -> Table:
-    """Parse the lines flagged in ``keep`` as rows of numbers.
+               usecols: list[int] | None = None, decimal_comma: bool = False,
+               comments: bytes = b"#%") -> Table:
+    """Parse the rows of numbers of a file: the lines of its head ``lines`` flagged in ``keep``,
+    then, block by block, every later line that is neither blank nor starts with one of
+    ``comments``.
 
     Every row must have as many fields as the first one; a short or unparseable *last*
     row is dropped with a warning (a file cut off mid-write), anywhere else it is an error
     naming the line.
     """
-    warnings: list[str] = []
-    idx = np.flatnonzero(keep)
-    if idx.size == 0:
-        raise fail(path, "holds no samples (no data lines); record some data first")
-    counts = lines.fields(delimiter)[idx]
-    n_fields = int(counts[0])
-    bad = np.flatnonzero(counts != n_fields)
-    if bad.size and bad[0] == idx.size - 1:
-        warnings.append(f"dropped the incomplete last line {idx[-1] + 1} "
-                        f"({counts[-1]} fields, expected {n_fields}); the file was probably cut off")
-        idx, bad = idx[:-1], bad[:-1]
-    if bad.size:
-        i = int(idx[bad[0]])
-        raise fail(path, f"line {i + 1} has {counts[bad[0]]} fields but line {idx[0] + 1} has "
-                         f"{n_fields}; the file is inconsistent or corrupt - fix or cut that line")
-    if idx.size == 0:
-        raise fail(path, "holds no complete data lines; record some data first")
-    if usecols is not None:
-        out = [c for c in usecols if c >= n_fields or c < 0]
-        if out:
-            raise fail(path, f"has {n_fields} columns (0-{n_fields - 1}) per line, so column "
-                             f"{out[0]} does not exist; fix --columns")
-    for _ in range(2):
+    p = Path(path)
+    with p.open("rb") as f:
+        spill = os.fstat(f.fileno()).st_size > IN_MEMORY_BYTES
+        parser = _Parser(p, delimiter, usecols, decimal_comma, _Spill(p) if spill else None)
         try:
-            values = _parse(lines, idx, delimiter, usecols, decimal_comma)
-            return Table(values, idx + 1, n_fields, warnings)
-        except ValueError:
-            j = _first_bad_row(lines, idx, delimiter, usecols, decimal_comma)
-            last_unterminated = lines.nexts[idx[-1]] == lines.ends[idx[-1]]
-            if j == idx.size - 1 and last_unterminated and idx.size > 1:
-                warnings.append(f"dropped the incomplete last line {idx[-1] + 1}; "
-                                "the file was probably cut off")
-                idx = idx[:-1]
-                continue
-            line_no = int(idx[j]) + 1 if j is not None else int(idx[0]) + 1
-            snippet = lines.text(line_no - 1)[:60]
-            raise fail(path, f"line {line_no} is not all numbers ({snippet!r}); "
-                             "fix or cut that line, or pick numeric columns with --columns")
-    raise AssertionError("unreachable")
+            parser.add(lines, keep, 0)
+            f.seek(len(lines.raw))
+            base = len(lines)
+            for block in text_blocks(f, BLOCK_BYTES):
+                more = Lines.of(block)
+                parser.add(more, data_mask(more, 0, comments), base)
+                base += len(more)
+            return parser.table()
+        except BaseException:
+            parser.discard()
+            raise
+
+
+class _Spill:
+    """The temporary file a large table's float32 rows go to."""
+
+    def __init__(self, source: Path) -> None:
+        self.source = source
+        self.copy: _TempCopy | None = None
+        self.file: BinaryIO | None = None
+        try:
+            self.copy = _TempCopy(".f32")
+            self.file = self.copy.path.open("wb")
+        except OSError as exc:
+            raise self._no_room(exc) from None
+
+    def add(self, rows: np.ndarray) -> None:
+        assert self.file is not None
+        try:
+            self.file.write(rows.data)
+        except OSError as exc:
+            raise self._no_room(exc) from None
+
+    def close(self) -> _TempCopy:
+        assert self.file is not None and self.copy is not None
+        try:
+            self.file.close()
+        except OSError as exc:
+            raise self._no_room(exc) from None
+        return self.copy
+
+    def discard(self) -> None:
+        try:
+            if self.file is not None:
+                self.file.close()
+        except OSError:
+            pass  # (the disk is full: the file goes anyway)
+        if self.copy is not None:
+            self.copy.remove()
+
+    def _no_room(self, exc: OSError):
+        self.discard()
+        return fail(self.source, f"could not keep its samples in a temporary file in {tempfile.gettempdir()} "
+                                 f"({exc.strerror or exc}); set TMPDIR to a disk with room")
+
+
+class _Parser:
+    """The state of one pass over a file's rows: the first row's field count, the rows so
+    far (in memory or spilled), and a short last row held back until the file ends."""
+
+    def __init__(self, path: Path, delimiter: str | None, usecols: list[int] | None, decimal_comma: bool,
+                 spill: _Spill | None) -> None:
+        self.path, self.delimiter, self.usecols, self.decimal_comma = path, delimiter, usecols, decimal_comma
+        self.spill = spill
+        self.parts: list[np.ndarray] = []
+        self.n_fields = self.first_line = self.n_rows = 0
+        self.first_row: np.ndarray | None = None
+        self.counts: np.ndarray | None = None
+        self.short: tuple[int, int] | None = None  # (line, fields) of a short row that may be the last
+        self.warnings: list[str] = []
+
+    def add(self, lines: Lines, keep: np.ndarray, base: int) -> None:
+        """Check and parse the rows flagged in ``keep`` (``base``: the lines before ``lines``)."""
+        idx = np.flatnonzero(keep)
+        if not idx.size:
+            return
+        if self.short is not None:  # rows follow it: it was not the last
+            raise self._fields_error(*self.short)
+        counts = lines.fields(self.delimiter)[idx]
+        if not self.first_line:
+            self.n_fields, self.first_line = int(counts[0]), base + int(idx[0]) + 1
+        bad = np.flatnonzero(counts != self.n_fields)
+        if bad.size and bad[0] == idx.size - 1:
+            self.short = (base + int(idx[-1]) + 1, int(counts[-1]))
+            idx, bad = idx[:-1], bad[:-1]
+        if bad.size:
+            raise self._fields_error(base + int(idx[bad[0]]) + 1, int(counts[bad[0]]))
+        if self.first_row is None:
+            if idx.size == 0:
+                raise fail(self.path, "holds no complete data lines; record some data first")
+            out = [c for c in self.usecols or () if c >= self.n_fields or c < 0]
+            if out:
+                raise fail(self.path, f"has {self.n_fields} columns (0-{self.n_fields - 1}) per line, so "
+                                      f"column {out[0]} does not exist; fix --columns")
+        values = self._parse(lines, idx, base)
+        if values is None:
+            return
+        if self.first_row is None:
+            self.first_row = values[0].copy()
+            self.counts = np.zeros(values.shape[1], np.int64)
+        rows = values.astype(np.float32)
+        del values
+        self.counts += np.count_nonzero(~np.isfinite(rows), axis=0)
+        self.n_rows += rows.shape[0]
+        if self.spill is not None:
+            self.spill.add(rows)
+        else:
+            self.parts.append(rows)
+
+    def _parse(self, lines: Lines, idx: np.ndarray, base: int) -> np.ndarray | None:
+        for _ in range(2):
+            if not idx.size:
+                return None
+            try:
+                return _parse(lines, idx, self.delimiter, self.usecols, self.decimal_comma)
+            except ValueError:
+                j = _first_bad_row(lines, idx, self.delimiter, self.usecols, self.decimal_comma)
+                last_unterminated = lines.nexts[idx[-1]] == lines.ends[idx[-1]]
+                if j == idx.size - 1 and last_unterminated and self.n_rows + idx.size > 1:
+                    self.warnings.append(f"dropped the incomplete last line {base + idx[-1] + 1}; "
+                                         "the file was probably cut off")
+                    idx = idx[:-1]
+                    continue
+                line = int(idx[j]) if j is not None else int(idx[0])
+                snippet = lines.text(line)[:60]
+                raise fail(self.path, f"line {base + line + 1} is not all numbers ({snippet!r}); "
+                                      "fix or cut that line, or pick numeric columns with --columns")
+        raise AssertionError("unreachable")
+
+    def _fields_error(self, line: int, found: int):
+        return fail(self.path, f"line {line} has {found} fields but line {self.first_line} has "
+                               f"{self.n_fields}; the file is inconsistent or corrupt - fix or cut that line")
+
+    def table(self) -> Table:
+        """The rows read, once the file has ended."""
+        if not self.first_line:
+            raise fail(self.path, "holds no samples (no data lines); record some data first")
+        if self.short is not None:
+            line, found = self.short
+            self.warnings.append(f"dropped the incomplete last line {line} ({found} fields, expected "
+                                    f"{self.n_fields}); the file was probably cut off")
+        assert self.first_row is not None and self.counts is not None
+        out = Table(self.path, self.first_row, self.n_rows, self.n_fields, self.counts, warnings=self.warnings)
+        if self.spill is not None:
+            out.copy = self.spill.close()
+        else:
+            out.rows = self.parts[0] if len(self.parts) == 1 else np.concatenate(self.parts)
+        return out
+
+    def discard(self) -> None:
+        if self.spill is not None:
+            self.spill.discard()
 
 
 def _parse(lines: Lines, idx: np.ndarray, delimiter: str | None, usecols: list[int] | None,
            decimal_comma: bool) -> np.ndarray:
-    lengths = lines.nexts - lines.starts
-    keep = np.zeros(len(lines), bool)
-    keep[idx] = True
-    mask = np.repeat(keep, lengths)
-    chunk = lines.a[mask]
+    if idx.size == len(lines):  # every line is a row (most blocks): no mask to build
+        chunk = lines.a
+    else:
+        keep = np.zeros(len(lines), bool)
+        keep[idx] = True
+        chunk = lines.a[np.repeat(keep, lines.nexts - lines.starts)]
     if decimal_comma:
         chunk = np.where(chunk == ord(","), np.uint8(ord(".")), chunk)
-    text = chunk.tobytes().decode("latin-1")
-    values = np.loadtxt(io.StringIO(text), delimiter=delimiter, usecols=usecols, dtype=np.float64,
+    text = io.TextIOWrapper(io.BytesIO(chunk.tobytes()), encoding="latin-1", newline="\n")  # (no copy as str)
+    values = np.loadtxt(text, delimiter=delimiter, usecols=usecols, dtype=np.float64,
                         comments=None, ndmin=2, encoding=None)
     if values.shape[0] != idx.size:
         raise ValueError("row count mismatch")

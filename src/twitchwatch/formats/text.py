@@ -62,7 +62,7 @@ def read(path: Path, lines: Lines, fs: float | None, columns: list[int] | None) 
         if not columns:
             raise fail(path, f"line {row + 1} holds no numbers; not a recording format "
                              "twitchwatch reads (EDF/BDF, BrainFlow CSV, OpenBCI txt, delimited numbers)")
-    table = read_table(path, lines, keep, delim, columns, decimal_comma)
+    table = read_table(path, lines, keep, delim, columns, decimal_comma, comments=b"#")
     labels = re.split(r"[\t,;]+|\s+", meta_head.get("labels", "").strip())
     if col_names is not None and len(col_names) == table.n_fields:
         names = [col_names[c] or f"ch{c}" for c in columns]
@@ -83,9 +83,10 @@ def read(path: Path, lines: Lines, fs: float | None, columns: list[int] | None) 
     else:
         raise fail(path, "does not say its sampling rate; pass it with --fs HZ")
     units = "counts" if "resolution" in meta_head else "unknown (assumed uV)"
+    every = range(len(columns))
     meta = {"warnings": warns, "units": units, "header": meta_head, "columns": list(columns),
-            "delimiter": delim or "whitespace"}
-    return finish(path, table.values.T, fs, names, "text", fs_where=where, meta=meta)
+            "delimiter": delim or "whitespace", "nonfinite": table.nonfinite(every)}
+    return finish(path, table.channels(every), fs, names, "text", fs_where=where, meta=meta)
 
 
 def _number(text: str | None) -> float | None:
