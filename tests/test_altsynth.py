@@ -1,0 +1,113 @@
+"""scripts/altsynth.py, the independent evaluation generator: determinism, the truth's
+contract (times, channels, peak_uv, noise_rms_uv) and files that twitchwatch reads back."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO, run_cli
+from twitchwatch.formats import open_recording
+from twitchwatch.report_json import check_events
+
+_spec = importlib.util.spec_from_file_location("altsynth", REPO / "scripts" / "altsynth.py")
+altsynth = sys.modules["altsynth"] = importlib.util.module_from_spec(_spec)  # dataclasses look it up
+_spec.loader.exec_module(altsynth)
+
+RATES = (125.0, 200.0, 250.0, 500.0, 1000.0)
+
+
+@pytest.mark.parametrize("fs", [200.0, 1000.0])
+def test_deterministic_per_seed_and_differs_between_seeds(fs):
+    a, ta = altsynth.generate(5, fs, 0.5)
+    b, tb = altsynth.generate(5, fs, 0.5)
+    c, tc = altsynth.generate(6, fs, 0.5)
+    assert np.array_equal(a.data, b.data) and ta == tb
+    assert a.data.shape == c.data.shape and not np.allclose(a.data, c.data)
+    assert ta["events"] != tc["events"]
+
+
+@pytest.mark.parametrize("fs", RATES)
+@pytest.mark.parametrize("n_channels", [4, 8])
+def test_truth_lies_in_the_recording(fs, n_channels):
+    rec, truth = altsynth.generate(11, fs, 1.0, n_channels)
+    check_events(truth, "truth")
+    assert rec.data.dtype == np.float32 and rec.data.shape == (n_channels, int(60 * fs))
+    assert np.isfinite(rec.data).all()
+    assert truth["channels"] == list(rec.channels) == [f"EMG{k + 1}" for k in range(n_channels)]
+    assert len(truth["noise_rms_uv"]) == n_channels
+    assert all(0.8 <= v <= 12.0 for v in truth["noise_rms_uv"])
+    assert truth["events"]
+    for e in truth["events"]:
+        assert 0 <= e["channel"] < n_channels and e["channel_name"] == rec.channels[e["channel"]]
+        assert 0 <= e["start_s"] < e["end_s"] <= truth["duration_s"]
+        assert e["peak_uv"] > 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_events_on_a_channel_keep_apart(seed):
+    _, truth = altsynth.generate(seed, 250.0, 1.5, 4)
+    for ch in range(4):
+        evs = sorted((e for e in truth["events"] if e["channel"] == ch), key=lambda e: e["start_s"])
+        for a, b in zip(evs, evs[1:]):
+            gap = 1.0 if "spasm" in (a["kind"], b["kind"]) else 0.3
+            assert b["start_s"] - a["end_s"] >= gap - 1e-6, (a, b)
+
+
+@pytest.mark.parametrize("fs", RATES)
+def test_twitch_peak_is_its_ptp_after_the_board_filter(fs):
+    """With only the events drawn, each twitch's samples have the truth's peak-to-peak."""
+    checked = 0
+    for seed in range(5):
+        rec, truth = altsynth.generate(seed, fs, 1.0, parts={"events"})
+        for e in truth["events"]:
+            if e["kind"] != "twitch":
+                continue
+            a, b = int(e["start_s"] * fs) - 2, int(np.ceil(e["end_s"] * fs)) + 2
+            x = rec.data[e["channel"], max(a, 0):b].astype(float)
+            assert np.ptp(x) == pytest.approx(e["peak_uv"], rel=0.01)
+            checked += 1
+    assert checked >= 5
+
+
+@pytest.mark.parametrize("fs", RATES)
+def test_noise_rms_is_the_noise_only_recording_rms(fs):
+    rec, truth = altsynth.generate(2, fs, 0.5, 6, parts={"noise"})
+    rms = np.sqrt(np.mean(rec.data.astype(float) ** 2, axis=1))
+    assert rms == pytest.approx(truth["noise_rms_uv"], rel=0.1)
+    full, full_truth = altsynth.generate(2, fs, 0.5, 6)
+    assert full_truth == truth  # what is drawn does not change the truth
+    assert not np.allclose(full.data, rec.data)
+
+
+def test_edf_reopens_and_cli_evaluate_finds_its_truth(tmp_path):
+    path = altsynth.write(tmp_path, 3, 250.0, 0.5, 4, "edf")
+    rec, truth = altsynth.generate(3, 250.0, 0.5, 4)
+    back = open_recording(path)
+    assert back.fs == 250.0 and back.n_samples == rec.n_samples
+    resolution = (rec.data.max(axis=1) - rec.data.min(axis=1)) * 1.03 / 65535 + 3 / 65535
+    assert (np.abs(back.data - rec.data).max(axis=1) <= resolution).all()
+    assert json.loads(path.with_name(path.stem + ".truth.json").read_text())["events"] == truth["events"]
+    out = tmp_path / "scores.json"
+    proc = run_cli("evaluate", tmp_path, "--json", out, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text())["recordings"] == 1
+
+
+def test_csv_reopens_as_brainflow(tmp_path):
+    path = altsynth.write(tmp_path, 4, 500.0, 0.25, 4, "csv")
+    rec, _ = altsynth.generate(4, 500.0, 0.25, 4)
+    back = open_recording(path, board="synthetic", fs=500.0)
+    assert back.n_samples == rec.n_samples
+    assert np.allclose(back.data[:4], rec.data, atol=1e-5)
+
+
+def test_bad_option_is_a_one_line_error(tmp_path):
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "altsynth.py"), str(tmp_path), "--minutes", "0"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "--minutes" in proc.stderr
