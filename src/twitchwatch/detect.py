@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Callable
 
 import numpy as np
 from scipy import signal, special
@@ -44,6 +45,7 @@ _Q = 1024.0  # fixed-point scale of squared microvolts
 _CLIP_UV = 1.0e5  # |x| above this is clipped for the envelopes (100 mV: nothing real)
 _MAX_STEP = 1 << 15  # samples handled per inner step: bounds memory and integer sums
 _FLOOR_EVERY = 8  # a full-history floor is refreshed every this many blocks (2 s)
+_DOF_EVERY = 64  # ... and the noise's degrees of freedom every this many (16 s)
 
 
 @dataclass
@@ -107,21 +109,34 @@ def sorted_quantile(a: np.ndarray, q: float, axis: int = -1) -> np.ndarray:
     return below + (pos - lo) * (np.take(s, lo + 1, axis=axis) - below)
 
 
-def chi2_threshold(p: float, dof: float) -> float:
-    """Mean square (in units of sigma^2) exceeded with probability p by noise of ``dof``."""
-    return float(special.gammainccinv(dof / 2.0, p) * 2.0 / dof)
+def chi2_threshold(p: float, dof):
+    """Mean square (in units of sigma^2) exceeded with probability p by noise of ``dof``
+    (a number or an array of them)."""
+    return special.gammainccinv(np.asarray(dof) / 2.0, p) * 2.0 / np.asarray(dof)
 
 
 class _NoiseFloor:
     """Per-channel robust sigma per block and the floor each block is judged against.
 
+    With ``windows``, it also measures how many independent samples a window of each of
+    those lengths is worth in this noise (its chi-square degrees of freedom), from the
+    power spectra of the quiet blocks (even blocks at or below the floor's quantile) of
+    the history: coloured noise (electrode noise, a board's own filters) has heavier
+    tails than white noise in the band, and thresholds from the band alone would let it
+    through. Each figure is capped at ``dof_cap`` (what the band allows), so that the
+    thresholds are never less strict than the band's; ``thresholds`` turns them into the
+    detector's thresholds (channels x windows -> channels x thresholds), kept per block.
+
     Block indices count from the start of the stream; only the blocks from ``k0`` on are
     kept (``trim``), so that memory stays flat however long the stream runs."""
 
     def __init__(self, n_channels: int, block: int, history: int, quantile: float, min_sigma: float,
-                 independent: float, stride: int = 1):
+                 independent: float, stride: int = 1, windows: tuple[int, ...] = (),
+                 dof_cap: tuple[float, ...] = (),
+                 thresholds: Callable[[np.ndarray], np.ndarray] | None = None):
         self.block, self.history, self.q, self.min_sigma = block, history, quantile, min_sigma
         self.stride = stride  # every stride-th sample of a block (a slow band needs no more)
+        self.windows, self.dof_cap = tuple(windows), np.asarray(dof_cap, dtype=np.float64)
         independent = min(independent, -(-block // stride))
         # the MAD sigma of n independent Gaussian samples scatters by about 1.166 sigma / sqrt(n);
         # a block of band-limited noise is worth ``independent`` such samples
@@ -130,6 +145,11 @@ class _NoiseFloor:
         self.k0 = 0  # the first block kept
         self.sigmas = np.zeros((n_channels, 0))  # sigma of each complete block from k0
         self.floors = np.zeros((n_channels, 0))  # floor for block k0 + i (from the blocks before it)
+        self.spectra = np.zeros((n_channels, 0, block // 2 + 1 if windows else 0))  # power per block
+        self.thresholds = thresholds
+        self.limits = np.zeros((n_channels, 0, 0))  # the thresholds per floor
+        self._memo: tuple[int, np.ndarray] = (-1, self.limits)
+        self._keep_back = history + 2 * (_DOF_EVERY if windows else _FLOOR_EVERY)  # blocks a future figure needs
 
     @property
     def n_sigmas(self) -> int:
@@ -143,8 +163,16 @@ class _NoiseFloor:
         buf = np.concatenate([self._partial, x], axis=1) if self._partial.size else x
         nb = buf.shape[1] // self.block
         if nb:
-            blocks = np.abs(buf[:, : nb * self.block].reshape(buf.shape[0], nb, self.block)[:, :, ::self.stride])
-            self.sigmas = np.concatenate([self.sigmas, sorted_quantile(blocks, 0.5) / 0.6745], axis=1)
+            blocks = buf[:, : nb * self.block].reshape(buf.shape[0], nb, self.block)
+            self.sigmas = np.concatenate([self.sigmas, sorted_quantile(np.abs(blocks[:, :, ::self.stride]), 0.5)
+                                          / 0.6745], axis=1)
+            if self.windows:  # even blocks only: enough, at half the cost
+                first = self.n_sigmas - nb
+                power = np.zeros((buf.shape[0], nb, self.spectra.shape[2]))
+                even = np.flatnonzero((first + np.arange(nb)) % 2 == 0)
+                # (float64: numpy's float32 FFT is several times slower)
+                power[:, even] = np.abs(np.fft.rfft(blocks[:, even].astype(np.float64), axis=2)) ** 2
+                self.spectra = np.concatenate([self.spectra, power], axis=1)
         self._partial = buf[:, nb * self.block:].copy()
         self._extend_floors()
 
@@ -167,12 +195,43 @@ class _NoiseFloor:
             parts.append(sorted_quantile(self.sigmas[:, idx], self.q, axis=2)[:, where])  # channels x len(ks)
         floors = np.maximum(np.concatenate(parts, axis=1) / self.bias, self.min_sigma)
         self.floors = np.concatenate([self.floors, floors], axis=1)
+        if self.windows:  # the noise's colour changes slowly: measured every DOF_EVERY blocks
+            ks = np.arange(done, have + 1)
+            ends = np.where(ks >= _DOF_EVERY, ks - ks % _DOF_EVERY, np.maximum(ks, 1))
+            parts = [np.repeat(self._limits(int(end))[:, None, :], np.count_nonzero(ends == end), axis=1)
+                     for end in np.unique(ends)]  # ends ascend with ks
+            self.limits = np.concatenate(([self.limits] if self.limits.shape[1] else []) + parts, axis=1)
+
+    def _limits(self, end: int) -> np.ndarray:
+        """The thresholds (channels x thresholds) from the degrees of freedom of each window
+        in the noise of the quiet blocks among the history that ends at ``end``."""
+        if self._memo[0] == end:
+            return self._memo[1]
+        a, b = max(0, end - self.history) - self.k0, end - self.k0
+        sig = self.sigmas[:, a:b]
+        even = (np.arange(a + self.k0, b + self.k0) % 2 == 0) | (b - a == 1)
+        level = sorted_quantile(sig[:, even], self.q, axis=1)
+        quiet = ((sig <= level[:, None]) & even).astype(np.float64)
+        power = np.matmul(quiet[:, None, :], self.spectra[:, a:b])[:, 0]
+        # the blocks' circular autocorrelation: at the lags of a window, the pairs that wrap
+        # around a block are far apart (uncorrelated), so dividing by the pairs that do
+        # not gives the autocorrelation without bias
+        w = max(self.windows)
+        r = np.fft.irfft(power, n=self.block, axis=1)[:, :w] / (self.block - np.arange(w))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rho2 = np.square(r / r[:, :1])
+        dof = np.stack([wn * wn / (wn + 2 * np.sum((wn - np.arange(1, wn)) * rho2[:, 1:wn], axis=1))
+                        for wn in self.windows], axis=1)
+        dof = np.where(np.isfinite(dof), np.minimum(dof, self.dof_cap), self.dof_cap)
+        self._memo = (end, self.thresholds(dof))
+        return self._memo[1]
 
     def trim(self, sample: int) -> None:
         """Forget blocks before the one holding ``sample`` that no future floor needs."""
-        k = min(sample // self.block, self.n_sigmas - self.history - 2 * _FLOOR_EVERY, self.n_floors - 1)
+        k = min(sample // self.block, self.n_sigmas - self._keep_back, self.n_floors - 1)
         if k > self.k0:
             self.sigmas, self.floors = self.sigmas[:, k - self.k0:], self.floors[:, k - self.k0:]
+            self.spectra, self.limits = self.spectra[:, k - self.k0:], self.limits[:, k - self.k0:]
             self.k0 = k
 
     def close(self) -> None:
@@ -180,6 +239,8 @@ class _NoiseFloor:
         if self.n_sigmas == 0 and self._partial.shape[1]:
             sigma = sorted_quantile(np.abs(self._partial), 0.5, axis=1) / 0.6745
             self.floors = np.maximum(sigma, self.min_sigma)[:, None]
+            if self.windows:
+                self.limits = self.thresholds(np.broadcast_to(self.dof_cap, (sigma.size, self.dof_cap.size)))[:, None]
 
     def known_until(self) -> int:
         """Samples (from the start) whose floor is known."""
@@ -189,13 +250,14 @@ class _NoiseFloor:
         """Floor per channel at sample indices ``idx`` (channels x len(idx), or channels)."""
         return self.floors[:, np.minimum(idx // self.block, self.n_floors - 1) - self.k0]
 
-    def runs(self, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
+    def runs(self, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The floors that samples [c0, c1) are judged against, one per block (channels x
-        blocks), and how many of the samples fall in each block."""
+        blocks), the thresholds there (channels x blocks x thresholds), and how many of
+        the samples fall in each block."""
         k = np.arange(c0 // self.block, (c1 - 1) // self.block + 1)
         counts = np.minimum((k + 1) * self.block, c1) - np.maximum(k * self.block, c0)
-        k = np.minimum(k, self.n_floors - 1)  # past the last floor known: the last one
-        return self.floors[:, k - self.k0], counts
+        k = np.minimum(k, self.n_floors - 1) - self.k0  # past the last floor known: the last one
+        return self.floors[:, k], self.limits[:, k], counts
 
     def sigma_floor(self, k0: int, k1: int) -> tuple[np.ndarray, np.ndarray]:
         """Sigmas and floors of blocks [k0, k1) that have both (channels x blocks each)."""
@@ -277,16 +339,14 @@ class Detector:
         self.max_len = int(p.max_burst_s * fs)
         wf, ws = 2 * self.hf + 1, 2 * self.hs + 1
         cutoff = p.board_cutoff_hz or board_cutoff(fs)
-        dof_f, dof_s = noise_dof(fs, wf, cutoff), noise_dof(fs, ws, cutoff)
-        p_seed = p.false_seeds_per_hour * wf / (3600.0 * fs)
-        # sums of squares over each window, in units of sigma^2
-        self.t_high = chi2_threshold(p_seed, dof_f) * wf
-        self.t_low = chi2_threshold(p.p_low, dof_f) * wf
-        self.t_slow = chi2_threshold(p.p_slow, dof_s) * ws
+        self.wf, self.ws = wf, ws
+        self.p_seed = p.false_seeds_per_hour * wf / (3600.0 * fs)
         block = max(8, int(round(p.block_s * fs)))
         history = max(1, int(p.history_s / p.block_s))
         self.floor = _NoiseFloor(self.C, block, history, p.quantile, p.min_sigma_uv,
-                                 noise_dof(fs, block, cutoff))
+                                 noise_dof(fs, block, cutoff), windows=(wf, ws),
+                                 dof_cap=(noise_dof(fs, wf, cutoff), noise_dof(fs, ws, cutoff)),
+                                 thresholds=self._thresholds)
         self.floor_low = _NoiseFloor(self.C, block, history, p.quantile, p.min_sigma_uv,  # of the low band
                                      noise_dof(fs, block, cutoff, band="low"), stride=max(1, int(fs // 100)))
         self._n = 0  # samples received (internal, contiguous clock)
@@ -380,12 +440,13 @@ class Detector:
 
     def _judge(self, c0: int, c1: int) -> None:
         """Find the runs among centres [c0, c1) and pass the finished ones on."""
-        sigma, counts = self.floor.runs(c0, c1)  # per block of the floor, and how many centres each
+        sigma, limits, counts = self.floor.runs(c0, c1)  # per block of the floor, and how many centres each
         var_q = sigma * (sigma * _Q)
+        t_high, t_low, t_slow = limits[:, :, 0], limits[:, :, 1], limits[:, :, 2]
         fast, slow = self._window_sums(c0, c1)
-        strong = fast > np.repeat(var_q * self.t_low, counts, axis=1)
-        seed = fast > np.repeat(var_q * self.t_high, counts, axis=1)
-        active = strong | (slow > np.repeat(var_q * self.t_slow, counts, axis=1))
+        strong = fast > np.repeat(var_q * t_low, counts, axis=1)
+        seed = fast > np.repeat(var_q * t_high, counts, axis=1)
+        active = strong | (slow > np.repeat(var_q * t_slow, counts, axis=1))
         self._strong = np.concatenate([self._strong, strong], axis=1)
         self._fast = np.concatenate([self._fast, fast], axis=1)
 
@@ -425,6 +486,14 @@ class Detector:
                 if run.seeded:
                     self._offer(ch, *self._extent(ch, run.start, c1))
             self._settle(ch, c1)
+
+    def _thresholds(self, dof: np.ndarray) -> np.ndarray:
+        """The window sums (in units of sigma^2) that noise of these degrees of freedom
+        (channels x [fast, slow]) exceeds with the seed's, the low and the slow
+        envelope's false-alarm probabilities (channels x 3)."""
+        nf, ns = dof[:, 0], dof[:, 1]
+        return np.stack([chi2_threshold(self.p_seed, nf) * self.wf, chi2_threshold(self.params.p_low, nf) * self.wf,
+                         chi2_threshold(self.params.p_slow, ns) * self.ws], axis=1)
 
     def _extent(self, ch: int, start: int, stop: int) -> tuple[int, int]:
         """The burst inside a run: where the fast envelope is strong and within
