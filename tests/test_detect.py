@@ -83,6 +83,30 @@ def test_pure_noise_false_alarm_rate_near_nominal(fs, synth):
     assert bursts / hours <= 10 * nominal, f"{bursts / hours:.1f} false bursts per channel-hour"
 
 
+@pytest.mark.parametrize("fs", [500.0, 1000.0])
+def test_coloured_noise_false_alarm_rate_near_nominal(fs):
+    """Electrode noise is seldom white: here most of its power sits at 20-100 Hz, well
+    inside our band, so a window holds fewer independent samples than the band alone
+    allows and its sums have heavier tails. The detector measures that from the quiet
+    blocks; 3 seeds x 4 channels x 10 min (2 channel-hours) stay within 10x the nominal
+    false-seed rate (thresholds from the band alone give hundreds per channel-hour)."""
+    bursts = hours = 0.0
+    for seed in (11, 12, 13):
+        rng = np.random.default_rng(seed)
+        n = int(600 * fs)
+        w = signal.sosfilt(signal.butter(2, [20.0, 100.0], btype="bandpass", fs=fs, output="sos"),
+                           rng.standard_normal((4, n)), axis=1)
+        w += 0.2 * signal.sosfilt(signal.butter(4, board_cutoff(fs), fs=fs, output="sos"),
+                                  rng.standard_normal((4, n)), axis=1)  # a little white noise beside it
+        sigma = rng.uniform(1.0, 10.0, size=(4, 1))
+        rec = Recording((w / w.std(axis=1, keepdims=True) * sigma).astype(np.float32), fs,
+                        tuple(f"EMG{k + 1}" for k in range(4)))
+        bursts += len(detect_bursts(rec, chunk=int(7.3 * fs), mains=None))
+        hours += rec.n_channels * rec.duration_s / 3600
+    nominal = DetectorParams().false_seeds_per_hour
+    assert bursts / hours <= 10 * nominal, f"{bursts / hours:.1f} false bursts per channel-hour"
+
+
 # -- a known pulse ---------------------------------------------------------------------
 
 def _pulse(fs: float, peak: float) -> np.ndarray:
@@ -283,11 +307,15 @@ def test_lost_samples_keep_the_clock_and_leave_no_false_bursts(fs, seed, synth):
     got = Pipeline(fs, rec.channels).run(_dropping(rec, max(1, int(0.1 * fs)), holes, first))
     near = [(p - 0.05 * fs, p + n + 0.5 * fs) for p, n in holes.items()]
     # without the holes' samples the noise floor moves a little: edges may move by a few
-    # ms and an episode at the threshold may come or go, but no more than that
+    # ms and an episode at the threshold may come or go, but no more than that; a spasm
+    # ends where a 0.25 s block of the floor is quiet again, and the holes shift the
+    # blocks, so its end may move by up to 0.1 s
     tol = 0.01 * fs
     matched = [e for e in ref if any(g.channel == e.channel and g.kind == e.kind
                                      and abs(g.start_s * fs - first - e.start_s * fs) <= tol
-                                     and abs(g.end_s * fs - first - e.end_s * fs) <= tol for g in got)]
+                                     and abs(g.end_s * fs - first - e.end_s * fs) <= (tol if e.kind != "spasm"
+                                                                                      else 0.1 * fs)
+                                     for g in got)]
     assert len(matched) >= 0.9 * len(ref)
     assert abs(len(got) - len(ref)) <= max(1, 0.05 * len(ref))
     at_holes = [g for g in got if any(a < g.end_s * fs - first and g.start_s * fs - first < b for a, b in near)]

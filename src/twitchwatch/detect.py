@@ -45,7 +45,7 @@ _Q = 1024.0  # fixed-point scale of squared microvolts
 _CLIP_UV = 1.0e5  # |x| above this is clipped for the envelopes (100 mV: nothing real)
 _MAX_STEP = 1 << 15  # samples handled per inner step: bounds memory and integer sums
 _FLOOR_EVERY = 8  # a full-history floor is refreshed every this many blocks (2 s)
-_DOF_EVERY = 64  # ... and the noise's degrees of freedom every this many (16 s)
+_DOF_EVERY = 240  # ... and the noise's autocorrelation every this many (60 s)
 
 
 @dataclass
@@ -118,38 +118,42 @@ def chi2_threshold(p: float, dof):
 class _NoiseFloor:
     """Per-channel robust sigma per block and the floor each block is judged against.
 
-    With ``windows``, it also measures how many independent samples a window of each of
-    those lengths is worth in this noise (its chi-square degrees of freedom), from the
-    power spectra of the quiet blocks (even blocks at or below the floor's quantile) of
-    the history: coloured noise (electrode noise, a board's own filters) has heavier
-    tails than white noise in the band, and thresholds from the band alone would let it
-    through. Each figure is capped at ``dof_cap`` (what the band allows), so that the
-    thresholds are never less strict than the band's; ``thresholds`` turns them into the
-    detector's thresholds (channels x windows -> channels x thresholds), kept per block.
+    With ``thresholds``, it also measures the noise's autocorrelation (up to ``lags``),
+    from the power spectra of the quiet blocks (even blocks at or below the floor's
+    quantile) of the history, and keeps per block the detector's thresholds that
+    ``thresholds`` makes of it (channels x lags -> channels x thresholds): coloured noise
+    (electrode noise, a board's own filters) has heavier tails than white noise in the
+    band, and thresholds from the band alone would let it through.
 
     Block indices count from the start of the stream; only the blocks from ``k0`` on are
     kept (``trim``), so that memory stays flat however long the stream runs."""
 
     def __init__(self, n_channels: int, block: int, history: int, quantile: float, min_sigma: float,
-                 independent: float, stride: int = 1, windows: tuple[int, ...] = (),
-                 dof_cap: tuple[float, ...] = (),
-                 thresholds: Callable[[np.ndarray], np.ndarray] | None = None):
+                 independent: float, stride: int = 1, lags: int = 0,
+                 thresholds: Callable[[np.ndarray | None], np.ndarray] | None = None):
         self.block, self.history, self.q, self.min_sigma = block, history, quantile, min_sigma
         self.stride = stride  # every stride-th sample of a block (a slow band needs no more)
-        self.windows, self.dof_cap = tuple(windows), np.asarray(dof_cap, dtype=np.float64)
-        independent = min(independent, -(-block // stride))
-        # the MAD sigma of n independent Gaussian samples scatters by about 1.166 sigma / sqrt(n);
-        # a block of band-limited noise is worth ``independent`` such samples
-        self.bias = 1.0 + special.ndtri(quantile) * 1.166 / np.sqrt(independent)
+        self.lags = lags if thresholds is not None else 0
+        independent = min(independent, -(-block // stride))  # what a block of band-limited noise is worth
+        self.independent = independent
+        self.bias = self._bias(independent)
         self._partial = np.zeros((n_channels, 0), dtype=np.float32)
         self.k0 = 0  # the first block kept
         self.sigmas = np.zeros((n_channels, 0))  # sigma of each complete block from k0
         self.floors = np.zeros((n_channels, 0))  # floor for block k0 + i (from the blocks before it)
-        self.spectra = np.zeros((n_channels, 0, block // 2 + 1 if windows else 0))  # power per block
+        # power spectra of the even blocks: (first block, channels x blocks x bins) pieces,
+        # as they came (joined only for the history a figure needs, once a minute)
+        self._spectra: list[tuple[int, np.ndarray]] = []
         self.thresholds = thresholds
         self.limits = np.zeros((n_channels, 0, 0))  # the thresholds per floor
         self._memo: tuple[int, np.ndarray] = (-1, self.limits)
-        self._keep_back = history + 2 * (_DOF_EVERY if windows else _FLOOR_EVERY)  # blocks a future figure needs
+        self._keep_back = history + 2 * (_DOF_EVERY if self.lags else _FLOOR_EVERY)  # blocks a future figure needs
+
+    def _bias(self, independent: np.ndarray | float) -> np.ndarray | float:
+        """Where the floor's quantile of block sigmas falls, over the true sigma, when a
+        block is worth ``independent`` samples: the MAD sigma of n independent Gaussian
+        samples scatters by about 1.166 sigma / sqrt(n)."""
+        return 1.0 + special.ndtri(self.q) * 1.166 / np.sqrt(independent)
 
     @property
     def n_sigmas(self) -> int:
@@ -166,13 +170,13 @@ class _NoiseFloor:
             blocks = buf[:, : nb * self.block].reshape(buf.shape[0], nb, self.block)
             self.sigmas = np.concatenate([self.sigmas, sorted_quantile(np.abs(blocks[:, :, ::self.stride]), 0.5)
                                           / 0.6745], axis=1)
-            if self.windows:  # even blocks only: enough, at half the cost
+            if self.lags:  # even blocks only: enough, at half the cost
                 first = self.n_sigmas - nb
-                power = np.zeros((buf.shape[0], nb, self.spectra.shape[2]))
+                power = np.zeros((buf.shape[0], nb, self.block // 2 + 1))
                 even = np.flatnonzero((first + np.arange(nb)) % 2 == 0)
                 # (float64: numpy's float32 FFT is several times slower)
                 power[:, even] = np.abs(np.fft.rfft(blocks[:, even].astype(np.float64), axis=2)) ** 2
-                self.spectra = np.concatenate([self.spectra, power], axis=1)
+                self._spectra.append((first, power))
         self._partial = buf[:, nb * self.block:].copy()
         self._extend_floors()
 
@@ -195,16 +199,21 @@ class _NoiseFloor:
             parts.append(sorted_quantile(self.sigmas[:, idx], self.q, axis=2)[:, where])  # channels x len(ks)
         floors = np.maximum(np.concatenate(parts, axis=1) / self.bias, self.min_sigma)
         self.floors = np.concatenate([self.floors, floors], axis=1)
-        if self.windows:  # the noise's colour changes slowly: measured every DOF_EVERY blocks
+        if self.lags:  # the noise's colour changes slowly: measured every DOF_EVERY blocks
             ks = np.arange(done, have + 1)
-            ends = np.where(ks >= _DOF_EVERY, ks - ks % _DOF_EVERY, np.maximum(ks, 1))
+            # (while the first DOF_EVERY blocks come in: at 1, 2, 4, 8, ... blocks)
+            start = 2 ** np.floor(np.log2(np.maximum(ks, 1))).astype(np.int64)
+            ends = np.where(ks >= _DOF_EVERY, ks - ks % _DOF_EVERY, start)
             parts = [np.repeat(self._limits(int(end))[:, None, :], np.count_nonzero(ends == end), axis=1)
                      for end in np.unique(ends)]  # ends ascend with ks
             self.limits = np.concatenate(([self.limits] if self.limits.shape[1] else []) + parts, axis=1)
 
     def _limits(self, end: int) -> np.ndarray:
         """The thresholds (channels x thresholds) from the degrees of freedom of each window
-        in the noise of the quiet blocks among the history that ends at ``end``."""
+        in the noise of the quiet blocks among the history that ends at ``end``. Coloured
+        noise also makes the block sigmas scatter more, which puts the floor's quantile
+        further below the true sigma than ``bias`` allows for: the thresholds (on sums of
+        squares over the floor's square) are raised by that ratio squared."""
         if self._memo[0] == end:
             return self._memo[1]
         a, b = max(0, end - self.history) - self.k0, end - self.k0
@@ -212,18 +221,29 @@ class _NoiseFloor:
         even = (np.arange(a + self.k0, b + self.k0) % 2 == 0) | (b - a == 1)
         level = sorted_quantile(sig[:, even], self.q, axis=1)
         quiet = ((sig <= level[:, None]) & even).astype(np.float64)
-        power = np.matmul(quiet[:, None, :], self.spectra[:, a:b])[:, 0]
-        # the blocks' circular autocorrelation: at the lags of a window, the pairs that wrap
-        # around a block are far apart (uncorrelated), so dividing by the pairs that do
-        # not gives the autocorrelation without bias
-        w = max(self.windows)
-        r = np.fft.irfft(power, n=self.block, axis=1)[:, :w] / (self.block - np.arange(w))
+        spectra = np.concatenate([p[:, max(a + self.k0 - k, 0): b + self.k0 - k] for k, p in self._spectra
+                                  if k < b + self.k0 and k + p.shape[1] > a + self.k0], axis=1)
+        power = np.matmul(quiet[:, None, :], spectra)[:, 0]
+        # a tone (hum the notches missed) is no Gaussian noise, and as a correlation it
+        # would make the tails look enormous: spectral lines are cut to 4 x the median of
+        # the 40 Hz around them
+        half = 5
+        padded = np.pad(power, ((0, 0), (half, half)), mode="edge")
+        around = np.median(np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1, axis=1), axis=2)
+        power = np.minimum(power, 4.0 * around)
+        # the blocks' circular autocorrelation: up to half a block, the pairs that wrap
+        # around are far apart (uncorrelated), so dividing by the pairs that do not gives
+        # the autocorrelation without bias; beyond, noise in the band is taken as uncorrelated
+        lags = self.block // 2
+        r = np.fft.irfft(power, n=self.block, axis=1)[:, :lags] / (self.block - np.arange(lags))
         with np.errstate(invalid="ignore", divide="ignore"):
-            rho2 = np.square(r / r[:, :1])
-        dof = np.stack([wn * wn / (wn + 2 * np.sum((wn - np.arange(1, wn)) * rho2[:, 1:wn], axis=1))
-                        for wn in self.windows], axis=1)
-        dof = np.where(np.isfinite(dof), np.minimum(dof, self.dof_cap), self.dof_cap)
-        self._memo = (end, self.thresholds(dof))
+            rho = r / r[:, :1]
+        rho2 = np.square(rho)
+        n = self.block
+        dof = n * n / (n + 2 * np.sum((n - np.arange(1, lags)) * rho2[:, 1:], axis=1))
+        dof = np.where(np.isfinite(dof), np.minimum(dof, self.independent), self.independent)
+        scale = np.square(self.bias / self._bias(dof))
+        self._memo = (end, self.thresholds(rho[:, :self.lags]) * scale[:, None])
         return self._memo[1]
 
     def trim(self, sample: int) -> None:
@@ -231,7 +251,8 @@ class _NoiseFloor:
         k = min(sample // self.block, self.n_sigmas - self._keep_back, self.n_floors - 1)
         if k > self.k0:
             self.sigmas, self.floors = self.sigmas[:, k - self.k0:], self.floors[:, k - self.k0:]
-            self.spectra, self.limits = self.spectra[:, k - self.k0:], self.limits[:, k - self.k0:]
+            self.limits = self.limits[:, k - self.k0:]
+            self._spectra = [(j, p) for j, p in self._spectra if j + p.shape[1] > k]
             self.k0 = k
 
     def close(self) -> None:
@@ -239,8 +260,8 @@ class _NoiseFloor:
         if self.n_sigmas == 0 and self._partial.shape[1]:
             sigma = sorted_quantile(np.abs(self._partial), 0.5, axis=1) / 0.6745
             self.floors = np.maximum(sigma, self.min_sigma)[:, None]
-            if self.windows:
-                self.limits = self.thresholds(np.broadcast_to(self.dof_cap, (sigma.size, self.dof_cap.size)))[:, None]
+            if self.lags:
+                self.limits = self.thresholds(None)[:, None] * np.ones((sigma.size, 1, 1))
 
     def known_until(self) -> int:
         """Samples (from the start) whose floor is known."""
@@ -341,12 +362,14 @@ class Detector:
         cutoff = p.board_cutoff_hz or board_cutoff(fs)
         self.wf, self.ws = wf, ws
         self.p_seed = p.false_seeds_per_hour * wf / (3600.0 * fs)
+        dof_f, dof_s = noise_dof(fs, wf, cutoff), noise_dof(fs, ws, cutoff)
+        # what the band alone implies (white noise through the board's filter and ours)
+        self.t_band = np.array([chi2_threshold(self.p_seed, dof_f) * wf, chi2_threshold(p.p_low, dof_f) * wf,
+                                chi2_threshold(p.p_slow, dof_s) * ws])
         block = max(8, int(round(p.block_s * fs)))
         history = max(1, int(p.history_s / p.block_s))
         self.floor = _NoiseFloor(self.C, block, history, p.quantile, p.min_sigma_uv,
-                                 noise_dof(fs, block, cutoff), windows=(wf, ws),
-                                 dof_cap=(noise_dof(fs, wf, cutoff), noise_dof(fs, ws, cutoff)),
-                                 thresholds=self._thresholds)
+                                 noise_dof(fs, block, cutoff), lags=ws, thresholds=self._thresholds)
         self.floor_low = _NoiseFloor(self.C, block, history, p.quantile, p.min_sigma_uv,  # of the low band
                                      noise_dof(fs, block, cutoff, band="low"), stride=max(1, int(fs // 100)))
         self._n = 0  # samples received (internal, contiguous clock)
@@ -487,13 +510,37 @@ class Detector:
                     self._offer(ch, *self._extent(ch, run.start, c1))
             self._settle(ch, c1)
 
-    def _thresholds(self, dof: np.ndarray) -> np.ndarray:
-        """The window sums (in units of sigma^2) that noise of these degrees of freedom
-        (channels x [fast, slow]) exceeds with the seed's, the low and the slow
-        envelope's false-alarm probabilities (channels x 3)."""
-        nf, ns = dof[:, 0], dof[:, 1]
-        return np.stack([chi2_threshold(self.p_seed, nf) * self.wf, chi2_threshold(self.params.p_low, nf) * self.wf,
-                         chi2_threshold(self.params.p_slow, ns) * self.ws], axis=1)
+    def _thresholds(self, rho: np.ndarray | None) -> np.ndarray:
+        """The window sums (in units of sigma^2) that noise exceeds with the seed's, the low
+        and the slow envelope's false-alarm probabilities (channels x 3), for noise of
+        autocorrelation ``rho`` (channels x lags; None: the band's alone).
+
+        A window sum of correlated Gaussian noise is a weighted sum of chi-squares (the
+        weights: the eigenvalues of the window's correlation matrix); its far tail comes
+        from the approximation of Liu, Tang and Zhang (2009), which matches its first four
+        cumulants (traces of powers of that matrix, no eigenvalues needed) to a noncentral
+        chi-square. Never below the band's own thresholds."""
+        if rho is None:
+            return np.array([self.t_band])
+        rho = np.where(np.isfinite(rho), rho, 0.0)
+        rho[:, 0] = 1.0
+        out = []
+        for w, ps in ((self.wf, (self.p_seed, self.params.p_low)), (self.ws, (self.params.p_slow,))):
+            R = rho[:, np.abs(np.subtract.outer(np.arange(w), np.arange(w)))]  # channels x w x w
+            R2 = np.matmul(R, R)
+            c1, c2 = float(w), np.trace(R2, axis1=1, axis2=2)
+            c3, c4 = np.sum(R2 * R, axis=(1, 2)), np.sum(R2 * R2, axis=(1, 2))
+            s1, s2 = c3 / c2 ** 1.5, c4 / c2 ** 2
+            skewed = s1 * s1 > s2
+            a = np.where(skewed, 1.0 / (s1 - np.sqrt(np.maximum(s1 * s1 - s2, 0.0))), 1.0 / s1)
+            delta = np.where(skewed, s1 * a ** 3 - a * a, 0.0)
+            dof = np.where(skewed, a * a - 2 * delta, 1.0 / (s1 * s1))
+            for p in ps:
+                q = np.where(delta > 0, special.chndtrix(1.0 - p, dof, np.maximum(delta, 1e-300)),
+                             special.gammainccinv(dof / 2.0, p) * 2.0)
+                out.append(c1 + np.sqrt(c2) * (q - dof - delta) / a)
+        t = np.stack(out, axis=1)
+        return np.maximum(np.where(np.isfinite(t), t, 0.0), self.t_band)
 
     def _extent(self, ch: int, start: int, stop: int) -> tuple[int, int]:
         """The burst inside a run: where the fast envelope is strong and within

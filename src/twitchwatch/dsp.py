@@ -75,19 +75,41 @@ def detect_mains(x: np.ndarray, fs: float, min_ratio: float = 4.0) -> float | No
     return best
 
 
+MAX_HARMONIC = 10  # mains harmonics looked for (above Nyquist too: a weak anti-alias filter folds them back)
+
+
+def harmonic_hz(k: int, mains_hz: float, fs: float) -> float:
+    """Where the k-th harmonic of the mains shows at ``fs``: folded back below Nyquist."""
+    f = (k * mains_hz) % fs
+    return float(min(f, fs - f))
+
+
+def _candidates(fs: float, mains_hz: float, folded: bool) -> list[int]:
+    """Harmonic numbers whose (folded) frequency lies inside (1 Hz, Nyquist - 1 Hz), each
+    place once (the lowest harmonic that lands there); folded ones only inside our band."""
+    out: list[int] = []
+    for k in range(1, MAX_HARMONIC + 1 if folded else int(fs / 2 // mains_hz) + 1):
+        f = harmonic_hz(k, mains_hz, fs)
+        inside = k * mains_hz < fs / 2 or f > 0.75 * HIGHPASS_HZ
+        if (folded or k * mains_hz < fs / 2) and inside and 1.0 < f < fs / 2 - 1.0 and all(
+                abs(f - harmonic_hz(j, mains_hz, fs)) > 1.0 for j in out):
+            out.append(k)
+    return out
+
+
 def mains_harmonics(x: np.ndarray, fs: float, mains_hz: float, min_ratio: float = 4.0) -> tuple[int, ...]:
-    """The harmonics of ``mains_hz`` (1 = the fundamental, always kept) below Nyquist
-    that stand out of ``x`` (channels x samples): power at the harmonic's bin against the
-    median of the 40 Hz around it, by ``min_ratio``. Notching only those keeps a filter
-    (and its ringing on every twitch) off frequencies where there is no hum."""
-    top = [k for k in range(1, int(fs / 2 // mains_hz) + 1) if k * mains_hz < fs / 2 - 1.0]
+    """The harmonics of ``mains_hz`` (1 = the fundamental, always kept) that stand out of
+    ``x`` (channels x samples) where they show at ``fs`` (harmonics above Nyquist fold
+    back when a board's anti-alias filter is weak): power at the harmonic's bin against
+    the median of the 40 Hz around it, by ``min_ratio``. Notching only those keeps a
+    filter (and its ringing on every twitch) off frequencies where there is no hum."""
     if x.shape[1] < int(0.5 * fs):
-        return tuple(top)
+        return tuple(_candidates(fs, mains_hz, folded=False))
     freqs, spec = signal.welch(x, fs=fs, nperseg=int(fs // 2), axis=1)
     spec = spec.sum(axis=0)
     keep = [1]
-    for k in top[1:]:
-        f0 = k * mains_hz
+    for k in _candidates(fs, mains_hz, folded=True)[1:]:
+        f0 = harmonic_hz(k, mains_hz, fs)
         at = np.abs(freqs - f0) <= 1.0 + 1e-9
         near = (np.abs(freqs - f0) <= 20.0) & ~(np.abs(freqs - f0) <= 3.0)
         if at.any() and near.any() and spec[at].max() > min_ratio * (np.median(spec[near]) + 1e-30):
@@ -97,9 +119,9 @@ def mains_harmonics(x: np.ndarray, fs: float, mains_hz: float, min_ratio: float 
 
 def design_filters(fs: float, mains_hz: float | None,
                    harmonics: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Second-order sections of the EMG band (with a notch at each of ``harmonics`` of the
-    mains, by default every one below Nyquist, unless ``mains_comb`` covers them all) and
-    of the low band."""
+    """Second-order sections of the EMG band (with a notch where each of ``harmonics`` of
+    the mains shows, by default every one below Nyquist, unless ``mains_comb`` covers them
+    all) and of the low band."""
     lo, hi = emg_band(fs)
     # A narrow band rings: at 125-250 Hz a 4th-order band-pass smears a 10 ms twitch over
     # 50-90 ms, a 2nd-order one over 20-40 ms. Wide bands (a decade or more) keep 4th order.
@@ -107,9 +129,10 @@ def design_filters(fs: float, mains_hz: float | None,
     parts = [signal.butter(order, [lo, hi], btype="bandpass", fs=fs, output="sos")]
     if mains_hz and mains_comb(fs, mains_hz) is None:
         if harmonics is None:
-            harmonics = tuple(k for k in range(1, int(fs // mains_hz) + 1) if k * mains_hz < fs / 2 - 1.0)
+            harmonics = tuple(_candidates(fs, mains_hz, folded=False))
         for k in harmonics:
-            b, a = signal.iirnotch(k * mains_hz, Q=NOTCH_Q * k, fs=fs)  # same width at each harmonic
+            f0 = harmonic_hz(k, mains_hz, fs)
+            b, a = signal.iirnotch(f0, Q=NOTCH_Q * f0 / mains_hz, fs=fs)  # the same width at each harmonic
             parts.append(signal.tf2sos(b, a))
     emg = np.vstack(parts)
     low = signal.butter(2, LOW_BAND_HZ, btype="bandpass", fs=fs, output="sos")
