@@ -32,7 +32,7 @@ MAX_ARTIFACT_AS_TWITCH = 0.02
 _WHY = "most misses are twitches at 6-9 x the noise, 2-4 samples long at these rates: the detector's limit"
 SHORT = {
     (200.0, "twitch_f1"): "twitch F1 0.910 (tp 126, fp 5, fn 20)",
-    (250.0, "twitch_f1"): "twitch F1 0.941 (tp 119, fp 4, fn 11)",
+    (250.0, "twitch_f1"): "twitch F1 0.940 (tp 118, fp 3, fn 12)",
 }
 def pooled_score(analyzed, fs: float) -> Score:
     total = Score()

@@ -9,7 +9,8 @@ What is in a recording (all drawn from the seed unless given):
   contraction), on one channel and often a neighbour (at half to 0.8 of its size);
 - distractors, labelled ``artifact`` in the truth: motion swings (below 10 Hz), electrode
   pops (step and decay), ECG bleed-through on trunk channels (each QRS one event), brief
-  voluntary contractions (0.12-0.3 s);
+  voluntary contractions (0.12-0.3 s), cable taps (a spike and a damped swing on most
+  channels at once);
 - background: amplifier noise (1-10 uV rms after the board filter), mains hum at 50 or
   60 Hz with harmonics, baseline wander and a DC offset;
 - the board's band limit: events are drawn at a high rate, low-passed at the board's
@@ -285,6 +286,26 @@ def simulate(cfg: SynthConfig) -> tuple[Recording, dict]:
         nb = neighbour(ch)
         if nb is not None and rng.random() < 0.3 and timeline.free(nb, t, t + span, 0.3):
             add_event(nb, t, wave * rng.uniform(0.15, 0.5), "twitch")
+
+    # Cable taps and knocks (artifacts): a sharp spike and a damped low swing on most
+    # channels at once (common mode, through the shared cable and reference). From their
+    # own stream of the seed, so that the rest of a recording does not depend on them.
+    taps = np.random.default_rng([cfg.seed, 1])
+    for _ in range(taps.poisson(0.3 * artifact_rate * cfg.minutes) if C > 1 else 0):
+        tau = taps.uniform(0.03, 0.12)
+        dur = 3 * tau
+        t0 = taps.uniform(0.5, max(duration - dur - 0.5, 0.6))
+        chans = [c for c in range(C) if taps.random() < 0.7 and timeline.free(c, t0, t0 + dur, 0.3)]
+        if len(chans) < 2 or t0 + dur > duration - 0.2:
+            continue
+        m_spike = max(2, int(taps.uniform(0.001, 0.004) * fs_hi))
+        t = np.arange(int(dur * fs_hi)) / fs_hi
+        wave = 0.3 * np.sin(2 * np.pi * taps.uniform(5.0, 25.0) * t) * np.exp(-t / tau)
+        wave[:m_spike] += np.sin(np.pi * np.arange(m_spike) / m_spike)
+        wave *= float(np.exp(taps.uniform(np.log(100), np.log(3000)))) * taps.choice([-1.0, 1.0])
+        for c in chans:
+            ev = add_event(c, t0, wave * taps.uniform(0.4, 1.0) * (1.0 if taps.random() < 0.8 else -1.0), "artifact")
+            ev["source"] = "tap"
 
     # Background.
     white = rng.standard_normal((C, n))
