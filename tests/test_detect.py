@@ -350,11 +350,13 @@ def test_a_twitch_more_than_lead_s_before_a_spasm_stays_a_twitch():
     assert sorted(e.kind for e in out) == ["spasm", "twitch"]
 
 
-def test_a_brief_spasm_is_dropped_unless_it_joins_others():
-    """A 'spasm' shorter than SPASM_MIN_S, even after joining, is no sustained contraction;
-    short pieces that join into a longer spasm are kept as one."""
+def test_a_brief_spasm_is_a_brief_contraction_unless_it_joins_others():
+    """A 'spasm' shorter than SPASM_MIN_S, even after joining, is no cramp: it is reported
+    as a brief contraction (artifact); short pieces that join into a longer spasm are
+    kept as one spasm."""
     j = SpasmJoiner(2)
-    brief = SPASM_MIN_S / 2
+    brief = SPASM_MIN_S / 3
     out = j.push([_ep(0, 1.0, 1.0 + brief, "spasm"), _ep(1, 1.0, 1.0 + brief, "spasm"),
                   _ep(1, 1.5, 1.5 + brief, "spasm")], None)
-    assert [(e.channel, e.start_s, e.end_s) for e in out] == [(1, 1.0, 1.5 + brief)]
+    assert sorted((e.channel, e.start_s, e.end_s, e.kind) for e in out) == [
+        (0, 1.0, 1.0 + brief, "artifact"), (1, 1.0, 1.5 + brief, "spasm")]

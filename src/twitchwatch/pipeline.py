@@ -6,7 +6,9 @@ less than ``SPASM_JOIN_S`` apart (a cramp waxes and wanes; its quieter moments s
 detector's bursts), and takes into a spasm the twitches that end less than
 ``SPASM_LEAD_S`` before it starts on the same channel (a cramp recruits its first motor
 units one at a time, so its onset looks like single potentials before the interference
-pattern builds up). Episodes are held until the detector's horizon shows that nothing can
+pattern builds up); a joined spasm shorter than ``SPASM_MIN_S`` is no cramp and is
+reported as a brief contraction (artifact). Episodes are held until the detector's
+horizon shows that nothing can
 join them any more, so the result never depends on chunking; a twitch waits
 ``SPASM_LEAD_S`` for that.
 """
@@ -25,7 +27,7 @@ from .types import Burst, Chunk, Episode, Recording
 BATCH_CHUNK_S = 60.0
 SPASM_JOIN_S = 1.0
 SPASM_LEAD_S = 0.4
-SPASM_MIN_S = 0.1  # a shorter 'spasm', even when joined, is no sustained contraction: dropped
+SPASM_MIN_S = 0.4  # a shorter 'spasm', even joined, is no cramp: a brief contraction (artifact)
 
 
 class SpasmJoiner:
@@ -62,8 +64,7 @@ class SpasmJoiner:
                 self.held[ch] = e
         for ch, held in enumerate(self.held):
             if held is not None and (horizon_s is None or horizon_s[ch] >= held.end_s + self.gap_s):
-                if held.end_s - held.start_s >= SPASM_MIN_S:
-                    out.append(held)
+                out.append(held if held.end_s - held.start_s >= SPASM_MIN_S else replace(held, kind="artifact"))
                 self.held[ch] = None
             waiting = self.twitches[ch]
             if waiting:
