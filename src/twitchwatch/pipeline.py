@@ -8,9 +8,8 @@ detector's bursts), and takes into a spasm the twitches that end less than
 units one at a time, so its onset looks like single potentials before the interference
 pattern builds up); a joined spasm shorter than ``SPASM_MIN_S`` is no cramp and is
 reported as a brief contraction (artifact). Episodes are held until the detector's
-horizon shows that nothing can
-join them any more, so the result never depends on chunking; a twitch waits
-``SPASM_LEAD_S`` for that.
+horizon shows that nothing can join them any more, so the result never depends on
+chunking; a twitch waits ``SPASM_LEAD_S`` for that.
 """
 from __future__ import annotations
 
