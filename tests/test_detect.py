@@ -316,7 +316,7 @@ def test_lost_samples_keep_the_clock_and_leave_no_false_bursts(fs, seed, synth):
                                      and abs(g.end_s * fs - first - e.end_s * fs) <= (tol if e.kind != "spasm"
                                                                                       else 0.1 * fs)
                                      for g in got)]
-    assert len(matched) >= 0.9 * len(ref)
+    assert len(matched) >= min(0.9 * len(ref), len(ref) - 1)  # one may come, go or change kind
     assert abs(len(got) - len(ref)) <= max(1, 0.05 * len(ref))
     at_holes = [g for g in got if any(a < g.end_s * fs - first and g.start_s * fs - first < b for a, b in near)]
     assert not at_holes, "a hole was taken for activity"
@@ -360,3 +360,13 @@ def test_a_brief_spasm_is_a_brief_contraction_unless_it_joins_others():
                   _ep(1, 1.5, 1.5 + brief, "spasm")], None)
     assert sorted((e.channel, e.start_s, e.end_s, e.kind) for e in out) == [
         (0, 1.0, 1.0 + brief, "artifact"), (1, 1.0, 1.5 + brief, "spasm")]
+
+
+def test_a_brief_spasm_followed_by_another_is_still_a_brief_contraction():
+    """The same rule when the next spasm (too far to join) pushes it out, not the horizon."""
+    j = SpasmJoiner(1)
+    brief = SPASM_MIN_S / 3
+    out = j.push([_ep(0, 1.0, 1.0 + brief, "spasm")], np.array([1.2]))
+    out += j.push([_ep(0, 5.0, 7.0, "spasm")], np.array([5.5]))
+    out += j.push([], None)
+    assert [(e.start_s, e.kind) for e in out] == [(1.0, "artifact"), (5.0, "spasm")]

@@ -59,11 +59,11 @@ class SpasmJoiner:
                 self.held[ch] = _joined(held, e)
             else:
                 if held is not None:
-                    out.append(held)
+                    out.append(_settled(held))
                 self.held[ch] = e
         for ch, held in enumerate(self.held):
             if held is not None and (horizon_s is None or horizon_s[ch] >= held.end_s + self.gap_s):
-                out.append(held if held.end_s - held.start_s >= SPASM_MIN_S else replace(held, kind="artifact"))
+                out.append(_settled(held))
                 self.held[ch] = None
             waiting = self.twitches[ch]
             if waiting:
@@ -71,6 +71,11 @@ class SpasmJoiner:
                 out += [t for t, d in zip(waiting, done) if d]
                 self.twitches[ch] = [t for t, d in zip(waiting, done) if not d]
         return out
+
+
+def _settled(spasm: Episode) -> Episode:
+    """A spasm that nothing can join any more: too short for a cramp, a brief contraction."""
+    return spasm if spasm.end_s - spasm.start_s >= SPASM_MIN_S else replace(spasm, kind="artifact")
 
 
 def _joined(a: Episode, b: Episode) -> Episode:
