@@ -19,8 +19,9 @@ SHARED = REPO.parent / "shared"
 SCHEMA = SHARED / "contracts" / "events.schema.json"
 REAL = SHARED / "recordings" / "real"
 
-# A synthetic recording with nothing in it but the background (noise, hum, wander, DC).
-QUIET = dict(twitch_rate=1e-9, spasm_rate=0.0, artifact_rate=0.0, ecg=False)
+# A synthetic recording with nothing in it but the background (steady white noise, hum,
+# wander, DC).
+QUIET = dict(twitch_rate=1e-9, spasm_rate=0.0, artifact_rate=0.0, ecg=False, electrode_noise=False)
 
 
 def run_cli(*args: str, timeout: float = 300):

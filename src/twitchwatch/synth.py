@@ -11,8 +11,10 @@ What is in a recording (all drawn from the seed unless given):
   pops (step and decay), ECG bleed-through on trunk channels (each QRS one event), brief
   voluntary contractions (0.12-0.3 s), cable taps (a spike and a damped swing on most
   channels at once);
-- background: amplifier noise (1-10 uV rms after the board filter), mains hum at 50 or
-  60 Hz with harmonics, baseline wander and a DC offset;
+- background: amplifier noise (1-10 uV rms after the board filter), on some channels
+  mixed with electrode noise crowded into part of the band, at a level that drifts and
+  sometimes rises for a while; mains hum at 50 or 60 Hz with harmonics, baseline wander
+  and a DC offset;
 - the board's band limit: events are drawn at a high rate, low-passed at the board's
   cut-off and decimated, so nothing aliases; noise is low-passed the same way.
 
@@ -50,6 +52,7 @@ class SynthConfig:
     artifact_rate: float | None = None  # motion + pops + voluntary, per minute
     ecg: bool | None = None
     cutoff_hz: float | None = None
+    electrode_noise: bool = True  # False: the amplifier's white noise only, at a steady level
 
 
 class _Canvas:
@@ -89,6 +92,41 @@ def _muap(rng: np.random.Generator, fs_hi: float, dur_s: float, phases: int) -> 
     x = w * np.sin(np.pi * phases * u + rng.uniform(-0.3, 0.3))
     x -= x.mean() * w / w.mean()  # no net area: an action potential has no DC
     return x / np.max(np.abs(x)) * rng.choice([-1.0, 1.0])
+
+
+def _electrode_noise(rng: np.random.Generator, white: np.ndarray, fs: float, cutoff: float) -> np.ndarray:
+    """The background at unit rms per channel: the amplifier's white noise and, on some
+    channels, electrode noise crowded into part of the band (a random band-pass, or a 1/f
+    slope from 10 Hz), with a level that drifts by up to +-30 % over tens of seconds and, now and
+    then, a stretch of 5-20 s at 1.5-3 times the level (a loosening electrode, sweat)."""
+    C, n = white.shape
+    out = white.copy()
+    for c in range(C):
+        if rng.random() < 0.5:
+            share = rng.uniform(0.2, 0.8)  # of the power
+            z = rng.standard_normal(n)
+            if rng.random() < 0.5:
+                lo = rng.uniform(10.0, 30.0)
+                hi = min(rng.uniform(lo + 30.0, lo + 150.0), 0.45 * fs, cutoff)
+                z = signal.sosfilt(signal.butter(2, [lo, hi], btype="bandpass", fs=fs, output="sos"), z)
+            else:  # falling like 1/f from 10 Hz up to the board's filter
+                z = signal.lfilter([1.0], [1.0, -rng.uniform(0.9, 0.99)], z)
+                z = signal.sosfilt(signal.butter(2, 10.0, btype="highpass", fs=fs, output="sos"), z)
+                if cutoff < 0.49 * fs:
+                    z = signal.sosfilt(signal.butter(4, cutoff, fs=fs, output="sos"), z)
+            z /= z.std() + 1e-12
+            out[c] = np.sqrt(1.0 - share) * white[c] + np.sqrt(share) * z
+    knots = max(2, int(n / fs / 20.0) + 2)  # a drift over about 20 s
+    drift = np.array([np.interp(np.arange(n), np.linspace(0, n - 1, knots), rng.uniform(0.7, 1.3, knots))
+                      for _ in range(C)])
+    for c in range(C):
+        if rng.random() < 0.3:
+            length = int(rng.uniform(5.0, 20.0) * fs)
+            if length < n:
+                a = int(rng.integers(0, n - length))
+                drift[c, a:a + length] *= rng.uniform(1.5, 3.0) * np.hanning(length) ** 0.25
+    out *= drift
+    return out / (out.std(axis=1, keepdims=True) + 1e-12)
 
 
 def _envelope(n: int, rise: int, fall: int) -> np.ndarray:
@@ -313,6 +351,8 @@ def simulate(cfg: SynthConfig) -> tuple[Recording, dict]:
     if lp is not None:
         white = signal.sosfilt(lp, white, axis=1)
     white /= white.std(axis=1, keepdims=True) + 1e-12
+    if cfg.electrode_noise:
+        white = _electrode_noise(np.random.default_rng([cfg.seed, 2]), white, fs, cutoff)
     x = canvas.x + white * noise_rms[:, None]
     tt = np.arange(n) / fs
     hum_amp = rng.uniform(2.0, 30.0, C)
