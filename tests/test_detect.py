@@ -11,7 +11,7 @@ from scipy import signal
 from conftest import QUIET, episode_keys, run_pipeline
 from twitchwatch.detect import Detector, DetectorParams
 from twitchwatch.dsp import Preprocessor, board_cutoff
-from twitchwatch.pipeline import SPASM_LEAD_S, SPASM_MIN_S, Pipeline, SpasmJoiner, analyze
+from twitchwatch.pipeline import SPASM_LEAD_S, SPASM_MIN_S, SPASM_SURE, Pipeline, SpasmJoiner, analyze
 from twitchwatch.types import Burst, Chunk, Episode, Recording
 
 RATES = (125.0, 200.0, 250.0, 1000.0)
@@ -324,8 +324,8 @@ def test_lost_samples_keep_the_clock_and_leave_no_false_bursts(fs, seed, synth):
 
 # -- the joiner ----------------------------------------------------------------------------
 
-def _ep(ch: int, a: float, b: float, kind: str, peak: float = 10.0) -> Episode:
-    return Episode(ch, f"EMG{ch + 1}", a, b, kind, peak, 0.9, {"duration_s": b - a})
+def _ep(ch: int, a: float, b: float, kind: str, peak: float = 10.0, confidence: float = 0.6) -> Episode:
+    return Episode(ch, f"EMG{ch + 1}", a, b, kind, peak, confidence, {"duration_s": b - a})
 
 
 def test_twitches_just_before_a_spasm_become_its_onset():
@@ -351,15 +351,16 @@ def test_a_twitch_more_than_lead_s_before_a_spasm_stays_a_twitch():
 
 
 def test_a_brief_spasm_is_a_brief_contraction_unless_it_joins_others():
-    """A 'spasm' shorter than SPASM_MIN_S, even after joining, is no cramp: it is reported
-    as a brief contraction (artifact); short pieces that join into a longer spasm are
-    kept as one spasm."""
-    j = SpasmJoiner(2)
+    """A 'spasm' shorter than SPASM_MIN_S, even after joining, that the model is not sure
+    of (below SPASM_SURE) is reported as a brief contraction (artifact); short pieces
+    that join into a longer spasm are kept as one spasm, and so is a brief one the model
+    is sure of (a real contraction of which the detector saw only the strongest part)."""
+    j = SpasmJoiner(3)
     brief = SPASM_MIN_S / 3
     out = j.push([_ep(0, 1.0, 1.0 + brief, "spasm"), _ep(1, 1.0, 1.0 + brief, "spasm"),
-                  _ep(1, 1.5, 1.5 + brief, "spasm")], None)
+                  _ep(1, 1.5, 1.5 + brief, "spasm"), _ep(2, 1.0, 1.0 + brief, "spasm", confidence=SPASM_SURE)], None)
     assert sorted((e.channel, e.start_s, e.end_s, e.kind) for e in out) == [
-        (0, 1.0, 1.0 + brief, "artifact"), (1, 1.0, 1.5 + brief, "spasm")]
+        (0, 1.0, 1.0 + brief, "artifact"), (1, 1.0, 1.5 + brief, "spasm"), (2, 1.0, 1.0 + brief, "spasm")]
 
 
 def test_a_brief_spasm_followed_by_another_is_still_a_brief_contraction():

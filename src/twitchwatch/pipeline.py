@@ -6,8 +6,8 @@ less than ``SPASM_JOIN_S`` apart (a cramp waxes and wanes; its quieter moments s
 detector's bursts), and takes into a spasm the twitches that end less than
 ``SPASM_LEAD_S`` before it starts on the same channel (a cramp recruits its first motor
 units one at a time, so its onset looks like single potentials before the interference
-pattern builds up); a joined spasm shorter than ``SPASM_MIN_S`` is no cramp and is
-reported as a brief contraction (artifact). Episodes are held until the detector's
+pattern builds up); a joined spasm shorter than ``SPASM_MIN_S`` that the model is not
+sure of (below ``SPASM_SURE``) is reported as a brief contraction (artifact). Episodes are held until the detector's
 horizon shows that nothing can join them any more, so the result never depends on
 chunking; a twitch waits ``SPASM_LEAD_S`` for that.
 """
@@ -26,7 +26,8 @@ from .types import Burst, Chunk, Episode, Recording
 BATCH_CHUNK_S = 60.0
 SPASM_JOIN_S = 1.0
 SPASM_LEAD_S = 0.4
-SPASM_MIN_S = 0.4  # a shorter 'spasm', even joined, is no cramp: a brief contraction (artifact)
+SPASM_MIN_S = 0.4  # a shorter spasm, even joined, that the model is not sure of (below SPASM_SURE)
+SPASM_SURE = 0.9  # ... is reported as a brief contraction (artifact)
 
 
 class SpasmJoiner:
@@ -74,8 +75,9 @@ class SpasmJoiner:
 
 
 def _settled(spasm: Episode) -> Episode:
-    """A spasm that nothing can join any more: too short for a cramp, a brief contraction."""
-    return spasm if spasm.end_s - spasm.start_s >= SPASM_MIN_S else replace(spasm, kind="artifact")
+    """A spasm that nothing can join any more: short and unsure, a brief contraction."""
+    brief = spasm.end_s - spasm.start_s < SPASM_MIN_S and spasm.confidence < SPASM_SURE
+    return replace(spasm, kind="artifact") if brief else spasm
 
 
 def _joined(a: Episode, b: Episode) -> Episode:

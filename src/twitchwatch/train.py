@@ -151,7 +151,7 @@ def build_examples(seed: int = 0, per_rate: int = 8, minutes: float = 3.0, real_
     return ex
 
 
-def fit(ex: Examples, seed: int = 0, real_weight: float = 5.0) -> EpisodeClassifier:
+def fit(ex: Examples, seed: int = 0, real_weight: float = 7.0) -> EpisodeClassifier:
     """Fit the classifier; real examples weigh ``real_weight`` times a synthetic one."""
     weight = np.where([s.startswith("real:") for s in ex.source], real_weight, 1.0)
     model = EpisodeClassifier(random_state=seed)
