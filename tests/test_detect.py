@@ -11,7 +11,7 @@ from scipy import signal
 from conftest import QUIET, episode_keys, run_pipeline
 from twitchwatch.detect import Detector, DetectorParams
 from twitchwatch.dsp import Preprocessor, board_cutoff
-from twitchwatch.pipeline import SPASM_LEAD_S, SPASM_MIN_S, SPASM_SURE, Pipeline, SpasmJoiner, analyze
+from twitchwatch.pipeline import SPASM_MIN_S, SPASM_SURE, Pipeline, SpasmJoiner, analyze
 from twitchwatch.types import Burst, Chunk, Episode, Recording
 
 RATES = (125.0, 200.0, 250.0, 1000.0)
@@ -326,28 +326,6 @@ def test_lost_samples_keep_the_clock_and_leave_no_false_bursts(fs, seed, synth):
 
 def _ep(ch: int, a: float, b: float, kind: str, peak: float = 10.0, confidence: float = 0.6) -> Episode:
     return Episode(ch, f"EMG{ch + 1}", a, b, kind, peak, confidence, {"duration_s": b - a})
-
-
-def test_twitches_just_before_a_spasm_become_its_onset():
-    """A cramp's first motor units fire one at a time: twitches ending less than
-    SPASM_LEAD_S before a spasm on the same channel are its onset; others stay twitches."""
-    j = SpasmJoiner(2)
-    early = [_ep(0, 1.0, 1.02, "twitch"), _ep(0, 3.0, 3.02, "twitch", peak=40.0), _ep(0, 3.1, 3.12, "twitch"),
-             _ep(1, 3.1, 3.12, "twitch")]
-    assert j.push(early, np.array([1.2, 1.2])) == []  # nothing is sure yet: a spasm may follow
-    assert j.push([], np.array([1.5, 1.5])) == [early[0]]  # 0.48 s on, no spasm can take it in
-    spasm = _ep(0, 3.02 + SPASM_LEAD_S - 0.01, 6.0, "spasm", peak=30.0)  # both twitches are its onset
-    out = j.push([spasm], None)
-    kinds = sorted((e.channel, e.start_s, e.kind) for e in out)
-    assert kinds == [(0, 3.0, "spasm"), (1, 3.1, "twitch")]
-    joined = next(e for e in out if e.kind == "spasm")
-    assert joined.end_s == 6.0 and joined.peak_uv == 40.0 and joined.features["duration_s"] == pytest.approx(3.0)
-
-
-def test_a_twitch_more_than_lead_s_before_a_spasm_stays_a_twitch():
-    j = SpasmJoiner(1)
-    out = j.push([_ep(0, 1.0, 1.02, "twitch"), _ep(0, 1.03 + SPASM_LEAD_S, 3.0, "spasm")], None)
-    assert sorted(e.kind for e in out) == ["spasm", "twitch"]
 
 
 def test_a_brief_spasm_is_a_brief_contraction_unless_it_joins_others():

@@ -3,13 +3,10 @@
 Batch analysis is the stream path fed a recording's chunks as fast as they run, so the
 two give the same episodes. The last stage joins spasm episodes on one channel that are
 less than ``SPASM_JOIN_S`` apart (a cramp waxes and wanes; its quieter moments split the
-detector's bursts), and takes into a spasm the twitches that end less than
-``SPASM_LEAD_S`` before it starts on the same channel (a cramp recruits its first motor
-units one at a time, so its onset looks like single potentials before the interference
-pattern builds up); a joined spasm shorter than ``SPASM_MIN_S`` that the model is not
-sure of (below ``SPASM_SURE``) is reported as a brief contraction (artifact). Episodes are held until the detector's
-horizon shows that nothing can join them any more, so the result never depends on
-chunking; a twitch waits ``SPASM_LEAD_S`` for that.
+detector's bursts); a joined spasm shorter than ``SPASM_MIN_S`` that the model is not
+sure of (below ``SPASM_SURE``) is reported as a brief contraction (artifact). A spasm is
+held until the detector's horizon shows that nothing can join it any more, so the result
+never depends on chunking; twitches are not held (stream latency).
 """
 from __future__ import annotations
 
@@ -25,52 +22,34 @@ from .types import Burst, Chunk, Episode, Recording
 
 BATCH_CHUNK_S = 60.0
 SPASM_JOIN_S = 1.0
-SPASM_LEAD_S = 0.4
 SPASM_MIN_S = 0.4  # a shorter spasm, even joined, that the model is not sure of (below SPASM_SURE)
 SPASM_SURE = 0.9  # ... is reported as a brief contraction (artifact)
 
 
 class SpasmJoiner:
-    """Joins spasm episodes on one channel less than ``gap_s`` apart, and takes in the
-    twitches that end less than ``lead_s`` before a spasm starts; state in, state out."""
+    """Joins spasm episodes on one channel less than ``gap_s`` apart; state in, state out."""
 
-    def __init__(self, n_channels: int, gap_s: float = SPASM_JOIN_S, lead_s: float = SPASM_LEAD_S):
-        self.gap_s, self.lead_s = float(gap_s), float(lead_s)
+    def __init__(self, n_channels: int, gap_s: float = SPASM_JOIN_S):
+        self.gap_s = float(gap_s)
         self.held: list[Episode | None] = [None] * n_channels
-        self.twitches: list[list[Episode]] = [[] for _ in range(n_channels)]  # the latest, not yet passed on
 
     def push(self, episodes: list[Episode], horizon_s: np.ndarray | None) -> list[Episode]:
         """Episodes to pass on now; ``horizon_s`` per channel (None: the stream ended)."""
         out = []
         for e in sorted(episodes, key=lambda e: (e.start_s, e.channel)):
-            ch = e.channel
-            if e.kind == "twitch":
-                self.twitches[ch].append(e)
-                continue
+            held = self.held[e.channel]
             if e.kind != "spasm":
                 out.append(e)
-                continue
-            lead = [t for t in self.twitches[ch] if e.start_s - t.end_s < self.lead_s]
-            if lead:
-                self.twitches[ch] = [t for t in self.twitches[ch] if e.start_s - t.end_s >= self.lead_s]
-                e = _joined(e, replace(e, start_s=lead[0].start_s, end_s=lead[0].start_s,
-                                       peak_uv=max(t.peak_uv for t in lead)))
-            held = self.held[ch]
-            if held is not None and e.start_s - held.end_s < self.gap_s:
-                self.held[ch] = _joined(held, e)
+            elif held is not None and e.start_s - held.end_s < self.gap_s:
+                self.held[e.channel] = _joined(held, e)
             else:
                 if held is not None:
                     out.append(_settled(held))
-                self.held[ch] = e
+                self.held[e.channel] = e
         for ch, held in enumerate(self.held):
             if held is not None and (horizon_s is None or horizon_s[ch] >= held.end_s + self.gap_s):
                 out.append(_settled(held))
                 self.held[ch] = None
-            waiting = self.twitches[ch]
-            if waiting:
-                done = [horizon_s is None or horizon_s[ch] >= t.end_s + self.lead_s for t in waiting]
-                out += [t for t, d in zip(waiting, done) if d]
-                self.twitches[ch] = [t for t, d in zip(waiting, done) if not d]
         return out
 
 
