@@ -110,8 +110,8 @@ READ_VALUES = 1 << 18  # values per block read from a file: 1 MB of float32
 class Recording:
     """A recording opened from a file (or made by synth): one type for every format.
 
-    ``data`` is channels x samples in microvolts. A recording opened lazily (EDF/BDF) holds
-    ``samples`` instead, read in blocks by ``chunks`` and ``read``, so that analysing a long
+    ``data`` is channels x samples in microvolts. A recording opened lazily (EDF/BDF, and a
+    text file over 64 MiB, from its float32 temporary copy) holds ``samples`` instead, read in blocks by ``chunks`` and ``read``, so that analysing a long
     recording takes memory for a block, not for the file; ``data`` reads the whole file the
     first time it is used and keeps it. ``annotations`` are (onset_s, duration_s, text).
     ``start_time`` is the wall-clock time of the first sample when the file says it.
