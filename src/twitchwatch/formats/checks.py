@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 import numpy as np
 
@@ -98,3 +99,26 @@ def finish(path: str | Path, data: np.ndarray | Samples, fs: float, channels: li
     out = np.ascontiguousarray(data, dtype=np.float32)
     meta["nonfinite"] = int(out.size - np.count_nonzero(np.isfinite(out)))
     return Recording(out, fs, names, **common)  # type: ignore[arg-type]
+
+
+class FileSamples:
+    """``Samples`` kept in a file: every ``read`` and ``blocks`` opens it (``_open``) and
+    closes it when done, so that no handle outlives its use; a subclass gives ``_open``
+    and ``_fill(f, start, stop)`` (channels x samples, float32 microvolts)."""
+
+    n_samples: int
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        with self._open() as f:
+            return self._fill(f, start, stop)
+
+    def blocks(self, size: int) -> Iterator[tuple[int, np.ndarray]]:
+        with self._open() as f:
+            for at in range(0, self.n_samples, size):
+                yield at, self._fill(f, at, min(at + size, self.n_samples))
+
+    def _open(self) -> BinaryIO:
+        raise NotImplementedError
+
+    def _fill(self, f: BinaryIO, start: int, stop: int) -> np.ndarray:
+        raise NotImplementedError

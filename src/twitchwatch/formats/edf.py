@@ -9,14 +9,14 @@ import warnings as _warnings
 import weakref
 from collections import Counter
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import pyedflib
 
 from ..errors import RecordingError
 from ..types import Recording
-from .checks import check_picks, fail, finish
+from .checks import FileSamples, check_picks, fail, finish
 
 DEFAULT_START = _dt.datetime(2000, 1, 1)
 START_UNKNOWN = "twitchwatch start-unknown"
@@ -124,7 +124,7 @@ class _TempCopy:
         self.remove = weakref.finalize(self, self.path.unlink, missing_ok=True)
 
 
-class EdfSamples:
+class EdfSamples(FileSamples):
     """Some signals of an EDF/BDF file, read on demand (float32 microvolts).
 
     pyedflib reads the header (in ``read``); the samples are decoded here with numpy from
@@ -167,15 +167,6 @@ class EdfSamples:
     @property
     def file(self) -> Path:
         return self.path if self.copy is None else self.copy.path
-
-    def read(self, start: int, stop: int) -> np.ndarray:
-        with self._open() as f:
-            return self._fill(f, start, stop)
-
-    def blocks(self, size: int) -> Iterator[tuple[int, np.ndarray]]:
-        with self._open() as f:
-            for at in range(0, self.n_samples, size):
-                yield at, self._fill(f, at, min(at + size, self.n_samples))
 
     def _open(self):
         try:

@@ -18,7 +18,7 @@ from typing import BinaryIO, Iterator, Sequence
 import numpy as np
 
 from ..types import Samples
-from .checks import fail
+from .checks import FileSamples, fail
 from .edf import _TempCopy
 
 HEAD_BYTES = 1 << 22  # the head of a text file that is sniffed and holds its header
@@ -105,7 +105,7 @@ class Lines:
         return self.per_line(~sp & prev)
 
 
-class RowSamples:
+class RowSamples(FileSamples):
     """Some columns of the float32 rows in a table's temporary file, read on demand as
     channels x samples (the ``Samples`` of a large text recording).
 
@@ -116,15 +116,6 @@ class RowSamples:
     def __init__(self, source: Path, copy: _TempCopy, n_rows: int, n_cols: int, cols: Sequence[int]) -> None:
         self.source, self.copy, self.n_cols, self.cols = source, copy, n_cols, list(cols)
         self.n_channels, self.n_samples = len(self.cols), n_rows
-
-    def read(self, start: int, stop: int) -> np.ndarray:
-        with self._open() as f:
-            return self._fill(f, start, stop)
-
-    def blocks(self, size: int) -> Iterator[tuple[int, np.ndarray]]:
-        with self._open() as f:
-            for at in range(0, self.n_samples, size):
-                yield at, self._fill(f, at, min(at + size, self.n_samples))
 
     def _open(self) -> BinaryIO:
         try:
