@@ -209,8 +209,8 @@ class _NoiseFloor:
             self.limits = np.concatenate(([self.limits] if self.limits.shape[1] else []) + parts, axis=1)
 
     def _limits(self, end: int) -> np.ndarray:
-        """The thresholds (channels x thresholds) from the degrees of freedom of each window
-        in the noise of the quiet blocks among the history that ends at ``end``. Coloured
+        """The thresholds (channels x thresholds) for the autocorrelation of the noise in
+        the quiet blocks among the history that ends at ``end``. Coloured
         noise also makes the block sigmas scatter more, which puts the floor's quantile
         further below the true sigma than ``bias`` allows for: the thresholds (on sums of
         squares over the floor's square) are raised by that ratio squared."""

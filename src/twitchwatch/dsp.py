@@ -88,11 +88,11 @@ def _candidates(fs: float, mains_hz: float, folded: bool) -> list[int]:
     """Harmonic numbers whose (folded) frequency lies inside (1 Hz, Nyquist - 1 Hz), each
     place once (the lowest harmonic that lands there); folded ones only inside our band."""
     out: list[int] = []
-    for k in range(1, MAX_HARMONIC + 1 if folded else int(fs / 2 // mains_hz) + 1):
+    for k in range(1, (MAX_HARMONIC if folded else int(fs / 2 // mains_hz)) + 1):
         f = harmonic_hz(k, mains_hz, fs)
-        inside = k * mains_hz < fs / 2 or f > 0.75 * HIGHPASS_HZ
-        if (folded or k * mains_hz < fs / 2) and inside and 1.0 < f < fs / 2 - 1.0 and all(
-                abs(f - harmonic_hz(j, mains_hz, fs)) > 1.0 for j in out):
+        if k * mains_hz >= fs / 2 and not (folded and f > 0.75 * HIGHPASS_HZ):
+            continue  # above Nyquist: looked for only when folding, and only inside our band
+        if 1.0 < f < fs / 2 - 1.0 and all(abs(f - harmonic_hz(j, mains_hz, fs)) > 1.0 for j in out):
             out.append(k)
     return out
 
