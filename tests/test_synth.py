@@ -124,7 +124,7 @@ def test_noise_rms_matches_truth(fs, seed, noise_uv):
         assert np.allclose(expected, noise_uv)
     else:
         assert ((expected > 0.5) & (expected < 15)).all()  # 1-10 uV, +-20% per channel
-    measured = _noise_estimate(rec.data, fs, truth["mains_hz"])
+    measured = _noise_estimate(rec.data, fs, truth["mains_runs_hz"])
     np.testing.assert_allclose(measured, expected, rtol=0.15)
 
 

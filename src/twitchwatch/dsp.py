@@ -23,8 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import signal
 
+from . import filters
 from .types import Chunk
 
 HIGHPASS_HZ = 20.0
@@ -60,7 +60,7 @@ def detect_mains(x: np.ndarray, fs: float, min_ratio: float = 4.0) -> float | No
     n = x.shape[1]
     if n < int(0.5 * fs) or fs < 110:
         return None
-    freqs, spec = signal.welch(x, fs=fs, nperseg=int(fs // 2), axis=1)
+    freqs, spec = filters.welch(x, fs, int(fs // 2), axis=1)
     spec = spec.sum(axis=0)
     ref_band = (freqs > 30) & (freqs < min(80, fs / 2 - 2))
     ref = np.median(spec[ref_band]) + 1e-30
@@ -105,7 +105,7 @@ def mains_harmonics(x: np.ndarray, fs: float, mains_hz: float, min_ratio: float 
     filter (and its ringing on every twitch) off frequencies where there is no hum."""
     if x.shape[1] < int(0.5 * fs):
         return tuple(_candidates(fs, mains_hz, folded=False))
-    freqs, spec = signal.welch(x, fs=fs, nperseg=int(fs // 2), axis=1)
+    freqs, spec = filters.welch(x, fs, int(fs // 2), axis=1)
     spec = spec.sum(axis=0)
     keep = [1]
     for k in _candidates(fs, mains_hz, folded=True)[1:]:
@@ -117,6 +117,32 @@ def mains_harmonics(x: np.ndarray, fs: float, mains_hz: float, min_ratio: float 
     return tuple(keep)
 
 
+MAINS_DRIFT = 0.005  # grids keep within +-0.5 % of 50/60 Hz (most within +-0.1 %)
+MAINS_EXACT = 2e-4  # closer to nominal than this is nominal (the comb's whole-sample period holds)
+
+
+def measure_mains(x: np.ndarray, fs: float, nominal: float, harmonics: tuple[int, ...]) -> float:
+    """The mains fundamental as it runs in ``x`` (channels x samples), within
+    ``MAINS_DRIFT`` of ``nominal``: a grid 0.1 % off puts the 5th harmonic 0.3 Hz beside a
+    1 Hz-wide notch, which then lets a fifth of the hum through. The Hann-windowed power at
+    ``harmonics`` (folded where they fold: a sampled sine at f is one at its alias) summed
+    over channels, on a grid of fundamentals, its peak refined by a parabola."""
+    n = x.shape[1]
+    if n < int(0.5 * fs):
+        return nominal
+    t = np.arange(n) / fs
+    xw = (x - x.mean(axis=1, keepdims=True)) * np.hanning(n)
+    grid = nominal * (1.0 + np.linspace(-MAINS_DRIFT, MAINS_DRIFT, 81))
+    f = np.multiply.outer(np.asarray(harmonics, dtype=np.float64), grid).ravel()
+    power = (np.abs(xw @ np.exp(-2j * np.pi * np.multiply.outer(t, f))) ** 2).sum(axis=0)
+    power = power.reshape(len(harmonics), grid.size).sum(axis=0)
+    i = int(np.clip(power.argmax(), 1, grid.size - 2))
+    a, b, c = power[i - 1: i + 2]
+    shift = 0.5 * (a - c) / (a - 2 * b + c) if a - 2 * b + c < 0 else 0.0
+    best = float(grid[i] + np.clip(shift, -1.0, 1.0) * (grid[1] - grid[0]))
+    return nominal if abs(best / nominal - 1.0) < MAINS_EXACT else best
+
+
 def design_filters(fs: float, mains_hz: float | None,
                    harmonics: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Second-order sections of the EMG band (with a notch where each of ``harmonics`` of
@@ -126,16 +152,16 @@ def design_filters(fs: float, mains_hz: float | None,
     # A narrow band rings: at 125-250 Hz a 4th-order band-pass smears a 10 ms twitch over
     # 50-90 ms, a 2nd-order one over 20-40 ms. Wide bands (a decade or more) keep 4th order.
     order = 4 if hi / lo >= 10 else 2
-    parts = [signal.butter(order, [lo, hi], btype="bandpass", fs=fs, output="sos")]
+    parts = [filters.butter(order, [lo, hi], "bandpass", fs=fs)]
     if mains_hz and mains_comb(fs, mains_hz) is None:
         if harmonics is None:
             harmonics = tuple(_candidates(fs, mains_hz, folded=False))
         for k in harmonics:
             f0 = harmonic_hz(k, mains_hz, fs)
-            b, a = signal.iirnotch(f0, Q=NOTCH_Q * f0 / mains_hz, fs=fs)  # the same width at each harmonic
-            parts.append(signal.tf2sos(b, a))
+            b, a = filters.iirnotch(f0, NOTCH_Q * f0 / mains_hz, fs)  # the same width at each harmonic
+            parts.append(filters.tf2sos(b, a))
     emg = np.vstack(parts)
-    low = signal.butter(2, LOW_BAND_HZ, btype="bandpass", fs=fs, output="sos")
+    low = filters.butter(2, LOW_BAND_HZ, "bandpass", fs=fs)
     return emg, low
 
 
@@ -165,7 +191,9 @@ class Comb:
         ext[:, :per], ext[:, per:per + n] = x_prev, x
         ext = ext.reshape(x.shape[0], rows, per)
         v = self.b0 * (ext[:, 1:] - ext[:, :-1])
-        y, _ = signal.lfilter([1.0], [1.0, -self.a], v, axis=1, zi=self.a * y_prev[:, None, :])
+        zi = np.zeros((1, x.shape[0], 2, per))  # y[n] = v[n] + a y[n-1] down the rows: one section
+        zi[0, :, 0] = self.a * y_prev
+        y, _ = filters.sosfilt([[1.0, 0.0, 0.0, 1.0, -self.a, 0.0]], v, axis=1, zi=zi)
         y = y.reshape(x.shape[0], -1)[:, :n]
         both = np.concatenate([y_prev, y], axis=1) if n < per else y
         xs = np.concatenate([x_prev, x], axis=1) if n < per else x
@@ -195,7 +223,7 @@ class LowBand:
         means = np.zeros((buf.shape[0], 0))
         if groups:  # (scipy cannot filter zero samples)
             means = np.add.reduceat(buf[:, :groups * self.step], np.arange(0, groups * self.step, self.step), axis=1)
-            means, zi = signal.sosfilt(self.sos, means / self.step, axis=1, zi=zi)
+            means, zi = filters.sosfilt(self.sos, means / self.step, axis=1, zi=zi)
         held = np.concatenate([last[:, None], means], axis=1)
         first = partial.shape[1]
         low = np.repeat(held, self.step, axis=1)[:, first: first + x.shape[1]]
@@ -203,14 +231,14 @@ class LowBand:
 
     def rest(self, x0: np.ndarray) -> tuple:
         """The state after a constant input ``x0`` (per channel): the band passes no DC."""
-        zi = signal.sosfilt_zi(self.sos)[:, None, :] * x0[None, :, None]
+        zi = filters.sosfilt_zi(self.sos)[:, None, :] * x0[None, :, None]
         return np.zeros((x0.size, 0)), zi, np.zeros(x0.size)
 
 
 def low_band(fs: float) -> LowBand:
     """The low band for ``fs``: groups of fs // 200 samples (at least one)."""
     step = max(1, int(fs // 200))
-    return LowBand(step, signal.butter(2, LOW_BAND_HZ, btype="bandpass", fs=fs / step, output="sos"))
+    return LowBand(step, filters.butter(2, LOW_BAND_HZ, "bandpass", fs=fs / step))
 
 
 def mains_comb(fs: float, mains_hz: float | None) -> Comb | None:
@@ -220,7 +248,7 @@ def mains_comb(fs: float, mains_hz: float | None) -> Comb | None:
     per = fs / mains_hz
     if abs(per - round(per)) > 1e-9 or round(per) < 3:
         return None
-    b, a = signal.iircomb(mains_hz, NOTCH_Q, ftype="notch", fs=fs)
+    b, a = filters.iircomb(mains_hz, NOTCH_Q, fs)
     return Comb(int(round(per)), float(b[0]), float(-a[-1]))
 
 
@@ -304,7 +332,7 @@ class Preprocessor:
     def _emg(self, x: np.ndarray) -> np.ndarray:
         """The EMG band (band-pass, then the mains notches), state carried."""
         st = self._state
-        y, st.emg_zi = signal.sosfilt(self._sos, x, axis=1, zi=st.emg_zi)
+        y, st.emg_zi = filters.sosfilt(self._sos, x, axis=1, zi=st.emg_zi)
         if self._comb is not None:
             y, st.comb = self._comb.filter(y, st.comb)
         return y
@@ -313,7 +341,7 @@ class Preprocessor:
         """Filters in steady state at ``x0`` (per channel): no transient from the level."""
         period = bridge_period(self.fs, self.mains_hz)
         kept = period * max(1, int(round(BRIDGE_AVERAGE_S * self.fs / period)))
-        self._state = _State(signal.sosfilt_zi(self._sos)[:, None, :] * x0[None, :, None],
+        self._state = _State(filters.sosfilt_zi(self._sos)[:, None, :] * x0[None, :, None],
                              self._comb.rest(self.n_channels) if self._comb is not None else None,
                              self._low.rest(x0), x0.copy(), np.repeat(x0[:, None], kept, axis=1))
 
@@ -356,11 +384,12 @@ class Preprocessor:
         good = np.isfinite(probe)
         first = np.where(good.any(axis=1), probe[np.arange(len(probe)), good.argmax(axis=1)], 0.0)
         filled = np.where(good, probe, first[:, None])
-        if self.mains_arg == "auto":
-            mains = detect_mains(filled, self.fs)
-        else:
-            mains = self.mains_arg  # type: ignore[assignment]
+        found = detect_mains(filled, self.fs)
+        mains = found if self.mains_arg == "auto" else self.mains_arg
         self.mains_hz = float(mains) if mains else None
+        if self.mains_hz and found == self.mains_hz:  # hum to measure: where it really runs
+            harmonics = mains_harmonics(filled, self.fs, self.mains_hz)
+            self.mains_hz = measure_mains(filled, self.fs, self.mains_hz, harmonics)
         self.harmonics = mains_harmonics(filled, self.fs, self.mains_hz) if self.mains_hz else ()
         self._sos = design_filters(self.fs, self.mains_hz, self.harmonics)[0]
         self._comb = mains_comb(self.fs, self.mains_hz)

@@ -13,7 +13,7 @@ What is in a recording (all drawn from the seed unless given):
   channels at once);
 - background: amplifier noise (1-10 uV rms after the board filter), on some channels
   mixed with electrode noise crowded into part of the band, at a level that drifts and
-  sometimes rises for a while; mains hum at 50 or 60 Hz with harmonics, baseline wander
+  sometimes rises for a while; mains hum (2-120 uV) up to 0.2 % off 50 or 60 Hz with harmonics, baseline wander
   and a DC offset;
 - the board's band limit: events are drawn at a high rate, low-passed at the board's
   cut-off and decimated, so nothing aliases; noise is low-passed the same way.
@@ -356,10 +356,13 @@ def simulate(cfg: SynthConfig) -> tuple[Recording, dict]:
     x = canvas.x + white * noise_rms[:, None]
     tt = np.arange(n) / fs
     hum_amp = rng.uniform(2.0, 30.0, C)
-    hum = np.sin(2 * np.pi * mains * tt + rng.uniform(0, 2 * np.pi))
+    grid = np.random.default_rng([cfg.seed, 3])  # the grid's own stream: the rest stays as it was
+    hum_amp *= np.exp(grid.uniform(0.0, np.log(4.0)))
+    runs = mains * (1.0 + grid.uniform(-0.002, 0.002))  # grids run a little off 50/60 Hz
+    hum = np.sin(2 * np.pi * runs * tt + rng.uniform(0, 2 * np.pi))
     for h, rel in ((2, 0.3), (3, 0.15)):
         if h * mains < min(cutoff, fs / 2 - 1):
-            hum = hum + rel * np.sin(2 * np.pi * h * mains * tt + rng.uniform(0, 2 * np.pi))
+            hum = hum + rel * np.sin(2 * np.pi * h * runs * tt + rng.uniform(0, 2 * np.pi))
     x += hum_amp[:, None] * hum[None, :]
     for _ in range(3):
         f = rng.uniform(0.05, 0.5)
@@ -375,5 +378,5 @@ def simulate(cfg: SynthConfig) -> tuple[Recording, dict]:
                     meta={"format": "synthetic", "mains_hz": mains})
     truth = {"source": rec.source, "fs": fs, "channels": list(names), "duration_s": n / fs,
              "events": events, "noise_rms_uv": [round(float(v), 4) for v in noise_rms],
-             "mains_hz": mains, "board_cutoff_hz": cutoff, "seed": cfg.seed}
+             "mains_hz": mains, "mains_runs_hz": round(runs, 4), "board_cutoff_hz": cutoff, "seed": cfg.seed}
     return rec, truth
