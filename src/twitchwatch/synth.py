@@ -9,8 +9,8 @@ What is in a recording (all drawn from the seed unless given):
   contraction), on one channel and often a neighbour (at half to 0.8 of its size);
 - distractors, labelled ``artifact`` in the truth: motion swings (below 10 Hz), electrode
   pops (step and decay), ECG bleed-through on trunk channels (each QRS one event), brief
-  voluntary contractions (0.12-0.3 s), cable taps (a spike and a damped swing on most
-  channels at once);
+  voluntary contractions (0.1-0.45 s), cable taps (a spike, then a damped swing or a slow
+  opposite tail, mostly on several channels at once);
 - background: amplifier noise (1-10 uV rms after the board filter), on some channels
   mixed with electrode noise crowded into part of the band, at a level that drifts and
   sometimes rises for a while; mains hum (2-120 uV) up to 0.2 % off 50 or 60 Hz with harmonics, baseline wander
@@ -260,7 +260,7 @@ def simulate(cfg: SynthConfig) -> tuple[Recording, dict]:
         what = rng.choice(["motion", "pop", "voluntary"], p=[0.4, 0.35, 0.25])
         ch = int(rng.integers(C))
         if what == "voluntary":
-            dur = rng.uniform(0.12, 0.3)
+            dur = rng.uniform(0.1, 0.45)  # brief: a spasm lasts 0.5 s or more
             t0 = place(dur, ch, 0.5)
             if t0 is not None:
                 level = max(noise_rms[ch] * rng.uniform(6, 15), float(np.exp(rng.uniform(np.log(20), np.log(300)))))
@@ -334,12 +334,20 @@ def simulate(cfg: SynthConfig) -> tuple[Recording, dict]:
         dur = 3 * tau
         t0 = taps.uniform(0.5, max(duration - dur - 0.5, 0.6))
         chans = [c for c in range(C) if taps.random() < 0.7 and timeline.free(c, t0, t0 + dur, 0.3)]
-        if len(chans) < 2 or t0 + dur > duration - 0.2:
+        if not chans or t0 + dur > duration - 0.2:
             continue
-        m_spike = max(2, int(taps.uniform(0.001, 0.004) * fs_hi))
         t = np.arange(int(dur * fs_hi)) / fs_hi
-        wave = 0.3 * np.sin(2 * np.pi * taps.uniform(5.0, 25.0) * t) * np.exp(-t / tau)
-        wave[:m_spike] += np.sin(np.pi * np.arange(m_spike) / m_spike)
+        if taps.random() < 0.5:  # a damped low swing after the spike
+            wave = 0.3 * np.sin(2 * np.pi * taps.uniform(5.0, 25.0) * t) * np.exp(-t / tau)
+        else:  # or a slow opposite tail (the amplifier's input recovering)
+            t2 = taps.uniform(0.3, 0.6) * tau
+            wave = -taps.uniform(0.1, 0.3) * (t / t2) * np.exp(1 - t / t2)
+        if taps.random() < 0.5:  # a half-sine spike of 1-4 ms
+            m_spike = max(2, int(taps.uniform(0.001, 0.004) * fs_hi))
+            wave[:m_spike] += np.sin(np.pi * np.arange(m_spike) / m_spike)
+        else:  # or a sharp rise and an exponential fall
+            t1 = taps.uniform(0.001, 0.003)
+            wave += (t / t1) * np.exp(1 - t / t1)
         wave *= float(np.exp(taps.uniform(np.log(100), np.log(3000)))) * taps.choice([-1.0, 1.0])
         for c in chans:
             ev = add_event(c, t0, wave * taps.uniform(0.4, 1.0) * (1.0 if taps.random() < 0.8 else -1.0), "artifact")
