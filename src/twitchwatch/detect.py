@@ -36,7 +36,7 @@ from functools import lru_cache
 from typing import Callable
 
 import numpy as np
-from scipy import signal, special
+from . import filters
 
 from .dsp import board_cutoff, design_filters
 from .types import Burst, Chunk
@@ -87,9 +87,9 @@ def noise_dof(fs: float, w: int, cutoff: float, band: str = "emg") -> float:
     emg, low = design_filters(fs, None)
     impulse = np.zeros(int(2 * fs))
     impulse[0] = 1.0
-    h = signal.sosfilt(emg if band == "emg" else low, impulse)
+    h = filters.sosfilt(emg if band == "emg" else low, impulse)
     if cutoff < 0.49 * fs:
-        h = signal.sosfilt(signal.butter(4, cutoff, fs=fs, output="sos"), h)
+        h = filters.sosfilt(filters.butter(4, cutoff, fs=fs), h)
     r = np.correlate(h, h, mode="full")[len(h) - 1: len(h) - 1 + w]
     rho = r / r[0]
     lags = np.arange(w)
@@ -112,7 +112,7 @@ def sorted_quantile(a: np.ndarray, q: float, axis: int = -1) -> np.ndarray:
 def chi2_threshold(p: float, dof):
     """Mean square (in units of sigma^2) exceeded with probability p by noise of ``dof``
     (a number or an array of them)."""
-    return special.gammainccinv(np.asarray(dof) / 2.0, p) * 2.0 / np.asarray(dof)
+    return filters.gammainccinv(np.asarray(dof) / 2.0, p) * 2.0 / np.asarray(dof)
 
 
 class _NoiseFloor:
@@ -153,7 +153,7 @@ class _NoiseFloor:
         """Where the floor's quantile of block sigmas falls, over the true sigma, when a
         block is worth ``independent`` samples: the MAD sigma of n independent Gaussian
         samples scatters by about 1.166 sigma / sqrt(n)."""
-        return 1.0 + special.ndtri(self.q) * 1.166 / np.sqrt(independent)
+        return 1.0 + filters.ndtri(self.q) * 1.166 / np.sqrt(independent)
 
     @property
     def n_sigmas(self) -> int:
@@ -536,8 +536,8 @@ class Detector:
             delta = np.where(skewed, s1 * a ** 3 - a * a, 0.0)
             dof = np.where(skewed, a * a - 2 * delta, 1.0 / (s1 * s1))
             for p in ps:
-                q = np.where(delta > 0, special.chndtrix(1.0 - p, dof, np.maximum(delta, 1e-300)),
-                             special.gammainccinv(dof / 2.0, p) * 2.0)
+                q = np.where(delta > 0, filters.chndtrix(1.0 - p, dof, np.maximum(delta, 1e-300)),
+                             filters.gammainccinv(dof / 2.0, p) * 2.0)
                 out.append(c1 + np.sqrt(c2) * (q - dof - delta) / a)
         t = np.stack(out, axis=1)
         return np.maximum(np.where(np.isfinite(t), t, 0.0), self.t_band)
