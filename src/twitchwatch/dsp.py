@@ -121,22 +121,27 @@ MAINS_DRIFT = 0.005  # grids keep within +-0.5 % of 50/60 Hz (most within +-0.1 
 MAINS_EXACT = 2e-4  # closer to nominal than this is nominal (the comb's whole-sample period holds)
 
 
-def measure_mains(x: np.ndarray, fs: float, nominal: float, harmonics: tuple[int, ...]) -> float:
-    """The mains fundamental as it runs in ``x`` (channels x samples), within
-    ``MAINS_DRIFT`` of ``nominal``: a grid 0.1 % off puts the 5th harmonic 0.3 Hz beside a
-    1 Hz-wide notch, which then lets a fifth of the hum through. The Hann-windowed power at
-    ``harmonics`` (folded where they fold: a sampled sine at f is one at its alias) summed
-    over channels, on a grid of fundamentals, its peak refined by a parabola."""
+def measure_mains(x: np.ndarray, fs: float, nominal: float, harmonics: tuple[int, ...],
+                  at: np.ndarray | None = None) -> float:
+    """The mains fundamental as it runs in ``x`` (channels x samples, taken at sample
+    numbers ``at``: holes where samples were lost), within ``MAINS_DRIFT`` of ``nominal``:
+    a grid 0.1 % off puts the 5th harmonic 0.3 Hz beside a 1 Hz-wide notch, which then lets
+    a fifth of the hum through. The Hann-windowed power at ``harmonics`` (folded where they
+    fold: a sampled sine at f is one at its alias) summed over channels, on a grid of
+    fundamentals, its peak refined by a parabola; nominal when the peak is at the grid's
+    edge (no hum there to measure)."""
     n = x.shape[1]
     if n < int(0.5 * fs):
         return nominal
-    t = np.arange(n) / fs
+    t = (np.arange(n) if at is None else np.asarray(at, dtype=np.float64)) / fs
     xw = (x - x.mean(axis=1, keepdims=True)) * np.hanning(n)
     grid = nominal * (1.0 + np.linspace(-MAINS_DRIFT, MAINS_DRIFT, 81))
     f = np.multiply.outer(np.asarray(harmonics, dtype=np.float64), grid).ravel()
     power = (np.abs(xw @ np.exp(-2j * np.pi * np.multiply.outer(t, f))) ** 2).sum(axis=0)
     power = power.reshape(len(harmonics), grid.size).sum(axis=0)
-    i = int(np.clip(power.argmax(), 1, grid.size - 2))
+    i = int(power.argmax())
+    if i in (0, grid.size - 1):
+        return nominal
     a, b, c = power[i - 1: i + 2]
     shift = 0.5 * (a - c) / (a - 2 * b + c) if a - 2 * b + c < 0 else 0.0
     best = float(grid[i] + np.clip(shift, -1.0, 1.0) * (grid[1] - grid[0]))
@@ -252,16 +257,6 @@ def mains_comb(fs: float, mains_hz: float | None) -> Comb | None:
     return Comb(int(round(per)), float(b[0]), float(-a[-1]))
 
 
-def bridge_period(fs: float, mains_hz: float | None) -> int:
-    """Samples in the shortest run of whole mains periods that is (nearly) a whole
-    number of samples: what a hole is filled by repeating (20 ms without mains)."""
-    if not mains_hz:
-        return max(1, int(round(0.02 * fs)))
-    per = fs / mains_hz
-    m = next((m for m in range(1, 51) if abs(m * per - round(m * per)) < 0.02), 1)
-    return max(1, int(round(m * per)))
-
-
 @dataclass
 class _State:
     emg_zi: np.ndarray
@@ -312,19 +307,25 @@ class Preprocessor:
 
     def _bridge(self, lost: int, after: np.ndarray) -> None:
         """Run the filters over a hole of ``lost`` samples whose next sample is ``after``
-        (per channel): the mains template, with the level ramped from the last sample's
-        to the next one's, so that a drifting baseline leaves no step either."""
+        (per channel): the hum (the mains harmonics notched, fitted by least squares to
+        the last BRIDGE_AVERAGE_S and carried on at the measured frequency, which need not
+        be a whole number of samples per period), with the level ramped from the last
+        sample's to the next one's, so that neither the hum's phase nor a drifting
+        baseline leaves a step."""
         st = self._state
         if lost > MAX_BRIDGE_S * self.fs:
             self._restart(after)
             return
-        period = bridge_period(self.fs, self.mains_hz)
         kept = st.recent.shape[1]
-        template = st.recent.reshape(self.n_channels, kept // period, period).mean(axis=1)
-        d0 = st.recent[:, -1] - template[:, -1]
-        d1 = after - template[:, lost % period]
+        t = np.arange(-kept, lost + 1) / self.fs  # the kept samples, the hole, the next sample
+        freqs = [harmonic_hz(k, self.mains_hz, self.fs) for k in self.harmonics] if self.mains_hz else []
+        basis = np.stack([np.ones_like(t)] + [w(2 * np.pi * f * t) for f in freqs for w in (np.cos, np.sin)], axis=1)
+        coef = np.linalg.lstsq(basis[:kept], st.recent.T, rcond=None)[0]
+        model = (basis @ coef).T
+        d0 = st.recent[:, -1] - model[:, kept - 1]
+        d1 = after - model[:, -1]
         ramp = np.arange(1, lost + 1) / (lost + 1)
-        fill = np.tile(template, (1, -(-lost // period)))[:, :lost] + d0[:, None] + (d1 - d0)[:, None] * ramp
+        fill = model[:, kept:kept + lost] + d0[:, None] + (d1 - d0)[:, None] * ramp
         self._emg(fill)
         _, st.low = self._low.filter(fill, st.low)
         self._remember(fill)
@@ -339,8 +340,7 @@ class Preprocessor:
 
     def _restart(self, x0: np.ndarray) -> None:
         """Filters in steady state at ``x0`` (per channel): no transient from the level."""
-        period = bridge_period(self.fs, self.mains_hz)
-        kept = period * max(1, int(round(BRIDGE_AVERAGE_S * self.fs / period)))
+        kept = max(2, int(round(BRIDGE_AVERAGE_S * self.fs)))
         self._state = _State(filters.sosfilt_zi(self._sos)[:, None, :] * x0[None, :, None],
                              self._comb.rest(self.n_channels) if self._comb is not None else None,
                              self._low.rest(x0), x0.copy(), np.repeat(x0[:, None], kept, axis=1))
@@ -380,6 +380,7 @@ class Preprocessor:
     def _release(self) -> list[Chunk]:
         held, self._held = self._held, []
         probe = np.concatenate([c.data for c in held], axis=1)[:, : int(MAINS_PROBE_S * self.fs)]
+        at = np.concatenate([c.start + np.arange(c.n_samples) for c in held])[: probe.shape[1]]
         probe = np.asarray(probe, dtype=np.float64)
         good = np.isfinite(probe)
         first = np.where(good.any(axis=1), probe[np.arange(len(probe)), good.argmax(axis=1)], 0.0)
@@ -389,7 +390,7 @@ class Preprocessor:
         self.mains_hz = float(mains) if mains else None
         if self.mains_hz and found == self.mains_hz:  # hum to measure: where it really runs
             harmonics = mains_harmonics(filled, self.fs, self.mains_hz)
-            self.mains_hz = measure_mains(filled, self.fs, self.mains_hz, harmonics)
+            self.mains_hz = measure_mains(filled, self.fs, self.mains_hz, harmonics, at - at[0])
         self.harmonics = mains_harmonics(filled, self.fs, self.mains_hz) if self.mains_hz else ()
         self._sos = design_filters(self.fs, self.mains_hz, self.harmonics)[0]
         self._comb = mains_comb(self.fs, self.mains_hz)
