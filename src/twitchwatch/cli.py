@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from . import __version__
+from .allocator import keep_temporaries
 from .errors import UserError
 from .types import KINDS, Recording
 
@@ -1179,6 +1180,7 @@ def _os_message(exc: OSError) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    keep_temporaries()
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
