@@ -58,7 +58,7 @@ class SignalStats:
         if finite is None:
             nb = np.full(x.shape[0], x.shape[1], dtype=np.int64)
         else:
-            nb = np.count_nonzero(finite, axis=1)
+            nb = _row_counts(finite)
             total = np.where(finite, x, 0).sum(axis=1, dtype=np.float64)
         self.bad += x.shape[1] - nb
         mb = total / np.maximum(nb, 1)
@@ -79,13 +79,13 @@ class SignalStats:
                 first = x.max(axis=1) if side == 0 else -x.min(axis=1)
             else:
                 first = np.where(finite, sign * x, -np.inf).max(axis=1)
-            counts = np.count_nonzero(x == (sign * first)[:, None], axis=1)
+            counts = _row_counts(x == (sign * first)[:, None])
             second, n_second = np.full_like(first, -np.inf), np.zeros_like(counts)
             rows = np.flatnonzero(first >= self._top[side][:, 0])  # only there can a block's second matter
             if rows.size:
                 v = sign * x[rows] if finite is None else np.where(finite[rows], sign * x[rows], -np.inf)
                 second[rows] = np.where(v == first[rows, None], -np.inf, v).max(axis=1)
-                n_second[rows] = np.count_nonzero(v == second[rows, None], axis=1)
+                n_second[rows] = _row_counts(v == second[rows, None])
             vals = np.stack([first, second], axis=1)
             # -inf stands for "no finite value": no samples sit there
             self._merge(side, vals, np.stack([counts, n_second], axis=1) * np.isfinite(vals))
@@ -126,6 +126,12 @@ class SignalStats:
     @property
     def n_next_low(self) -> np.ndarray:
         return self._top_n[1][:, 1]
+
+
+def _row_counts(mask: np.ndarray) -> np.ndarray:
+    """``np.count_nonzero(mask, axis=1)``, a row at a time: several times faster, as the
+    axis form adds up the whole mask cast to integers."""
+    return np.array([np.count_nonzero(row) for row in mask], dtype=np.int64)
 
 
 def signal_warnings(stats: SignalStats, channels: tuple[str, ...], name: str) -> list[str]:

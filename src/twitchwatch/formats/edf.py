@@ -181,22 +181,22 @@ class EdfSamples(FileSamples):
             return np.empty((self.n_channels, 0), dtype=np.float32)
         r0, r1 = start // self.spr, -(-stop // self.spr)
         f.seek(self.header_bytes + r0 * self.record_bytes)
-        raw = f.read((r1 - r0) * self.record_bytes)
-        if len(raw) != (r1 - r0) * self.record_bytes:
+        size = (r1 - r0) * self.record_bytes
+        raw = bytearray(size + 1)  # the records after one spare byte (see the 24-bit case)
+        if f.readinto(memoryview(raw)[1:]) != size:
             raise fail(self.path, f"samples {start}-{stop} could not be read; the file is damaged or was "
                                   "changed while open")
-        records = np.frombuffer(raw, dtype=np.uint8).reshape(r1 - r0, self.record_bytes)
-        lo, width = start - r0 * self.spr, self.spr * self.bps
-        out = np.empty((self.n_channels, stop - start), dtype=np.float32)
+        lo, n = start - r0 * self.spr, stop - start
+        out = np.empty((self.n_channels, n), dtype=np.float32)
+        scaled = np.empty(n)  # edflib's arithmetic, in float64, then rounded into ``out``
         for row, offset in enumerate(self.offsets):  # a channel at a time: small temporaries
-            cells = records[:, offset: offset + width].reshape(-1, self.bps)
             if self.bps == 2:
-                digital = np.ascontiguousarray(cells).view("<i2").ravel()
-            else:  # 24-bit: into the top three bytes of an int32, then an arithmetic shift
-                wide = np.zeros((cells.shape[0], 4), dtype=np.uint8)
-                wide[:, 1:] = cells
-                digital = wide.view("<i4").ravel() >> 8
-            out[row] = self.gain[row, 0] * (self.shift[row, 0] + digital[lo: lo + stop - start])
+                cells = np.ndarray((r1 - r0, self.spr), "<i2", raw, offset + 1, (self.record_bytes, 2))
+            else:  # 24-bit: read each sample as the top three bytes of an int32 (the one that
+                # starts a byte before it), then an arithmetic shift brings down its sign
+                cells = np.ndarray((r1 - r0, self.spr), "<i4", raw, offset, (self.record_bytes, 3)) >> 8
+            np.add(cells.reshape(-1)[lo: lo + n], self.shift[row, 0], out=scaled)
+            np.multiply(scaled, self.gain[row, 0], out=out[row])
         return out
 
 
