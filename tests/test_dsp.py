@@ -323,3 +323,49 @@ def test_off_nominal_mains_is_measured_and_notched(fs, mains, off, rng):
     if comb is not None:
         yn, _ = comb.filter(yn, comb.rest(3))
     assert yn[:, settled].std() > 2 * ref[:, settled].std()
+
+
+@pytest.mark.parametrize("fs,seed", [(250.0, 0), (1000.0, 1), (1000.0, 2)])
+def test_hum_guard_does_not_depend_on_chunking(fs, seed):
+    """The hum prediction goes through BLAS, which rounds differently for different numbers
+    of blocks at once: on its grid, what goes around the notches is the same, to the bit,
+    however the stream is chunked (here 20 random chunkings of two minutes of hum with
+    large spikes, some clipped)."""
+    from twitchwatch.dsp import HumGuard
+
+    rng = np.random.default_rng(seed)
+    n = int(120 * fs)
+    t = np.arange(n) / fs
+    freqs = [50.03, 100.06, 150.09]
+    x = 2.0 * rng.standard_normal((8, n)) + sum(a * np.sin(2 * np.pi * f * t + rng.uniform(0, 6, (8, 1)))
+                                                for a, f in zip((40.0, 10.0, 5.0), freqs))
+    x[:, rng.integers(0, n, 100)] += rng.choice([-300.0, 300.0], (8, 100))
+    ref = HumGuard(fs, freqs, 8).excess(x)
+    assert np.count_nonzero(ref) > 500  # the spikes' excess goes around
+    for _ in range(20):
+        guard, out, i = HumGuard(fs, freqs, 8), [], 0
+        while i < n:
+            k = int(rng.integers(1, 3000))
+            out.append(guard.excess(x[:, i:i + k]))
+            i += k
+        assert np.array_equal(np.concatenate(out, axis=1), ref)
+
+
+@pytest.mark.parametrize("fs", [200.0, 250.0, 1000.0])
+def test_a_large_twitch_does_not_set_the_notches_ringing(fs, rng):
+    """A twitch 100 times the noise, on 40 uV of hum (notched): a tenth of a second after
+    it, the output is back at the noise, where a notch fed the whole twitch rings at the
+    mains frequency for a few tenths of a second."""
+    n = int(8 * fs)
+    t = np.arange(n) / fs
+    noise = 1.0 * rng.standard_normal((2, n))
+    hum = 40.0 * np.sin(2 * np.pi * 60.0 * t + rng.uniform(0, 6, (2, 1)))
+    at = int(5 * fs)
+    twitch = np.zeros(n)
+    width = max(3, int(0.012 * fs))
+    twitch[at: at + width] = 100.0 * np.sin(np.pi * np.arange(width) / width) * np.sign(np.arange(width) - width / 2 + 0.5)
+    pre = Preprocessor(fs, 2, 60.0)
+    y, _ = _joined(_feed(pre, noise + hum + twitch, fs, [int(0.04 * fs)]))
+    quiet = y[:, int(2 * fs): int(4.5 * fs)].std()
+    after = slice(at + int(0.1 * fs), at + int(0.4 * fs))
+    assert np.abs(y[:, after]).max() < 5 * quiet

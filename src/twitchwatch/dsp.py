@@ -33,6 +33,11 @@ MAINS_PROBE_S = 1.0
 NOTCH_Q = 50.0  # about 1 Hz wide: narrow, so that a twitch does not set it ringing much
 MAX_BRIDGE_S = 10.0
 BRIDGE_AVERAGE_S = 0.2
+HUM_BLOCK_S = 0.1  # the hum is predicted a block at a time ...
+HUM_FIT_BLOCKS = 3  # ... from a least-squares fit to this many blocks before it
+HUM_GRID = 1024.0  # ... rounded to 1/HUM_GRID uV
+CLIP_HISTORY = 8  # what stands off it by CLIP_K times the median sigma of the last
+CLIP_K = 4.0  # CLIP_HISTORY blocks of the residual goes around the notches
 
 
 # OpenBCI boards: sampling rate -> the board's own low-pass (the ADS1299's digital filter
@@ -148,16 +153,19 @@ def measure_mains(x: np.ndarray, fs: float, nominal: float, harmonics: tuple[int
     return nominal if abs(best / nominal - 1.0) < MAINS_EXACT else best
 
 
-def design_filters(fs: float, mains_hz: float | None,
-                   harmonics: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Second-order sections of the EMG band (with a notch where each of ``harmonics`` of
-    the mains shows, by default every one below Nyquist, unless ``mains_comb`` covers them
-    all) and of the low band."""
+def design_band(fs: float) -> np.ndarray:
+    """Second-order sections of the EMG band."""
     lo, hi = emg_band(fs)
     # A narrow band rings: at 125-250 Hz a 4th-order band-pass smears a 10 ms twitch over
     # 50-90 ms, a 2nd-order one over 20-40 ms. Wide bands (a decade or more) keep 4th order.
     order = 4 if hi / lo >= 10 else 2
-    parts = [filters.butter(order, [lo, hi], "bandpass", fs=fs)]
+    return filters.butter(order, [lo, hi], "bandpass", fs=fs)
+
+
+def design_notches(fs: float, mains_hz: float | None, harmonics: tuple[int, ...] | None = None) -> np.ndarray:
+    """Second-order sections of a notch where each of ``harmonics`` of the mains shows (by
+    default every one below Nyquist), none when ``mains_comb`` covers them all."""
+    parts = [np.zeros((0, 6))]
     if mains_hz and mains_comb(fs, mains_hz) is None:
         if harmonics is None:
             harmonics = tuple(_candidates(fs, mains_hz, folded=False))
@@ -165,9 +173,15 @@ def design_filters(fs: float, mains_hz: float | None,
             f0 = harmonic_hz(k, mains_hz, fs)
             b, a = filters.iirnotch(f0, NOTCH_Q * f0 / mains_hz, fs)  # the same width at each harmonic
             parts.append(filters.tf2sos(b, a))
-    emg = np.vstack(parts)
-    low = filters.butter(2, LOW_BAND_HZ, "bandpass", fs=fs)
-    return emg, low
+    return np.vstack(parts)
+
+
+def design_filters(fs: float, mains_hz: float | None,
+                   harmonics: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Second-order sections of the EMG band followed by its notches (``design_notches``),
+    and of the low band."""
+    emg = np.vstack([design_band(fs), design_notches(fs, mains_hz, harmonics)])
+    return emg, filters.butter(2, LOW_BAND_HZ, "bandpass", fs=fs)
 
 
 @dataclass(frozen=True)
@@ -257,10 +271,79 @@ def mains_comb(fs: float, mains_hz: float | None) -> Comb | None:
     return Comb(int(round(per)), float(b[0]), float(-a[-1]))
 
 
+class HumGuard:
+    """What of the band-passed signal goes around the mains notches: whatever stands more
+    than the clip level off the predicted hum. A narrow notch is a long resonator: fed a
+    large twitch whole, it rings at the mains frequency for a few tenths of a second
+    (several times the noise after a twitch a hundred times it), which draws the twitch's
+    burst out and joins it to the next twitch of a cluster. The hum (``freqs``: the
+    harmonics notched, at the measured frequency) is predicted a block at a time from a
+    least-squares fit to the blocks before it; the clip level is ``CLIP_K`` times the
+    median MAD sigma of the residual over the last ``CLIP_HISTORY`` blocks, so hum and
+    noise go through the notches as before, and only a twitch's (or a pop's) excess skips
+    them. Blocks count from the start of the stream, so chunking does not change the answer."""
+
+    def __init__(self, fs: float, freqs: list[float], n_channels: int):
+        self.block = b = max(4, int(round(HUM_BLOCK_S * fs)))
+        fit = HUM_FIT_BLOCKS * b
+        w = 2 * np.pi * np.asarray(freqs, dtype=np.float64) / fs
+
+        def basis(t: np.ndarray) -> np.ndarray:
+            return np.concatenate([np.cos(np.multiply.outer(t, w)), np.sin(np.multiply.outer(t, w))], axis=1)
+
+        # the fit in parts, one per block of the window: block samples x (blocks x 2K)
+        pinv = np.linalg.pinv(basis(np.arange(fit, dtype=np.float64))).T
+        self._fit = np.concatenate(np.split(pinv, HUM_FIT_BLOCKS, axis=0), axis=1)
+        self._ahead = basis(np.arange(fit, fit + b, dtype=np.float64)).T  # 2K x block
+        self._stride = max(1, b // 25)  # a block's sigma from 25 of its samples is enough
+        self._past = np.zeros((n_channels, fit))  # the samples before the block in progress
+        self._cur = np.zeros((n_channels, 0))  # the block in progress
+        self._pred = np.zeros((n_channels, b))  # its predicted hum
+        self._sigmas = np.full((n_channels, CLIP_HISTORY), np.inf)  # no level before any block
+
+    def excess(self, y: np.ndarray) -> np.ndarray:
+        """The part of ``y`` (channels x samples, the next in the stream) beyond the clip
+        level around the predicted hum: what goes around the notches."""
+        C, n = y.shape
+        b, k, p = self.block, HUM_FIT_BLOCKS, self._cur.shape[1]
+        full = np.concatenate([self._past, self._cur, y], axis=1)  # from k blocks before the one in progress
+        total = p + n
+        done, blocks = total // b, -(-total // b)  # blocks completed; blocks touched
+        # each block's share of each window's fit, then block m's window: the k blocks before it
+        parts = (full[:, : (k + done) * b].reshape(C * (k + done), b) @ self._fit).reshape(C, k + done, k, -1)
+        coef = sum(parts[:, j: j + done, j] for j in range(k))
+        pred = np.empty((C, done + 1, b))
+        pred[:, 0] = self._pred
+        np.matmul(coef, self._ahead, out=pred[:, 1:])
+        # BLAS rounds differently for different numbers of blocks: on a 1/1024 uV grid the
+        # prediction is the same however the stream was chunked
+        np.rint(pred[:, 1:] * HUM_GRID, out=pred[:, 1:])
+        pred[:, 1:] /= HUM_GRID
+        # the residual from the start of the block in progress, whole blocks (the tail unused)
+        res = -pred[:, :blocks].reshape(C, blocks * b)
+        res[:, :total] += full[:, k * b:]
+        res = res.reshape(C, blocks, b)
+        sample = np.sort(np.abs(res[:, :done, ::self._stride]), axis=2)
+        hist = np.concatenate([self._sigmas, sample[:, :, sample.shape[2] // 2] / 0.6745], axis=1)
+        around = np.sort(np.lib.stride_tricks.sliding_window_view(hist, CLIP_HISTORY, axis=1)[:, :blocks], axis=2)
+        level = CLIP_K * 0.5 * (around[:, :, CLIP_HISTORY // 2 - 1] + around[:, :, CLIP_HISTORY // 2])
+        level = level[:, :, None]
+        excess = res - level
+        np.maximum(excess, 0.0, out=excess)
+        below = res + level
+        np.minimum(below, 0.0, out=below)
+        excess += below
+        self._past, self._cur = full[:, done * b: (done + k) * b], full[:, (done + k) * b:]
+        self._pred, self._sigmas = pred[:, done], hist[:, -CLIP_HISTORY:]
+        return excess.reshape(C, blocks * b)[:, p: total]
+
+
 @dataclass
 class _State:
-    emg_zi: np.ndarray
+    band_zi: np.ndarray
+    notch_zi: np.ndarray
     comb: tuple[np.ndarray, np.ndarray] | None
+    guard: HumGuard | None
     low: tuple
     last: np.ndarray  # last finite value per channel, to hold over NaN/inf
     recent: np.ndarray  # the last whole bridge periods of (cleaned) input, to fill holes from
@@ -286,6 +369,7 @@ class Preprocessor:
         self.nonfinite = np.zeros(self.n_channels, dtype=np.int64)
         self._held: list[Chunk] = []
         self._sos: np.ndarray | None = None  # the EMG band (the low band is self._low)
+        self._notches = np.zeros((0, 6))  # the mains notches after it (or the comb)
         self._comb: Comb | None = None
         self._low = low_band(self.fs)
         self._state: _State | None = None
@@ -331,18 +415,28 @@ class Preprocessor:
         self._remember(fill)
 
     def _emg(self, x: np.ndarray) -> np.ndarray:
-        """The EMG band (band-pass, then the mains notches), state carried."""
+        """The EMG band: band-pass, then the mains notches (what stands off the hum goes
+        around them, ``HumGuard``), state carried."""
         st = self._state
-        y, st.emg_zi = filters.sosfilt(self._sos, x, axis=1, zi=st.emg_zi)
+        y, st.band_zi = filters.sosfilt(self._sos, x, axis=1, zi=st.band_zi)
+        if st.guard is None:
+            return y
+        around = st.guard.excess(y)
+        z = y - around
+        if len(self._notches):
+            z, st.notch_zi = filters.sosfilt(self._notches, z, axis=1, zi=st.notch_zi)
         if self._comb is not None:
-            y, st.comb = self._comb.filter(y, st.comb)
-        return y
+            z, st.comb = self._comb.filter(z, st.comb)
+        return z + around
 
     def _restart(self, x0: np.ndarray) -> None:
         """Filters in steady state at ``x0`` (per channel): no transient from the level."""
         kept = max(2, int(round(BRIDGE_AVERAGE_S * self.fs)))
+        hum = [harmonic_hz(k, self.mains_hz, self.fs) for k in self.harmonics] if self.mains_hz else []
         self._state = _State(filters.sosfilt_zi(self._sos)[:, None, :] * x0[None, :, None],
+                             np.zeros((len(self._notches), self.n_channels, 2)),  # the band's output rests at 0
                              self._comb.rest(self.n_channels) if self._comb is not None else None,
+                             HumGuard(self.fs, hum, self.n_channels) if hum else None,
                              self._low.rest(x0), x0.copy(), np.repeat(x0[:, None], kept, axis=1))
 
     def _remember(self, x: np.ndarray) -> None:
@@ -392,7 +486,8 @@ class Preprocessor:
             harmonics = mains_harmonics(filled, self.fs, self.mains_hz)
             self.mains_hz = measure_mains(filled, self.fs, self.mains_hz, harmonics, at - at[0])
         self.harmonics = mains_harmonics(filled, self.fs, self.mains_hz) if self.mains_hz else ()
-        self._sos = design_filters(self.fs, self.mains_hz, self.harmonics)[0]
+        self._sos = design_band(self.fs)
+        self._notches = design_notches(self.fs, self.mains_hz, self.harmonics)
         self._comb = mains_comb(self.fs, self.mains_hz)
         self._restart(first)  # start in steady state at the first good value
         return [self._filter(c, bridge=i > 0) for i, c in enumerate(held)]  # nothing before the first
