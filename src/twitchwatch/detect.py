@@ -381,6 +381,7 @@ class Detector:
         self._runs: list[_Run | None] = [None] * self.C
         self._pending: list[_Group | None] = [None] * self.C
         self._onsets: list[list[int]] = [[] for _ in range(self.C)]  # of the latest bursts, for rhythm
+        self._spans: list[list[tuple[int, int]]] = [[] for _ in range(self.C)]  # the latest bursts' extents
         self._last: list[tuple[int | None, float]] = [(None, 0.0)] * self.C  # (stop, peak) of the last burst
         # bursts awaiting their features: (channel, start, stop, rhythm, background)
         self._ready: list[tuple[int, int, int, float, float]] = []
@@ -571,9 +572,18 @@ class Detector:
         return latest if k1 * fl.block >= latest else None
 
     def _background(self, ch: int, start: int) -> float:
-        """Robust sigma of the ``context_s`` before ``start``, over the noise floor."""
+        """Robust sigma of the ``context_s`` before ``start``, over the noise floor, leaving
+        out the bursts found there (and twice ``pad_s`` after each, their filters' tails):
+        the twitches of a cluster, a few tenths of a second apart, are no raised background
+        (at 200 Hz a large one fills a fifth of a half-second context). Unless bursts fill
+        three quarters of it: that is busy."""
         a = max(start - self.context, self._b0)
         seg = self._x[ch, a - self._b0: start - self._b0]
+        out = np.zeros(seg.size, dtype=bool)
+        for s0, s1 in self._spans[ch]:
+            out[max(s0 - a, 0): max(s1 + 2 * self.pad - a, 0)] = True
+        if np.count_nonzero(~out) >= seg.size // 4:
+            seg = seg[~out]
         if seg.size < 8:
             return 1.0
         return float(sorted_quantile(np.abs(seg), 0.5) / 0.6745 / self.floor.at(start)[ch])
@@ -621,6 +631,7 @@ class Detector:
         for a, b in [(start, stop)] if whole else group.runs:
             background = group.background if a == start else self._background(ch, a)
             self._ready.append((ch, a, b, self._rhythm(ch, a), background))
+            self._spans[ch] = self._spans[ch][-3:] + [(a, b)]
 
     def _finish(self) -> list[Burst]:
         """The queued bursts with their features, in the order they were queued; bursts
