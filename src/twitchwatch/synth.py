@@ -3,7 +3,8 @@
 What is in a recording (all drawn from the seed unless given):
 - twitches (fasciculation potentials): one motor unit's action potential, 2-5 phases,
   3-25 ms, 20-800 uV peak-to-peak, Poisson in time (1-60 per minute), usually on one
-  channel and sometimes seen weaker on a neighbour, occasionally as a doublet;
+  channel and sometimes seen weaker on a neighbour, occasionally as a doublet, now and
+  then fired again 0.15-0.6 s later, up to 3 times (a cluster);
 - spasms/cramps: interference patterns of many motor units firing at 6-25 Hz under a
   smooth envelope, 0.5-30 s, at 6-15 times the noise rms or more (a cramp is a strong
   contraction), on one channel and often a neighbour (at half to 0.8 of its size);
@@ -301,6 +302,7 @@ def simulate(cfg: SynthConfig) -> tuple[Recording, dict]:
 
     # Twitches: Poisson in time, mostly on one channel.
     ch_weights = rng.dirichlet(np.full(C, 2.0))
+    clusters = np.random.default_rng([cfg.seed, 4])
     t = 0.0
     while True:
         t += rng.exponential(60.0 / twitch_rate)
@@ -324,6 +326,16 @@ def simulate(cfg: SynthConfig) -> tuple[Recording, dict]:
         nb = neighbour(ch)
         if nb is not None and rng.random() < 0.3 and timeline.free(nb, t, t + span, 0.3):
             add_event(nb, t, wave * rng.uniform(0.15, 0.5), "twitch")
+        # now and then the unit fires again 0.15-0.6 s later, up to 3 times (a cluster);
+        # from a stream of its own, so that the rest of a recording stays as it was
+        if clusters.random() < 0.12:
+            t_next = t + span
+            for _ in range(int(clusters.integers(1, 4))):
+                t_next += clusters.uniform(0.15, 0.6)
+                if t_next + span > duration - 0.5 or not timeline.free(ch, t_next, t_next + span, 0.1):
+                    break
+                again = add_event(ch, t_next, wave * clusters.uniform(0.85, 1.15), "twitch")
+                again.update({"cluster": True, **({"doublet": True} if doublet else {})})
 
     # Cable taps and knocks (artifacts): a sharp spike and a damped low swing on most
     # channels at once (common mode, through the shared cable and reference). From their
