@@ -36,6 +36,7 @@ BRIDGE_AVERAGE_S = 0.2
 HUM_BLOCK_S = 0.1  # the hum is predicted a block at a time ...
 HUM_FIT_BLOCKS = 3  # ... from a least-squares fit to this many blocks before it
 HUM_GRID = 1024.0  # ... rounded to 1/HUM_GRID uV
+HUM_TAIL_S = 0.025  # a twitch's samples after one past the hum are clipped too
 CLIP_HISTORY = 8  # what stands off it by CLIP_K times the median sigma of the last
 CLIP_K = 4.0  # CLIP_HISTORY blocks of the residual goes around the notches
 
@@ -272,69 +273,111 @@ def mains_comb(fs: float, mains_hz: float | None) -> Comb | None:
 
 
 class HumGuard:
-    """What of the band-passed signal goes around the mains notches: whatever stands more
-    than the clip level off the predicted hum. A narrow notch is a long resonator: fed a
-    large twitch whole, it rings at the mains frequency for a few tenths of a second
-    (several times the noise after a twitch a hundred times it), which draws the twitch's
-    burst out and joins it to the next twitch of a cluster. The hum (``freqs``: the
-    harmonics notched, at the measured frequency) is predicted a block at a time from a
-    least-squares fit to the blocks before it; the clip level is ``CLIP_K`` times the
-    median MAD sigma of the residual over the last ``CLIP_HISTORY`` blocks, so hum and
-    noise go through the notches as before, and only a twitch's (or a pop's) excess skips
-    them. Blocks count from the start of the stream, so chunking does not change the answer."""
+    """What of the band-passed signal goes around the mains notches: a twitch's (or a
+    pop's) excess over the hum. A narrow notch is a long resonator: fed a large twitch
+    whole, it rings at the mains frequency for a few tenths of a second (several times the
+    noise after a twitch a hundred times it), which draws the twitch's burst out and joins
+    it to the next twitch of a cluster.
+
+    The hum (``freqs``: the harmonics notched, at the measured frequency) is fitted by
+    least squares a block at a time to the ``HUM_FIT_BLOCKS`` blocks before it and carried
+    on. Where a sample reaches past the hum's amplitude plus the clip level (``CLIP_K``
+    times the median MAD sigma of the residual over the last ``CLIP_HISTORY`` blocks), it
+    and the ``HUM_TAIL_S`` after it are clipped to the clip level around the predicted hum,
+    and what stands beyond goes around the notches; a block whose fit window holds clipped
+    samples is fitted to the clipped signal, so that the twitch does not throw the hum
+    after it off. Hum and noise go through the notches as before.
+
+    Chunking does not change the answer: every decision is per sample or per block, with
+    blocks counted from the start of the stream, from the signal as it came (the clip level
+    too); and fits and predictions are rounded to a fixed grid, since BLAS rounds
+    differently for different numbers of blocks at once."""
 
     def __init__(self, fs: float, freqs: list[float], n_channels: int):
         self.block = b = max(4, int(round(HUM_BLOCK_S * fs)))
-        fit = HUM_FIT_BLOCKS * b
+        self.tail = max(1, int(round(HUM_TAIL_S * fs)))
+        k = HUM_FIT_BLOCKS
         w = 2 * np.pi * np.asarray(freqs, dtype=np.float64) / fs
 
         def basis(t: np.ndarray) -> np.ndarray:
             return np.concatenate([np.cos(np.multiply.outer(t, w)), np.sin(np.multiply.outer(t, w))], axis=1)
 
         # the fit in parts, one per block of the window: block samples x (blocks x 2K)
-        pinv = np.linalg.pinv(basis(np.arange(fit, dtype=np.float64))).T
-        self._fit = np.concatenate(np.split(pinv, HUM_FIT_BLOCKS, axis=0), axis=1)
-        self._ahead = basis(np.arange(fit, fit + b, dtype=np.float64)).T  # 2K x block
+        pinv = np.linalg.pinv(basis(np.arange(k * b, dtype=np.float64))).T
+        self._parts = np.split(pinv, k, axis=0)
+        self._fit = np.concatenate(self._parts, axis=1)
+        self._ahead = basis(np.arange(k * b, (k + 1) * b, dtype=np.float64)).T  # 2K x block
         self._stride = max(1, b // 25)  # a block's sigma from 25 of its samples is enough
-        self._past = np.zeros((n_channels, fit))  # the samples before the block in progress
-        self._cur = np.zeros((n_channels, 0))  # the block in progress
-        self._pred = np.zeros((n_channels, b))  # its predicted hum
+        self._raw = np.zeros((n_channels, k * b))  # the signal from k blocks before the block in progress
+        self._clean = np.zeros((n_channels, k * b))  # ... clipped
+        self._dirty = np.zeros((n_channels, k), dtype=bool)  # ... which of those k blocks were clipped
+        self._coef = np.zeros((n_channels, 2 * len(freqs)))  # the fit of the block in progress
+        self._reach = np.full(n_channels, np.inf)  # how far the block before it let samples reach
         self._sigmas = np.full((n_channels, CLIP_HISTORY), np.inf)  # no level before any block
 
+    def _round(self, a: np.ndarray) -> np.ndarray:
+        a *= HUM_GRID
+        np.rint(a, out=a)
+        a /= HUM_GRID
+        return a
+
+    def _fit_one(self, full: np.ndarray, m: int) -> np.ndarray:
+        """The fit of block m alone (``full`` from k blocks before block 0, on its last axis)."""
+        b = self.block
+        return self._round(sum(full[..., (m + j) * b: (m + j + 1) * b] @ part for j, part in enumerate(self._parts)))
+
     def excess(self, y: np.ndarray) -> np.ndarray:
-        """The part of ``y`` (channels x samples, the next in the stream) beyond the clip
-        level around the predicted hum: what goes around the notches."""
+        """The part of ``y`` (channels x samples, the next in the stream) that goes around
+        the notches: zero but where a twitch reaches past the hum."""
         C, n = y.shape
-        b, k, p = self.block, HUM_FIT_BLOCKS, self._cur.shape[1]
-        full = np.concatenate([self._past, self._cur, y], axis=1)  # from k blocks before the one in progress
+        b, k, p = self.block, HUM_FIT_BLOCKS, self._raw.shape[1] - HUM_FIT_BLOCKS * self.block
         total = p + n
         done, blocks = total // b, -(-total // b)  # blocks completed; blocks touched
-        # each block's share of each window's fit, then block m's window: the k blocks before it
-        parts = (full[:, : (k + done) * b].reshape(C * (k + done), b) @ self._fit).reshape(C, k + done, k, -1)
-        coef = sum(parts[:, j: j + done, j] for j in range(k))
-        pred = np.empty((C, done + 1, b))
-        pred[:, 0] = self._pred
-        np.matmul(coef, self._ahead, out=pred[:, 1:])
-        # BLAS rounds differently for different numbers of blocks: on a 1/1024 uV grid the
-        # prediction is the same however the stream was chunked
-        np.rint(pred[:, 1:] * HUM_GRID, out=pred[:, 1:])
-        pred[:, 1:] /= HUM_GRID
-        # the residual from the start of the block in progress, whole blocks (the tail unused)
-        res = -pred[:, :blocks].reshape(C, blocks * b)
-        res[:, :total] += full[:, k * b:]
-        res = res.reshape(C, blocks, b)
-        sample = np.sort(np.abs(res[:, :done, ::self._stride]), axis=2)
-        hist = np.concatenate([self._sigmas, sample[:, :, sample.shape[2] // 2] / 0.6745], axis=1)
+        raw = np.zeros((C, (k + blocks) * b))  # from k blocks before the one in progress, whole blocks
+        raw[:, : k * b + p], raw[:, k * b + p: k * b + total] = self._raw, y
+        # each block's share of each window's fit, then block m's fit: its k blocks before
+        parts = (raw[:, : (k + done) * b].reshape(C * (k + done), b) @ self._fit).reshape(C, k + done, k, -1)
+        coef = np.empty((C, blocks, self._coef.shape[1]))
+        coef[:, 0] = self._coef
+        coef[:, 1:] = sum(parts[:, j + 1: j + blocks, j] for j in range(k))  # block m: raw blocks m..m+k-1
+        self._round(coef[:, 1:])
+        yb = raw[:, k * b:].reshape(C, blocks, b)
+        # the clip level, from the residual's sigma in the blocks completed
+        sub = slice(None, None, self._stride)
+        res = np.sort(np.abs(yb[:, :done, sub] - self._round(coef[:, :done] @ self._ahead[:, sub])), axis=2)
+        hist = np.concatenate([self._sigmas, res[:, :, res.shape[2] // 2] / 0.6745], axis=1)
         around = np.sort(np.lib.stride_tricks.sliding_window_view(hist, CLIP_HISTORY, axis=1)[:, :blocks], axis=2)
         level = CLIP_K * 0.5 * (around[:, :, CLIP_HISTORY // 2 - 1] + around[:, :, CLIP_HISTORY // 2])
-        level = level[:, :, None]
-        excess = res - level
-        np.maximum(excess, 0.0, out=excess)
-        below = res + level
-        np.minimum(below, 0.0, out=below)
-        excess += below
-        self._past, self._cur = full[:, done * b: (done + k) * b], full[:, (done + k) * b:]
-        self._pred, self._sigmas = pred[:, done], hist[:, -CLIP_HISTORY:]
+        # the samples that reach past the hum's amplitude and the level, and the tail after
+        # each: in the blocks holding such a sample and the block after each
+        half = coef.shape[2] // 2
+        reach = np.hypot(coef[:, :, :half], coef[:, :, half:]).sum(axis=2) + level
+        over = (yb.max(axis=2) > reach) | (yb.min(axis=2) < -reach)
+        touched = over.copy()
+        touched[:, 1:] |= over[:, :-1]
+        touched[:, 0] |= (np.abs(raw[:, k * b - self.tail: k * b]) > self._reach[:, None]).any(axis=1)  # a tail
+        reach_before = np.concatenate([self._reach[:, None], reach], axis=1)
+        excess = np.zeros((C, blocks, b))
+        clean = np.concatenate([self._clean, raw[:, k * b + p:]], axis=1)
+        dirty = np.concatenate([self._dirty, np.zeros((C, blocks), dtype=bool)], axis=1)
+        for c, m in zip(*np.nonzero(touched)):  # in time order per channel
+            a0 = (k + m) * b
+            hit = np.abs(raw[c, a0 - self.tail: a0 + b]) > np.repeat(reach_before[c, m: m + 2], [self.tail, b])
+            gate = np.convolve(hit, np.ones(self.tail + 1), mode="full")[self.tail: self.tail + b] > 0
+            if not gate.any():
+                continue
+            fit = self._fit_one(clean[c], m) if dirty[c, m: m + k].any() else coef[c, m]
+            r = yb[c, m] - self._round(fit @ self._ahead)
+            beyond = np.maximum(r - level[c, m], 0.0) + np.minimum(r + level[c, m], 0.0)
+            excess[c, m] = np.where(gate, beyond, 0.0)
+            clean[c, a0: a0 + b] = raw[c, a0: a0 + b] - excess[c, m]
+            dirty[c, k + m] = bool(excess[c, m].any())
+        keep = slice(done * b, (k + done) * b + (total - done * b))
+        self._raw, self._clean = raw[:, keep], clean[:, keep]
+        self._dirty = dirty[:, done: done + k]
+        self._coef = coef[:, done] if done < blocks else self._fit_one(raw, done)
+        self._reach = reach_before[:, done]
+        self._sigmas = hist[:, -CLIP_HISTORY:]
         return excess.reshape(C, blocks * b)[:, p: total]
 
 
