@@ -151,7 +151,10 @@ def build_examples(seed: int = 0, per_rate: int = 8, minutes: float = 3.0, real_
     return ex
 
 
-def fit(ex: Examples, seed: int = 0, real_weight: float = 7.0) -> EpisodeClassifier:
+REAL_WEIGHT = 7.0  # a labelled real burst counts this many synthetic ones
+
+
+def fit(ex: Examples, seed: int = 0, real_weight: float = REAL_WEIGHT) -> EpisodeClassifier:
     """Fit the classifier; real examples weigh ``real_weight`` times a synthetic one."""
     weight = np.where([s.startswith("real:") for s in ex.source], real_weight, 1.0)
     model = EpisodeClassifier(random_state=seed)
@@ -163,5 +166,5 @@ def metadata(ex: Examples, seed: int, per_rate: int, minutes: float) -> dict:
     counts = {k: int(np.sum(ex.y == k)) for k in MODEL_CLASSES}
     return {"feature_version": FEATURE_VERSION, "features": list(FEATURES), "classes": list(MODEL_CLASSES),
             "seed": seed, "synthetic_per_rate": per_rate, "minutes": minutes,
-            "rates": list(TRAIN_RATES), "examples": counts,
+            "rates": list(TRAIN_RATES), "examples": counts, "real_weight": REAL_WEIGHT,
             "real_sources": sorted({s[5:] for s in ex.source if s.startswith("real:")})}
