@@ -19,12 +19,15 @@ quasi-Poisson dispersion (Pearson chi-square across sessions per degree of freed
 at least 1; "dispersion" in each tag's entry). With two or more tags and sessions to
 spare, the ratios come from one quasi-Poisson model of all tags at once
 (``adjusted_rate_ratios``), so that tags that come together (coffee after a short
-night) are told apart; the crude figures stay beside them.
+night) are told apart; the crude figures stay beside them. A tag's effect is put in
+words only when it holds at 1 - 0.05/m for m tags compared (Bonferroni), so that a report
+of many tags invents an effect less than once in twenty.
 """
 from __future__ import annotations
 
 import math
 from collections import Counter
+from statistics import NormalDist
 from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
@@ -107,16 +110,17 @@ def _inside(t: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return (i >= 0) & (t < ends[np.maximum(i, 0)])
 
 
-def rate_ratio(a: int, hours_with: float, b: int, hours_without: float) -> tuple[float, float, float, str | None]:
+def rate_ratio(a: int, hours_with: float, b: int, hours_without: float,
+               level: float = 0.95) -> tuple[float, float, float, str | None]:
     """(RR, CI low, CI high, note) for a twitches in ``hours_with`` against b in
-    ``hours_without``: the exact conditional 95% CI when both counts are positive, else
-    0.5 added to both counts and the Wald interval on log RR (the note says which)."""
+    ``hours_without``: the exact conditional CI at ``level`` when both counts are positive,
+    else 0.5 added to both counts and the Wald interval on log RR (the note says which)."""
     scale = hours_without / hours_with
     if a > 0 and b > 0:
-        ci = binomtest(a, a + b).proportion_ci(0.95, method="exact")
+        ci = binomtest(a, a + b).proportion_ci(level, method="exact")
         return a / b * scale, ci.low / (1 - ci.low) * scale, ci.high / (1 - ci.high) * scale, None
     rr = (a + 0.5) / (b + 0.5) * scale
-    half = 1.96 * math.sqrt(1 / (a + 0.5) + 1 / (b + 0.5))
+    half = NormalDist().inv_cdf(0.5 + level / 2) * math.sqrt(1 / (a + 0.5) + 1 / (b + 0.5))
     which = "at all" if a == b == 0 else "with the tag" if a == 0 else "without the tag"
     return rr, rr * math.exp(-half), rr * math.exp(half), (
         f"no twitches {which}: 0.5 added to both counts, Wald interval")
@@ -132,14 +136,14 @@ def _dispersion(y: np.ndarray, with_h: np.ndarray, without_h: np.ndarray, rate_w
     return max(1.0, float(((y[ok] - mu[ok]) ** 2 / mu[ok]).sum()) / df) if df > 0 else 1.0
 
 
-def adjusted_rate_ratios(y: np.ndarray, hours: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray,
-                                                                                  np.ndarray, float]:
+def adjusted_rate_ratios(y: np.ndarray, hours: np.ndarray, X: np.ndarray,
+                         level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Rate ratios of several tags at once: a quasi-Poisson log-linear model of each
     session's twitch count ``y`` with log(``hours``) as offset and, per tag, the share
     of the session spent with it (``X``, sessions x tags), fitted by IRLS. So a tag that
     merely keeps company with another (alcohol on coffee days) is not credited with its
-    effect. Returns (RR, CI low, CI high, dispersion); the 95% CI uses Student's t on the
-    residual degrees of freedom and standard errors scaled by sqrt(max(dispersion, 1))."""
+    effect. Returns (RR, CI low, CI high, dispersion); the CI at ``level`` uses Student's t
+    on the residual degrees of freedom and standard errors scaled by sqrt(max(dispersion, 1))."""
     from scipy.stats import t as student
 
     n, k = X.shape
@@ -158,7 +162,7 @@ def adjusted_rate_ratios(y: np.ndarray, hours: np.ndarray, X: np.ndarray) -> tup
     dof = n - k - 1
     phi = max(1.0, float(((y - mu) ** 2 / mu).sum()) / dof)
     se = np.sqrt(np.diag(np.linalg.inv(A.T @ (mu[:, None] * A) + ridge)) * phi)[1:]
-    q = float(student.ppf(0.975, dof))
+    q = float(student.ppf(0.5 + level / 2, dof))
     b = beta[1:]
     return np.exp(b), np.exp(b - q * se), np.exp(b + q * se), phi
 
@@ -168,8 +172,13 @@ MIN_DOF_ADJUSTED = 5  # sessions beyond the model's parameters before tags are a
 
 def _tag_effects(tags: list[dict], s0: np.ndarray, s1: np.ndarray, twitch_t: np.ndarray,
                  twitch_session: np.ndarray) -> dict:
-    """Rate ratio, CI and (when the CI excludes 1) a sentence for each exposure tag.
-    ``twitch_session`` is each twitch's session index (-1: not a known session)."""
+    """Rate ratio, 95% CI and (when the effect is clear) a sentence for each exposure tag.
+    ``twitch_session`` is each twitch's session index (-1: not a known session).
+
+    With m tags compared, 5 % of false claims per tag would be up to 5m % for the report:
+    a sentence is said only when the interval at 1 - 0.05/m (Bonferroni; ``ci_claim``,
+    at ``claim_level``) excludes 1, so that a report of several tags claims a tag that
+    does nothing less than once in twenty."""
     intervals: dict[str, list[tuple[float, float]]] = {}
     for g in tags:
         if g["tag"] not in NOT_EXPOSURES:
@@ -178,6 +187,7 @@ def _tag_effects(tags: list[dict], s0: np.ndarray, s1: np.ndarray, twitch_t: np.
     y = np.bincount(twitch_session[twitch_session >= 0], minlength=len(s0))
     out: dict[str, dict] = {}
     exposure: dict[str, np.ndarray] = {}  # per tag with a comparison: share of each session with it
+    counts: dict[str, tuple[int, float, int, float, float]] = {}
     for name, iv in sorted(intervals.items()):
         starts, ends = _merge(iv)
         with_h = _covered(s0, s1, starts, ends).sum(axis=1) / 3600
@@ -185,37 +195,43 @@ def _tag_effects(tags: list[dict], s0: np.ndarray, s1: np.ndarray, twitch_t: np.
         hwo = max(float(session_h.sum()) - hw, 0.0)
         a = int(_inside(twitch_t, starts, ends).sum())
         b = len(twitch_t) - a
-        entry = {"rate_ratio": None, "ci95": None, "hours_with": round(hw, 3), "hours_without": round(hwo, 3),
-                 "twitches_with": a, "twitches_without": b, "dispersion": None, "sentence": None, "note": None,
-                 "reason": None}
+        out[name] = {"rate_ratio": None, "ci95": None, "hours_with": round(hw, 3), "hours_without": round(hwo, 3),
+                     "twitches_with": a, "twitches_without": b, "dispersion": None, "sentence": None, "note": None,
+                     "reason": None}
         if min(hw, hwo) < 1 / 3600:  # under a recorded second on one side: nothing to compare
             side = "with" if hw < 1 / 3600 else "without"
-            entry["reason"] = f"no recorded time {side} {name} logged"
+            out[name]["reason"] = f"no recorded time {side} {name} logged"
         else:
-            rr, lo, hi, note = rate_ratio(a, hw, b, hwo)
-            phi = _dispersion(y, with_h, session_h - with_h, a / hw, b / hwo)
-            lo, hi = rr * (lo / rr) ** math.sqrt(phi), rr * (hi / rr) ** math.sqrt(phi)
-            entry.update(rate_ratio=_sig(rr), ci95=[_sig(lo), _sig(hi)], dispersion=round(phi, 2), note=note)
+            counts[name] = (a, hw, b, hwo, _dispersion(y, with_h, session_h - with_h, a / hw, b / hwo))
             exposure[name] = with_h / np.where(session_h > 0, session_h, 1.0)
-        out[name] = entry
     names = sorted(exposure)
+    claim = 1 - 0.05 / max(len(names), 1)
+    for name in names:
+        a, hw, b, hwo, phi = counts[name]
+        widen = math.sqrt(phi)
+        rr, lo, hi, note = rate_ratio(a, hw, b, hwo)
+        _, clo, chi, _ = rate_ratio(a, hw, b, hwo, claim)
+        out[name].update(rate_ratio=_sig(rr), ci95=[_sig(rr * (lo / rr) ** widen), _sig(rr * (hi / rr) ** widen)],
+                         ci_claim=[_sig(rr * (clo / rr) ** widen), _sig(rr * (chi / rr) ** widen)],
+                         claim_level=round(claim, 4), dispersion=round(phi, 2), note=note)
     ok = session_h > 0
     if len(names) >= 2 and int(ok.sum()) - len(names) - 1 >= MIN_DOF_ADJUSTED:
         X = np.column_stack([exposure[n_][ok] for n_ in names])
         rr, lo, hi, phi = adjusted_rate_ratios(y[ok].astype(float), session_h[ok], X)
+        _, clo, chi, _ = adjusted_rate_ratios(y[ok].astype(float), session_h[ok], X, claim)
         for j, name in enumerate(names):
             e = out[name]
             e.update(crude_rate_ratio=e["rate_ratio"], crude_ci95=e["ci95"], rate_ratio=_sig(rr[j]),
-                     ci95=[_sig(lo[j]), _sig(hi[j])], dispersion=round(phi, 2),
-                     adjusted_for=[n_ for n_ in names if n_ != name])
+                     ci95=[_sig(lo[j]), _sig(hi[j])], ci_claim=[_sig(clo[j]), _sig(chi[j])],
+                     dispersion=round(phi, 2), adjusted_for=[n_ for n_ in names if n_ != name])
     for name in names:
         e = out[name]
-        (lo, hi), rr = e["ci95"], e["rate_ratio"]
+        (lo, hi), (clo, chi), rr = e["ci95"], e["ci_claim"], e["rate_ratio"]
         a, b = e["twitches_with"], e["twitches_without"]
-        # the CI excludes 1 on the side the raw rates are on (0.5 added to a zero count
-        # can push a tiny exposure's ratio above 1 with no twitches at all)
+        # the interval excludes 1 on the side the raw rates are on (0.5 added to a zero
+        # count can push a tiny exposure's ratio above 1 with no twitches at all)
         up = a / e["hours_with"] > b / e["hours_without"]
-        if (lo > 1 and up) or (hi < 1 and not up):
+        if (clo > 1 and up) or (chi < 1 and not up):
             e["sentence"] = (f"On {name} days you twitched {_fmt(rr)} times as often per recorded hour "
                              f"(95% CI {_fmt(lo)}-{_fmt(hi)}).")
     return out

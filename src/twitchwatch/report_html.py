@@ -144,7 +144,9 @@ def _tag_table(tags: dict) -> str:
     rows = []
     for name, t in tags.items():
         ci = "-" if t["ci95"] is None else f"{t['ci95'][0]:g}&ndash;{t['ci95'][1]:g}"
-        said = t["sentence"] or t["reason"] or "no clear difference (the 95% CI includes 1)"
+        said = t["sentence"] or t["reason"] or (
+            "no clear difference (the 95% CI includes 1)" if t["ci95"][0] <= 1 <= t["ci95"][1] else
+            f"not clear with several tags weighed at once (the {t['claim_level']:.1%} interval includes 1)")
         if t["note"]:
             said += f" ({t['note']})"
         rows.append([_e(name), _num(t["rate_ratio"]), ci, _num(t["hours_with"]), _num(t["hours_without"]),
