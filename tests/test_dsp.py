@@ -369,3 +369,19 @@ def test_a_large_twitch_does_not_set_the_notches_ringing(fs, rng):
     quiet = y[:, int(2 * fs): int(4.5 * fs)].std()
     after = slice(at + int(0.1 * fs), at + int(0.4 * fs))
     assert np.abs(y[:, after]).max() < 5 * quiet
+
+
+@pytest.mark.parametrize("fs", [250.0, 1000.0])
+def test_an_empty_chunk_after_the_first_second_changes_nothing(fs, rng):
+    """A source may deliver nothing for a while: an empty chunk in the middle of a stream
+    (hum notched and guarded) gives an empty chunk out and leaves the rest as it was."""
+    x = _hum_and_noise(fs, 4.0, 2, rng, mains=50.0, hum_uv=40.0).astype(np.float32)
+    cut = int(2.3 * fs)
+    ref, _ = _joined(_feed(Preprocessor(fs, 2), x, fs, [x.shape[1]]))
+    pre = Preprocessor(fs, 2)
+    out = pre.process(Chunk(x[:, :cut], fs, _names(2), start=0))
+    empty = pre.process(Chunk(x[:, cut:cut], fs, _names(2), start=cut))
+    assert [c.n_samples for c in empty] == [0]
+    out += empty + pre.process(Chunk(x[:, cut:], fs, _names(2), start=cut)) + pre.flush()
+    y, _ = _joined(out)
+    assert np.array_equal(y, ref)

@@ -195,3 +195,15 @@ def test_analysing_does_not_import_scipy_signal_special_or_stats(tmp_path):
     assert {"scipy.signal._sosfilt", "scipy.special._ufuncs"} <= loaded  # the compiled code ran
     assert not loaded & {"scipy.signal", "scipy.special", "scipy.stats"}
     assert json.loads(out.read_text())["events"]
+
+
+def test_sosfilt_of_nothing_keeps_the_state():
+    """An empty chunk (a stream that delivered nothing this time) gives an empty output and
+    the state unchanged (scipy.signal.sosfilt raises on it)."""
+    sos = dsp.design_filters(250.0, 50.0)[0]
+    zi = np.random.default_rng(0).standard_normal((len(sos), 3, 2))
+    y, z = filters.sosfilt(sos, np.zeros((3, 0), dtype=np.float32), axis=1, zi=zi)
+    assert y.shape == (3, 0) and y.dtype == np.float64
+    assert np.array_equal(z, zi)
+    with pytest.raises(ValueError):
+        signal.sosfilt(sos, np.zeros((3, 0)), axis=1, zi=zi)

@@ -330,6 +330,8 @@ class HumGuard:
         """The part of ``y`` (channels x samples, the next in the stream) that goes around
         the notches: zero but where a twitch reaches past the hum."""
         C, n = y.shape
+        if n == 0:
+            return np.zeros((C, 0))
         b, k, p = self.block, HUM_FIT_BLOCKS, self._raw.shape[1] - HUM_FIT_BLOCKS * self.block
         total = p + n
         done, blocks = total // b, -(-total // b)  # blocks completed; blocks touched

@@ -107,6 +107,9 @@ def sosfilt(sos: np.ndarray, x: np.ndarray, axis: int = -1, zi: np.ndarray | Non
     zi_shape = (len(sos),) + x.shape[:axis] + (2,) + x.shape[axis + 1:]
     if zi is not None and np.shape(zi) != zi_shape:
         raise ValueError(f"zi must have shape {zi_shape}, got {np.shape(zi)}")
+    if x.size == 0:  # nothing to run: an empty copy, the state as it was
+        y = np.array(x, dtype)
+        return y if zi is None else (y, np.array(zi, dtype))
     # scipy's own preparation: signals x samples, C-ordered copies (the kernel works in place)
     y = np.moveaxis(x, axis, -1)
     y_shape = y.shape
