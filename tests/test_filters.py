@@ -177,18 +177,19 @@ def test_a_kernel_that_fails_its_check_is_not_used(fresh_loads, monkeypatch):
     np.testing.assert_array_equal(filters.sosfilt(sos, x, axis=axis), signal.sosfilt(sos, x, axis=axis))
 
 
-def test_analysing_does_not_import_scipy_signal_special_or_stats(tmp_path):
+@pytest.mark.parametrize("log", ["--no-log", "--db"])
+def test_analysing_does_not_import_scipy_signal_special_or_stats(log, tmp_path):
     """Start-up: scipy.signal alone costs 0.6 s (it brings scipy.stats, scipy.interpolate,
     scipy.optimize ...), scipy.special 0.15 s. ``analyze`` runs on scipy's compiled kernel
-    and ufuncs without them. (--no-log: the episode log's waveform snippets still use
-    scipy.signal's zero-phase filter.)"""
+    and ufuncs without them, with the episode log (its waveform snippets) or without."""
     rec, _ = simulate(SynthConfig(minutes=0.3, fs=1000.0, n_channels=2, seed=11, twitch_rate=20.0))
     path, out = tmp_path / "rec.bdf", tmp_path / "events.json"
     write_recording(path, rec)
     code = ("import sys; from twitchwatch.cli import main; code = main(sys.argv[1:]); "
             "print(sorted(m for m in sys.modules if m.startswith('scipy.'))); sys.exit(code)")
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
-    done = subprocess.run([sys.executable, "-c", code, "analyze", str(path), "--json", str(out), "--no-log",
+    args = [log] + ([str(tmp_path / "log.sqlite")] if log == "--db" else [])
+    done = subprocess.run([sys.executable, "-c", code, "analyze", str(path), "--json", str(out), *args,
                            "--quiet"], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr
     loaded = set(ast.literal_eval(done.stdout.strip().splitlines()[-1]))
@@ -207,3 +208,16 @@ def test_sosfilt_of_nothing_keeps_the_state():
     assert np.array_equal(z, zi)
     with pytest.raises(ValueError):
         signal.sosfilt(sos, np.zeros((3, 0)), axis=1, zi=zi)
+
+
+@pytest.mark.parametrize("fs", [125.0, 250.0, 1000.0])
+def test_sosfiltfilt_is_scipys(fs):
+    """The report snippets' zero-phase high-pass, without importing scipy.signal: the same
+    as scipy's, for signals from just past the padding to a few seconds long."""
+    sos = filters.butter(2, 20.0, "highpass", fs=fs)
+    rng = np.random.default_rng(int(fs))
+    for n in (10, 31, int(1.5 * fs)):
+        x = rng.standard_normal(n).cumsum() + 50.0
+        np.testing.assert_allclose(filters.sosfiltfilt(sos, x), signal.sosfiltfilt(sos, x), rtol=1e-10, atol=1e-10)
+    with pytest.raises(ValueError):
+        filters.sosfiltfilt(sos, np.ones(9))

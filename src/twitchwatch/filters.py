@@ -146,6 +146,22 @@ def sosfilt_zi(sos: np.ndarray) -> np.ndarray:
     return zi
 
 
+def sosfiltfilt(sos: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """scipy.signal.sosfiltfilt of a 1-D ``x`` (zero phase: forward, then backward), with
+    its defaults: odd extension by 3 x the filter's taps, each pass started in steady
+    state at its first sample."""
+    sos, x = np.atleast_2d(np.asarray(sos, dtype=np.float64)), np.asarray(x, dtype=np.float64)
+    taps = 2 * len(sos) + 1 - min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum()))
+    edge = 3 * taps
+    if x.ndim != 1 or x.size <= edge:
+        raise ValueError(f"x must be 1-D and longer than {edge} samples, got shape {x.shape}")
+    ext = np.concatenate([2 * x[0] - x[edge:0:-1], x, 2 * x[-1] - x[-2:-edge - 2:-1]])
+    zi = sosfilt_zi(sos)
+    y, _ = sosfilt(sos, ext, zi=zi * ext[0])
+    y, _ = sosfilt(sos, y[::-1], zi=zi * y[-1])
+    return y[::-1][edge:-edge]
+
+
 # -- designs ------------------------------------------------------------------------------
 
 

@@ -170,9 +170,9 @@ def check_recording(rec: Recording, name: str) -> list[str]:
 def snippets(rec: Recording, episodes: list, per_kind: int = SNIPPETS_PER_KIND) -> dict[int, dict]:
     """Band-passed (20 Hz high-pass, zero phase) signals of the ``per_kind`` most confident
     twitches and spasms, keyed by their index in ``episodes``: {"fs", "uv"}."""
-    from scipy import signal
+    from . import filters
 
-    sos = signal.butter(2, 20.0, btype="highpass", fs=rec.fs, output="sos")
+    sos = filters.butter(2, 20.0, "highpass", fs=rec.fs)
     pad = int(0.1 * rec.fs)
     out = {}
     for kind in ("twitch", "spasm"):
@@ -188,7 +188,7 @@ def snippets(rec: Recording, episodes: list, per_kind: int = SNIPPETS_PER_KIND) 
             seg = np.asarray(rec.read(lo, hi)[e.channel], dtype=np.float64)  # a slice: never the whole file
             if seg.size < 16 or not np.isfinite(seg).all():
                 continue
-            y = signal.sosfiltfilt(sos, seg - seg.mean())[max(a, 0) - lo: b - lo]
+            y = filters.sosfiltfilt(sos, seg - seg.mean())[max(a, 0) - lo: b - lo]
             out[k] = {"fs": rec.fs, "uv": [round(float(v), 1) for v in y]}
             kept += 1
     return dict(sorted(out.items()))
