@@ -346,7 +346,8 @@ def test_hum_guard_does_not_depend_on_chunking(fs, seed):
         guard, out, i = HumGuard(fs, freqs, 8), [], 0
         while i < n:
             k = int(rng.integers(1, 3000))
-            out.append(guard.excess(x[:, i:i + k]))
+            got = guard.excess(x[:, i:i + k])
+            out.append(np.zeros((8, min(k, n - i))) if got is None else got)  # None: nothing goes around
             i += k
         assert np.array_equal(np.concatenate(out, axis=1), ref)
 

@@ -241,7 +241,7 @@ class LowBand:
         buf = np.concatenate([partial, x], axis=1) if partial.shape[1] else x
         groups = buf.shape[1] // self.step
         means = np.zeros((buf.shape[0], 0))
-        if groups:  # (scipy cannot filter zero samples)
+        if groups:  # (no group complete yet: nothing to filter)
             means = np.add.reduceat(buf[:, :groups * self.step], np.arange(0, groups * self.step, self.step), axis=1)
             means, zi = filters.sosfilt(self.sos, means / self.step, axis=1, zi=zi)
         held = np.concatenate([last[:, None], means], axis=1)
@@ -326,12 +326,12 @@ class HumGuard:
         b = self.block
         return self._round(sum(full[..., (m + j) * b: (m + j + 1) * b] @ part for j, part in enumerate(self._parts)))
 
-    def excess(self, y: np.ndarray) -> np.ndarray:
+    def excess(self, y: np.ndarray) -> np.ndarray | None:
         """The part of ``y`` (channels x samples, the next in the stream) that goes around
-        the notches: zero but where a twitch reaches past the hum."""
+        the notches: zero but where a twitch reaches past the hum (None: zero throughout)."""
         C, n = y.shape
         if n == 0:
-            return np.zeros((C, 0))
+            return None
         b, k, p = self.block, HUM_FIT_BLOCKS, self._raw.shape[1] - HUM_FIT_BLOCKS * self.block
         total = p + n
         done, blocks = total // b, -(-total // b)  # blocks completed; blocks touched
@@ -380,7 +380,7 @@ class HumGuard:
         self._coef = coef[:, done] if done < blocks else self._fit_one(raw, done)
         self._reach = reach_before[:, done]
         self._sigmas = hist[:, -CLIP_HISTORY:]
-        return excess.reshape(C, blocks * b)[:, p: total]
+        return excess.reshape(C, blocks * b)[:, p: total] if dirty[:, k:].any() else None
 
 
 @dataclass
@@ -391,7 +391,7 @@ class _State:
     guard: HumGuard | None
     low: tuple
     last: np.ndarray  # last finite value per channel, to hold over NaN/inf
-    recent: np.ndarray  # the last whole bridge periods of (cleaned) input, to fill holes from
+    recent: np.ndarray  # the last BRIDGE_AVERAGE_S of (cleaned) input, to fit the hum of a hole to
 
 
 class Preprocessor:
@@ -467,12 +467,12 @@ class Preprocessor:
         if st.guard is None:
             return y
         around = st.guard.excess(y)
-        z = y - around
+        z = y if around is None else y - around
         if len(self._notches):
             z, st.notch_zi = filters.sosfilt(self._notches, z, axis=1, zi=st.notch_zi)
         if self._comb is not None:
             z, st.comb = self._comb.filter(z, st.comb)
-        return z + around
+        return z if around is None else z + around
 
     def _restart(self, x0: np.ndarray) -> None:
         """Filters in steady state at ``x0`` (per channel): no transient from the level."""
