@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import filters
 from .types import Recording
 
 CHECK_VALUES = 1 << 16  # values per block of a separate checking pass
@@ -170,8 +171,6 @@ def check_recording(rec: Recording, name: str) -> list[str]:
 def snippets(rec: Recording, episodes: list, per_kind: int = SNIPPETS_PER_KIND) -> dict[int, dict]:
     """Band-passed (20 Hz high-pass, zero phase) signals of the ``per_kind`` most confident
     twitches and spasms, keyed by their index in ``episodes``: {"fs", "uv"}."""
-    from . import filters
-
     sos = filters.butter(2, 20.0, "highpass", fs=rec.fs)
     pad = int(0.1 * rec.fs)
     out = {}

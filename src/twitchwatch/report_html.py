@@ -144,9 +144,14 @@ def _tag_table(tags: dict) -> str:
     rows = []
     for name, t in tags.items():
         ci = "-" if t["ci95"] is None else f"{t['ci95'][0]:g}&ndash;{t['ci95'][1]:g}"
-        said = t["sentence"] or t["reason"] or (
-            "no clear difference (the 95% CI includes 1)" if t["ci95"][0] <= 1 <= t["ci95"][1] else
-            f"not clear with several tags weighed at once (the {t['claim_level']:.1%} interval includes 1)")
+        if t["sentence"] or t["reason"]:
+            said = t["sentence"] or t["reason"]
+        elif t["ci95"][0] <= 1 <= t["ci95"][1]:
+            said = "no clear difference (the 95% CI includes 1)"
+        elif t["ci_claim"][0] <= 1 <= t["ci_claim"][1]:
+            said = f"not clear with several tags weighed at once (the {t['claim_level']:.1%} interval includes 1)"
+        else:  # the interval points against the raw rates (a zero count: see the note)
+            said = "nothing said: the interval and the counts disagree"
         if t["note"]:
             said += f" ({t['note']})"
         rows.append([_e(name), _num(t["rate_ratio"]), ci, _num(t["hours_with"]), _num(t["hours_without"]),

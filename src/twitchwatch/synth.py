@@ -14,8 +14,8 @@ What is in a recording (all drawn from the seed unless given):
   opposite tail, mostly on several channels at once);
 - background: amplifier noise (1-10 uV rms after the board filter), on some channels
   mixed with electrode noise crowded into part of the band, at a level that drifts and
-  sometimes rises for a while; mains hum (2-120 uV) up to 0.2 % off 50 or 60 Hz with harmonics, baseline wander
-  and a DC offset;
+  sometimes rises for a while; mains hum (2-120 uV) up to 0.2 % off 50 or 60 Hz, with
+  harmonics; baseline wander and a DC offset;
 - the board's band limit: events are drawn at a high rate, low-passed at the board's
   cut-off and decimated, so nothing aliases; noise is low-passed the same way.
 
@@ -337,9 +337,10 @@ def simulate(cfg: SynthConfig) -> tuple[Recording, dict]:
                 again = add_event(ch, t_next, wave * clusters.uniform(0.85, 1.15), "twitch")
                 again.update({"cluster": True, **({"doublet": True} if doublet else {})})
 
-    # Cable taps and knocks (artifacts): a sharp spike and a damped low swing on most
-    # channels at once (common mode, through the shared cable and reference). From their
-    # own stream of the seed, so that the rest of a recording does not depend on them.
+    # Cable taps and knocks (artifacts): a sharp spike, then a damped low swing or a slow
+    # opposite tail, mostly on several channels at once (common mode, through the shared
+    # cable and reference). From their own stream of the seed, so that the rest of a
+    # recording does not depend on them.
     taps = np.random.default_rng([cfg.seed, 1])
     for _ in range(taps.poisson(0.3 * artifact_rate * cfg.minutes) if C > 1 else 0):
         tau = taps.uniform(0.03, 0.12)
