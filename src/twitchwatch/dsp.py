@@ -90,15 +90,21 @@ def harmonic_hz(k: int, mains_hz: float, fs: float) -> float:
     return float(min(f, fs - f))
 
 
+FOLD_APART_HZ = 0.1  # folded harmonics closer than this share a notch (it takes four fifths off there)
+HUM_APART_HZ = 1.0  # ... and closer than this, one sinusoid in the short hum fits (HumGuard, bridges)
+
+
 def _candidates(fs: float, mains_hz: float, folded: bool) -> list[int]:
     """Harmonic numbers whose (folded) frequency lies inside (1 Hz, Nyquist - 1 Hz), each
-    place once (the lowest harmonic that lands there); folded ones only inside our band."""
+    place once (the lowest harmonic that lands there); folded ones only inside our band.
+    A grid off nominal moves a folded harmonic off the one it lands on at nominal (at
+    200 Hz, 50.1 Hz mains fold their third harmonic to 49.7 Hz): it gets a notch of its own."""
     out: list[int] = []
     for k in range(1, (MAX_HARMONIC if folded else int(fs / 2 // mains_hz)) + 1):
         f = harmonic_hz(k, mains_hz, fs)
         if k * mains_hz >= fs / 2 and not (folded and f > 0.75 * HIGHPASS_HZ):
             continue  # above Nyquist: looked for only when folding, and only inside our band
-        if 1.0 < f < fs / 2 - 1.0 and all(abs(f - harmonic_hz(j, mains_hz, fs)) > 1.0 for j in out):
+        if 1.0 < f < fs / 2 - 1.0 and all(abs(f - harmonic_hz(j, mains_hz, fs)) > FOLD_APART_HZ for j in out):
             out.append(k)
     return out
 
@@ -447,7 +453,7 @@ class Preprocessor:
             return
         kept = st.recent.shape[1]
         t = np.arange(-kept, lost + 1) / self.fs  # the kept samples, the hole, the next sample
-        freqs = [harmonic_hz(k, self.mains_hz, self.fs) for k in self.harmonics] if self.mains_hz else []
+        freqs = self._hum_freqs()
         basis = np.stack([np.ones_like(t)] + [w(2 * np.pi * f * t) for f in freqs for w in (np.cos, np.sin)], axis=1)
         coef = np.linalg.lstsq(basis[:kept], st.recent.T, rcond=None)[0]
         model = (basis @ coef).T
@@ -477,12 +483,23 @@ class Preprocessor:
     def _restart(self, x0: np.ndarray) -> None:
         """Filters in steady state at ``x0`` (per channel): no transient from the level."""
         kept = max(2, int(round(BRIDGE_AVERAGE_S * self.fs)))
-        hum = [harmonic_hz(k, self.mains_hz, self.fs) for k in self.harmonics] if self.mains_hz else []
+        hum = self._hum_freqs()
         self._state = _State(filters.sosfilt_zi(self._sos)[:, None, :] * x0[None, :, None],
                              np.zeros((len(self._notches), self.n_channels, 2)),  # the band's output rests at 0
                              self._comb.rest(self.n_channels) if self._comb is not None else None,
                              HumGuard(self.fs, hum, self.n_channels) if hum else None,
                              self._low.rest(x0), x0.copy(), np.repeat(x0[:, None], kept, axis=1))
+
+    def _hum_freqs(self) -> list[float]:
+        """Where the notched harmonics show, for a hum model fitted over a fraction of a
+        second: harmonics folded within ``HUM_APART_HZ`` of one already listed are left out
+        (such short fits cannot tell them apart; fitting both would be ill-posed)."""
+        out: list[float] = []
+        for k in self.harmonics if self.mains_hz else ():
+            f = harmonic_hz(k, self.mains_hz, self.fs)
+            if all(abs(f - g) > HUM_APART_HZ for g in out):
+                out.append(f)
+        return out
 
     def _remember(self, x: np.ndarray) -> None:
         st = self._state
