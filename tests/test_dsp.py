@@ -348,6 +348,25 @@ def test_a_harmonic_folded_beside_the_off_nominal_fundamental_is_notched(fs, h, 
     assert y[:, settled].std() < 4.0 * ref[:, settled].std()
 
 
+@pytest.mark.parametrize("off", [0.0, 0.0011, -0.0015])
+def test_a_harmonic_folded_below_the_band_is_notched(off, rng):
+    """At 250 Hz, 60 Hz mains fold their 4th harmonic (240 Hz) to 10 Hz, below the EMG
+    band; the band-pass takes only about 25 dB off it, and 60 uV of it left five times the
+    noise. It is notched like the others: what is left is the noise."""
+    fs, runs = 250.0, 60.0 * (1.0 + off)
+    n = int(10 * fs)
+    t = np.arange(n) / fs
+    phase = rng.uniform(0, 2 * np.pi, (3, 2, 1))
+    noise = 2.0 * rng.standard_normal((3, n))
+    x = noise + 300.0 * np.sin(2 * np.pi * runs * t + phase[:, 0]) + 60.0 * np.sin(2 * np.pi * 4 * runs * t + phase[:, 1])
+    pre = Preprocessor(fs, 3)
+    y, _ = _joined(_feed(pre, x, fs, [int(0.04 * fs)]))
+    assert 4 in pre.harmonics
+    ref, _ = _joined(_feed(Preprocessor(fs, 3, None), noise, fs, [int(0.04 * fs)]))
+    settled = slice(int(2 * fs), None)
+    assert y[:, settled].std() < 1.3 * ref[:, settled].std()
+
+
 @pytest.mark.parametrize("fs,seed", [(250.0, 0), (1000.0, 1), (1000.0, 2)])
 def test_hum_guard_does_not_depend_on_chunking(fs, seed):
     """The hum prediction goes through BLAS, which rounds differently for different numbers

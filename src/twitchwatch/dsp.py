@@ -96,14 +96,16 @@ HUM_APART_HZ = 1.0  # ... and closer than this, one sinusoid in the short hum fi
 
 def _candidates(fs: float, mains_hz: float, folded: bool) -> list[int]:
     """Harmonic numbers whose (folded) frequency lies inside (1 Hz, Nyquist - 1 Hz), each
-    place once (the lowest harmonic that lands there); folded ones only inside our band.
-    A grid off nominal moves a folded harmonic off the one it lands on at nominal (at
-    200 Hz, 50.1 Hz mains fold their third harmonic to 49.7 Hz): it gets a notch of its own."""
+    place once (the lowest harmonic that lands there). A grid off nominal moves a folded
+    harmonic off the one it lands on at nominal (at 200 Hz, 50.1 Hz mains fold their third
+    harmonic to 49.7 Hz): it gets a notch of its own. Folded ones below our band count
+    too: the band-pass takes only a few tens of dB off a strong one (at 250 Hz, 60 Hz
+    mains fold their fourth harmonic to 10 Hz)."""
     out: list[int] = []
     for k in range(1, (MAX_HARMONIC if folded else int(fs / 2 // mains_hz)) + 1):
         f = harmonic_hz(k, mains_hz, fs)
-        if k * mains_hz >= fs / 2 and not (folded and f > 0.75 * HIGHPASS_HZ):
-            continue  # above Nyquist: looked for only when folding, and only inside our band
+        if k * mains_hz >= fs / 2 and not folded:
+            continue  # above Nyquist: looked for only when folding
         if 1.0 < f < fs / 2 - 1.0 and all(abs(f - harmonic_hz(j, mains_hz, fs)) > FOLD_APART_HZ for j in out):
             out.append(k)
     return out
