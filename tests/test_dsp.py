@@ -325,29 +325,6 @@ def test_off_nominal_mains_is_measured_and_notched(fs, mains, off, rng):
     assert yn[:, settled].std() > 2 * ref[:, settled].std()
 
 
-@pytest.mark.parametrize("fs,h", [(200.0, 3), (250.0, 4)])
-@pytest.mark.parametrize("off", [0.0015, -0.002])
-def test_a_harmonic_folded_beside_the_off_nominal_fundamental_is_notched(fs, h, off, rng):
-    """A weak anti-alias filter folds a mains harmonic back below Nyquist: at nominal 50 Hz
-    the 3rd (at 200 Hz) or the 4th (at 250 Hz) lands on the fundamental, but with the grid
-    0.15-0.2 % off it lands 0.3-0.5 Hz beside it, where the fundamental's 1 Hz-wide notch
-    lets most of it through (6-13 times the noise is left). It gets a notch of its own.
-    From a one-second probe the fundamental is measured to about 0.02 Hz, which puts the
-    folded harmonic's notch up to 0.06 Hz off: what is left is within a few times the noise."""
-    runs = 50.0 * (1.0 + off)
-    n = int(10 * fs)
-    t = np.arange(n) / fs
-    phase = rng.uniform(0, 2 * np.pi, (3, 2, 1))
-    hum = 200.0 * np.sin(2 * np.pi * runs * t + phase[:, 0]) + 40.0 * np.sin(2 * np.pi * h * runs * t + phase[:, 1])
-    noise = 2.0 * rng.standard_normal((3, n))
-    pre = Preprocessor(fs, 3)
-    y, _ = _joined(_feed(pre, noise + hum, fs, [int(0.04 * fs)]))
-    assert h in pre.harmonics
-    ref, _ = _joined(_feed(Preprocessor(fs, 3, None), noise, fs, [int(0.04 * fs)]))
-    settled = slice(int(2 * fs), None)
-    assert y[:, settled].std() < 4.0 * ref[:, settled].std()
-
-
 @pytest.mark.parametrize("off", [0.0, 0.0011, -0.0015])
 def test_a_harmonic_folded_below_the_band_is_notched(off, rng):
     """At 250 Hz, 60 Hz mains fold their 4th harmonic (240 Hz) to 10 Hz, below the EMG
