@@ -35,7 +35,7 @@ from .types import Burst, Episode
 
 MODEL_CLASSES = ("twitch", "spasm", "artifact", "noise")
 # Bump when the features change: a model trained on other features is refused.
-FEATURE_VERSION = "3"
+FEATURE_VERSION = "4"
 FEATURES = ("log_duration_ms", "log_snr", "log_crest", "phases", "turns_rel", "centroid_rel", "log_lf_ratio",
             "spread", "log_background", "rhythm", "log_band_hz", "log_prev_gap_ms",
             "log_prev_ratio")

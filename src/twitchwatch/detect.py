@@ -46,6 +46,7 @@ _CLIP_UV = 1.0e5  # |x| above this is clipped for the envelopes (100 mV: nothing
 _MAX_STEP = 1 << 15  # samples handled per inner step: bounds memory and integer sums
 _FLOOR_EVERY = 8  # a full-history floor is refreshed every this many blocks (2 s)
 _DOF_EVERY = 240  # ... and the noise's autocorrelation every this many (60 s)
+SPREAD_CAP = 3  # other channels active at once that make a burst as widespread as can be
 
 
 @dataclass
@@ -709,7 +710,11 @@ class Detector:
         low, _, low_first = _ragged(self._low, ch, lo_a, lo_z)
         low_ptp = np.maximum.reduceat(low, low_first) - np.minimum.reduceat(low, low_first)
         hit = _any_between(self._strong, np.arange(self.C)[:, None], start - b0, stop - b0)  # channels x bursts
-        spread = (hit.sum(axis=0) - hit[ch, np.arange(n_bursts)]) / max(self.C - 1, 1)
+        # how many other channels are active at once, up to SPREAD_CAP (as a share of it):
+        # a motor unit shows on its channel and a neighbour or two, however many channels
+        # the board has; a movement or a tap reaches more
+        others = hit.sum(axis=0) - hit[ch, np.arange(n_bursts)]
+        spread = np.minimum(others, SPREAD_CAP) / SPREAD_CAP
         snr = ptp / sigma
         return {
             "duration_s": n / fs,
