@@ -139,6 +139,31 @@ def test_single_pulse_found_on_its_channel(fs, seed, chunk_s):
     assert near == []
 
 
+@pytest.mark.parametrize("fs", [250.0, 1000.0])
+def test_rhythm_marks_a_steady_beat_not_scattered_twitches(fs, rng):
+    """``rhythm`` (1.0: a burst on a steady 0.33-1.5 s beat, a heartbeat) holds for pulses
+    every 0.8 s, one beat missed, and hardly ever for twitches at random times (20 a
+    minute) on another channel; chunked in 40 ms or whole, the same."""
+    n = int(60 * fs)
+    x = board_noise(fs, 2, n, rng, 2.0)
+    beats = np.delete(np.arange(3.0, 57.0, 0.8), 20)  # a missed complex
+    scattered = np.sort(rng.choice(np.arange(3.0, 57.0, 0.05), 20, replace=False))
+    p = _pulse(fs, 60.0)
+    for ch, times in ((0, beats), (1, scattered)):
+        for t in times:
+            x[ch, int(t * fs): int(t * fs) + p.size] += p
+    rec = Recording(x.astype(np.float32), fs, ("A", "B"))
+    found = {}
+    for chunk in (int(0.04 * fs), n):
+        bursts = detect_bursts(rec, chunk)
+        found[chunk] = [(b.channel, b.start, b.features["rhythm"]) for b in bursts]
+        on_beat = [b.features["rhythm"] for b in bursts if b.channel == 0 and b.start_s > 6.0]
+        off_beat = [b.features["rhythm"] for b in bursts if b.channel == 1]
+        assert len(on_beat) >= 0.9 * (beats > 6.0).sum() and len(off_beat) >= 0.9 * scattered.size
+        assert np.mean(on_beat) > 0.9 and np.mean(off_beat) < 0.3, (np.mean(on_beat), np.mean(off_beat))
+    assert sorted(found[int(0.04 * fs)]) == sorted(found[n])
+
+
 @pytest.mark.parametrize("fs", RATES)
 @pytest.mark.parametrize("where", ["probe", "end"])
 def test_pulse_at_the_edges_of_a_stream(fs, where):

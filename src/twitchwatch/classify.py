@@ -129,24 +129,27 @@ class TreeEnsemble:
         """Raw scores (rows x classes): the baseline plus every tree's leaf value.
 
         All (row, tree) pairs step down together; pairs that reach a leaf drop out, so
-        the work is the total path length, not rows x trees x the deepest tree."""
+        the work is the total path length, not rows x trees x the deepest tree. The pairs
+        still going carry their node and row with them, and a node's two children sit
+        side by side (right, left), so that a step is one lookup."""
         X = np.ascontiguousarray(X, dtype=np.float64).reshape(-1, self.n_features_in_)
         t, n = self.trees_, X.shape[0]
         n_trees = t["root"].size
+        children = np.stack([t["right"], t["left"]], axis=1).ravel()
         node = np.tile(t["root"], n)
         base = np.repeat(np.arange(n) * X.shape[1], n_trees)
         flat = X.ravel()
-        todo = np.arange(node.size)
+        todo, at = np.arange(node.size), node.copy()
         while todo.size:
-            at = node[todo]
-            x = flat[base[todo] + t["feature"][at]]
+            x = flat[base + t["feature"][at]]
             left = x <= t["threshold"][at]
             nan = np.isnan(x)
             if nan.any():
                 left = np.where(nan, t["missing_left"][at], left)
-            step = np.where(left, t["left"][at], t["right"][at])
+            step = children[2 * at + left]
             node[todo] = step
-            todo = todo[~t["leaf"][step]]
+            going = np.flatnonzero(~t["leaf"][step])
+            todo, at, base = todo[going], step[going], base[going]
         values = t["value"][node].reshape(n, n_trees)
         k = self.baseline_.size  # tree j belongs to class j % k
         return values.reshape(n, n_trees // k, k).sum(axis=1) + self.baseline_

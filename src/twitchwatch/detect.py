@@ -47,6 +47,7 @@ _MAX_STEP = 1 << 15  # samples handled per inner step: bounds memory and integer
 _FLOOR_EVERY = 8  # a full-history floor is refreshed every this many blocks (2 s)
 _DOF_EVERY = 240  # ... and the noise's autocorrelation every this many (60 s)
 SPREAD_CAP = 3  # other channels active at once that make a burst as widespread as can be
+_RHYTHM_ONSETS = 12  # a burst's rhythm is judged from the bursts before it, this many
 
 
 @dataclass
@@ -97,23 +98,36 @@ def noise_dof(fs: float, w: int, cutoff: float, band: str = "emg") -> float:
     return float(w * w / (w + 2 * np.sum((w - lags[1:]) * rho[1:] ** 2)))
 
 
-def sorted_quantile(a: np.ndarray, q: float, axis: int = -1) -> np.ndarray:
+def sorted_quantile(a: np.ndarray, q: float, axis: int = -1, dtype=None, overwrite: bool = False) -> np.ndarray:
     """numpy's default (linear) quantile along ``axis``, by sorting: numpy's SIMD sort is
     several times faster than the partition ``np.quantile`` and ``np.median`` use for a
-    quantile that falls between two samples."""
-    s = np.sort(a, axis=axis)
+    quantile that falls between two samples. With ``dtype``, the two samples it falls
+    between are taken in that type before they are interpolated (float32 samples sort
+    faster; the quantile comes out as that of the same values in float64). With
+    ``overwrite``, ``a`` is sorted in place (no copy)."""
+    if overwrite:
+        a.sort(axis=axis)
+    s = a if overwrite else np.sort(a, axis=axis)
     pos = (s.shape[axis] - 1) * q
     lo = int(np.floor(pos))
-    below = np.take(s, lo, axis=axis)
+    below = np.take(s, lo, axis=axis).astype(dtype or s.dtype, copy=False)
     if pos == lo:
         return below
-    return below + (pos - lo) * (np.take(s, lo + 1, axis=axis) - below)
+    return below + (pos - lo) * (np.take(s, lo + 1, axis=axis).astype(dtype or s.dtype, copy=False) - below)
 
 
 def chi2_threshold(p: float, dof):
     """Mean square (in units of sigma^2) exceeded with probability p by noise of ``dof``
     (a number or an array of them)."""
     return filters.gammainccinv(np.asarray(dof) / 2.0, p) * 2.0 / np.asarray(dof)
+
+
+def _distinct(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(a, return_inverse=True)`` of an ascending ``a``, without the sort."""
+    new = np.empty(a.size, dtype=bool)
+    new[0] = True
+    np.not_equal(a[1:], a[:-1], out=new[1:])
+    return a[new], np.cumsum(new) - 1
 
 
 class _NoiseFloor:
@@ -140,11 +154,13 @@ class _NoiseFloor:
         self.bias = self._bias(independent)
         self._partial = np.zeros((n_channels, 0), dtype=np.float32)
         self.k0 = 0  # the first block kept
-        self.sigmas = np.zeros((n_channels, 0))  # sigma of each complete block from k0
+        # sigma of each complete block from k0 (in the samples' type: float32 values sort faster)
+        self.sigmas = np.zeros((n_channels, 0), dtype=np.float32)
         self.floors = np.zeros((n_channels, 0))  # floor for block k0 + i (from the blocks before it)
-        # power spectra of the even blocks: (first block, channels x blocks x bins) pieces,
-        # as they came (joined only for the history a figure needs, once a minute)
-        self._spectra: list[tuple[int, np.ndarray]] = []
+        # the even blocks as they came, (first, channels x blocks x samples) pieces (blocks
+        # first, first + 2, ...): the power spectra of those a figure needs (the quiet ones,
+        # a tenth) are taken when it is made, once a minute
+        self._even: list[tuple[int, np.ndarray]] = []
         self.thresholds = thresholds
         self.limits = np.zeros((n_channels, 0, 0))  # the thresholds per floor
         self._memo: tuple[int, np.ndarray] = (-1, self.limits)
@@ -169,15 +185,11 @@ class _NoiseFloor:
         nb = buf.shape[1] // self.block
         if nb:
             blocks = buf[:, : nb * self.block].reshape(buf.shape[0], nb, self.block)
-            self.sigmas = np.concatenate([self.sigmas, sorted_quantile(np.abs(blocks[:, :, ::self.stride]), 0.5)
-                                          / 0.6745], axis=1)
+            self.sigmas = np.concatenate([self.sigmas, sorted_quantile(np.abs(blocks[:, :, ::self.stride]), 0.5,
+                                                                       overwrite=True) / 0.6745], axis=1)
             if self.lags:  # even blocks only: enough, at half the cost
                 first = self.n_sigmas - nb
-                power = np.zeros((buf.shape[0], nb, self.block // 2 + 1))
-                even = np.flatnonzero((first + np.arange(nb)) % 2 == 0)
-                # (float64: numpy's float32 FFT is several times slower)
-                power[:, even] = np.abs(np.fft.rfft(blocks[:, even].astype(np.float64), axis=2)) ** 2
-                self._spectra.append((first, power))
+                self._even.append((first + first % 2, blocks[:, first % 2::2].copy()))
         self._partial = buf[:, nb * self.block:].copy()
         self._extend_floors()
 
@@ -190,24 +202,24 @@ class _NoiseFloor:
         short = range(done, min(have, self.history) + 1)
         if short:
             parts.append(np.stack([sorted_quantile(self.sigmas[:, max(0, k - self.history): k] if k
-                                                   else self.sigmas[:, :1], self.q, axis=1) for k in short], axis=1))
+                                                   else self.sigmas[:, :1], self.q, axis=1, dtype=np.float64)
+                                   for k in short], axis=1))
         lo = max(done, self.history + 1)
         if have >= lo:  # full histories: all at once, refreshed every FLOOR_EVERY blocks
             ks = np.arange(lo, have + 1)
-            ends = np.maximum(ks - ks % _FLOOR_EVERY, self.history)  # history ends at this block
-            uniq, where = np.unique(ends, return_inverse=True)
+            uniq, where = _distinct(np.maximum(ks - ks % _FLOOR_EVERY, self.history))  # history ends at this block
             idx = uniq[:, None] + np.arange(-self.history, 0)[None, :] - self.k0
-            parts.append(sorted_quantile(self.sigmas[:, idx], self.q, axis=2)[:, where])  # channels x len(ks)
+            # channels x len(ks)
+            parts.append(sorted_quantile(self.sigmas[:, idx], self.q, axis=2, dtype=np.float64)[:, where])
         floors = np.maximum(np.concatenate(parts, axis=1) / self.bias, self.min_sigma)
         self.floors = np.concatenate([self.floors, floors], axis=1)
         if self.lags:  # the noise's colour changes slowly: measured every DOF_EVERY blocks
             ks = np.arange(done, have + 1)
             # (while the first DOF_EVERY blocks come in: at 1, 2, 4, 8, ... blocks)
             start = 2 ** np.floor(np.log2(np.maximum(ks, 1))).astype(np.int64)
-            ends = np.where(ks >= _DOF_EVERY, ks - ks % _DOF_EVERY, start)
-            parts = [np.repeat(self._limits(int(end))[:, None, :], np.count_nonzero(ends == end), axis=1)
-                     for end in np.unique(ends)]  # ends ascend with ks
-            self.limits = np.concatenate(([self.limits] if self.limits.shape[1] else []) + parts, axis=1)
+            uniq, where = _distinct(np.where(ks >= _DOF_EVERY, ks - ks % _DOF_EVERY, start))
+            limits = np.stack([self._limits(int(end)) for end in uniq], axis=1)[:, where]
+            self.limits = np.concatenate([self.limits, limits], axis=1) if self.limits.shape[1] else limits
 
     def _limits(self, end: int) -> np.ndarray:
         """The thresholds (channels x thresholds) for the autocorrelation of the noise in
@@ -220,17 +232,27 @@ class _NoiseFloor:
         a, b = max(0, end - self.history) - self.k0, end - self.k0
         sig = self.sigmas[:, a:b]
         even = (np.arange(a + self.k0, b + self.k0) % 2 == 0) | (b - a == 1)
-        level = sorted_quantile(sig[:, even], self.q, axis=1)
-        quiet = ((sig <= level[:, None]) & even).astype(np.float64)
-        spectra = np.concatenate([p[:, max(a + self.k0 - k, 0): b + self.k0 - k] for k, p in self._spectra
-                                  if k < b + self.k0 and k + p.shape[1] > a + self.k0], axis=1)
-        power = np.matmul(quiet[:, None, :], spectra)[:, 0]
+        level = sorted_quantile(sig[:, even], self.q, axis=1, dtype=np.float64)
+        quiet = (sig <= level[:, None]) & even
+        # the power spectra of the quiet even blocks (an odd block is quiet only as a lone
+        # history, and has no spectrum: zero, as ever)
+        ch, at = np.nonzero(quiet & (np.arange(a + self.k0, b + self.k0) % 2 == 0))
+        spectra = np.zeros(sig.shape + (self.block // 2 + 1,))
+        if ch.size:  # the even blocks from the history's first even one (g0) on, then the quiet ones
+            g0 = a + self.k0 + (a + self.k0) % 2
+            blocks = np.concatenate([p[:, max(g0 - k, 0) // 2: (b + self.k0 - k + 1) // 2] for k, p in self._even
+                                     if k < b + self.k0 and k + 2 * p.shape[1] > g0], axis=1)
+            # (float64: numpy's float32 FFT is several times slower)
+            quiet_blocks = blocks[ch, (at + a + self.k0 - g0) // 2].astype(np.float64)
+            spectra[ch, at] = np.abs(np.fft.rfft(quiet_blocks, axis=1)) ** 2
+        power = np.matmul(quiet.astype(np.float64)[:, None, :], spectra)[:, 0]
         # a tone (hum the notches missed) is no Gaussian noise, and as a correlation it
         # would make the tails look enormous: spectral lines are cut to 4 x the median of
         # the 40 Hz around them
         half = 5
-        padded = np.pad(power, ((0, 0), (half, half)), mode="edge")
-        around = np.median(np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1, axis=1), axis=2)
+        padded = np.concatenate([np.repeat(power[:, :1], half, axis=1), power, np.repeat(power[:, -1:], half, axis=1)],
+                                axis=1)
+        around = np.sort(np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1, axis=1), axis=2)[:, :, half]
         power = np.minimum(power, 4.0 * around)
         # the blocks' circular autocorrelation: up to half a block, the pairs that wrap
         # around are far apart (uncorrelated), so dividing by the pairs that do not gives
@@ -253,7 +275,7 @@ class _NoiseFloor:
         if k > self.k0:
             self.sigmas, self.floors = self.sigmas[:, k - self.k0:], self.floors[:, k - self.k0:]
             self.limits = self.limits[:, k - self.k0:]
-            self._spectra = [(j, p) for j, p in self._spectra if j + p.shape[1] > k]
+            self._even = [(j, p) for j, p in self._even if j + 2 * p.shape[1] > k]
             self.k0 = k
 
     def close(self) -> None:
@@ -384,8 +406,9 @@ class Detector:
         self._onsets: list[list[int]] = [[] for _ in range(self.C)]  # of the latest bursts, for rhythm
         self._spans: list[list[tuple[int, int]]] = [[] for _ in range(self.C)]  # the latest bursts' extents
         self._last: list[tuple[int | None, float]] = [(None, 0.0)] * self.C  # (stop, peak) of the last burst
-        # bursts awaiting their features: (channel, start, stop, rhythm, background)
-        self._ready: list[tuple[int, int, int, float, float]] = []
+        # bursts awaiting their features: (channel, start, stop, the onsets of the bursts before
+        # it on its channel (for rhythm), background)
+        self._ready: list[tuple[int, int, int, list[int], float]] = []
         self._clock = [(0, 0)]  # (internal index, stream index) where the mapping changes
         self._started = False
 
@@ -450,11 +473,12 @@ class Detector:
         h = self.hs  # the wider window; the fast one sits inside it
         a, b = c0 - h, c1 + h
         lo, hi = max(a, self._b0), min(b, self._n)
-        seg = self._x[:, lo - self._b0: hi - self._b0].astype(np.float64)
-        np.clip(seg, -_CLIP_UV, _CLIP_UV, out=seg)
-        np.multiply(seg, seg, out=seg)
+        seg = np.square(self._x[:, lo - self._b0: hi - self._b0], dtype=np.float64)  # (exact: float32 squared)
+        if seg.size and seg.max() > _CLIP_UV * _CLIP_UV:  # (hardly ever: a pass less)
+            np.minimum(seg, _CLIP_UV * _CLIP_UV, out=seg)
         seg *= _Q
-        cs = np.zeros((self.C, b - a + 1), dtype=np.int64)  # zeros outside the data, one lead zero
+        cs = np.empty((self.C, b - a + 1), dtype=np.int64)  # zeros outside the data, one lead zero
+        cs[:, : lo - a + 1] = 0
         np.cumsum(np.rint(seg, out=seg).astype(np.int64), axis=1, out=cs[:, lo - a + 1: hi - a + 1])
         cs[:, hi - a + 1:] = cs[:, hi - a: hi - a + 1]
         n, d = c1 - c0, h - self.hf
@@ -466,11 +490,15 @@ class Detector:
         """Find the runs among centres [c0, c1) and pass the finished ones on."""
         sigma, limits, counts = self.floor.runs(c0, c1)  # per block of the floor, and how many centres each
         var_q = sigma * (sigma * _Q)
-        t_high, t_low, t_slow = limits[:, :, 0], limits[:, :, 1], limits[:, :, 2]
+        # an integer window sum exceeds a threshold where it exceeds the threshold's floor
+        # (compared as integers: several times faster; no sum comes near 2^62, the cap of a
+        # threshold that is beyond reach, inf or NaN)
+        thresholds = np.floor(np.fmin(var_q[:, :, None] * limits, 2.0 ** 62)).astype(np.int64)
+        t_high, t_low, t_slow = thresholds.transpose(2, 0, 1)
         fast, slow = self._window_sums(c0, c1)
-        strong = fast > np.repeat(var_q * t_low, counts, axis=1)
-        seed = fast > np.repeat(var_q * t_high, counts, axis=1)
-        active = strong | (slow > np.repeat(var_q * t_slow, counts, axis=1))
+        strong = fast > np.repeat(t_low, counts, axis=1)
+        seed = fast > np.repeat(t_high, counts, axis=1)
+        active = strong | (slow > np.repeat(t_slow, counts, axis=1))
         self._strong = np.concatenate([self._strong, strong], axis=1)
         self._fast = np.concatenate([self._fast, fast], axis=1)
 
@@ -580,14 +608,17 @@ class Detector:
         three quarters of it: that is busy."""
         a = max(start - self.context, self._b0)
         seg = self._x[ch, a - self._b0: start - self._b0]
-        out = np.zeros(seg.size, dtype=bool)
-        for s0, s1 in self._spans[ch]:
-            out[max(s0 - a, 0): max(s1 + 2 * self.pad - a, 0)] = True
-        if np.count_nonzero(~out) >= seg.size // 4:
-            seg = seg[~out]
+        cuts = [(max(s0 - a, 0), min(max(s1 + 2 * self.pad - a, 0), seg.size)) for s0, s1 in self._spans[ch]]
+        cuts = [(u, v) for u, v in cuts if v > u]
+        if cuts:  # (most bursts have none of the latest ones in their context)
+            out = np.zeros(seg.size, dtype=bool)
+            for u, v in cuts:
+                out[u: v] = True
+            if np.count_nonzero(~out) >= seg.size // 4:
+                seg = seg[~out]
         if seg.size < 8:
             return 1.0
-        return float(sorted_quantile(np.abs(seg), 0.5) / 0.6745 / self.floor.at(start)[ch])
+        return float(sorted_quantile(np.abs(seg), 0.5, overwrite=True) / 0.6745 / self.floor.at(start)[ch])
 
     def _offer(self, ch: int, start: int, stop: int) -> None:
         """A finished seeded run: merge it with the pending group or queue it."""
@@ -631,7 +662,10 @@ class Detector:
         whole = group.sustained or max(lengths) >= self.long or sum(lengths) >= self.params.min_duty * (stop - start)
         for a, b in [(start, stop)] if whole else group.runs:
             background = group.background if a == start else self._background(ch, a)
-            self._ready.append((ch, a, b, self._rhythm(ch, a), background))
+            onsets = self._onsets[ch]
+            self._ready.append((ch, a, b, onsets[-_RHYTHM_ONSETS:], background))
+            onsets.append(a)
+            del onsets[:-_RHYTHM_ONSETS]
             self._spans[ch] = self._spans[ch][-3:] + [(a, b)]
 
     def _finish(self) -> list[Burst]:
@@ -640,10 +674,11 @@ class Detector:
         ready, self._ready = self._ready, []
         if not ready:
             return []
-        ch, a, b, rhythm, background = (np.array(v) for v in zip(*ready))
-        feats = self._features(ch.astype(np.intp), a.astype(np.int64), b.astype(np.int64))
-        feats["rhythm"] = rhythm.astype(np.float64)
-        feats["background"] = background.astype(np.float64)
+        ch, a, b, before, background = zip(*ready)
+        a = np.array(a, dtype=np.int64)
+        feats = self._features(np.array(ch, dtype=np.intp), a, np.array(b, dtype=np.int64))
+        feats["rhythm"] = self._rhythm(a, list(before))
+        feats["background"] = np.array(background, dtype=np.float64)
         rows = [dict(zip(feats, values)) for values in zip(*(v.tolist() for v in feats.values()))]
         out = []
         for (c, start, stop, _, _), f in zip(ready, rows):
@@ -658,32 +693,34 @@ class Detector:
             out.append(Burst(c, self._to_stream(start), self._to_stream(start) + (stop - start), self.fs, f))
         return out
 
-    def _rhythm(self, ch: int, start: int) -> float:
-        """1.0 when this burst keeps a steady beat of 0.33-1.5 s on its channel: a heartbeat
-        leaking into the EMG, not a twitch. The beat may skip (a missed complex) and other
-        bursts may fall between: it holds when, for a period P set by one earlier burst (its
-        lag, or half of it), at least ``rhythm_beats`` of the earlier bursts fall within
+    def _rhythm(self, start: np.ndarray, before: list[list[int]]) -> np.ndarray:
+        """1.0 for a burst (starting at ``start``, after the bursts at ``before`` on its
+        channel) that keeps a steady beat of 0.33-1.5 s: a heartbeat leaking into the EMG,
+        not a twitch; else 0.0. The beat may skip (a missed complex) and other bursts may
+        fall between: it holds when, for a period P set by one earlier burst (its lag, or
+        half of it), at least ``rhythm_beats`` of the earlier bursts fall within
         ``rhythm_tolerance`` x P of start - k P, for distinct k in 1..5. Poisson twitches
-        almost never line up so."""
-        onsets = self._onsets[ch]
-        recent = onsets[-12:]
-        onsets.append(start)
-        del onsets[:-13]
-        p = self.params
+        almost never line up so. All bursts at once: bursts x periods x earlier bursts."""
+        p, n = self.params, _RHYTHM_ONSETS
+        lag = np.ones((start.size, n), dtype=np.int64)  # in samples; the missing earlier bursts
+        known = np.zeros((start.size, n), dtype=bool)  # ... (at the front) are left out
+        for i, (s, earlier) in enumerate(zip(start.tolist(), before)):
+            if earlier:
+                lag[i, n - len(earlier):] = s - np.array(earlier, dtype=np.int64)
+                known[i, n - len(earlier):] = True
         # enough earlier bursts within 5 of the longest periods, and one within two?
         reach = 5 * 1.5 * (1 + p.rhythm_tolerance) * self.fs
-        if sum(start - o <= reach for o in recent) < p.rhythm_beats or start - recent[-1] > 3.0 * self.fs:
-            return 0.0
-        before = np.array(recent, dtype=np.int64)
-        lags = (start - before) / self.fs  # seconds back to each earlier burst
-        periods = (lags[:, None] / np.arange(1, 3)[None, :]).ravel()  # a lag may span skipped beats
-        periods = periods[(periods >= 0.33) & (periods <= 1.5)][:, None]
-        k = np.rint(lags[None, :] / periods)
-        on_beat = (k >= 1) & (k <= 5) & (np.abs(lags[None, :] - k * periods) <= p.rhythm_tolerance * periods)
-        hits = np.zeros((periods.shape[0], 6), dtype=bool)
-        rows, cols = np.nonzero(on_beat)
-        hits[rows, k[rows, cols].astype(np.intp)] = True
-        return 1.0 if (hits.sum(axis=1) >= p.rhythm_beats).any() else 0.0
+        candidate = (((known & (lag <= reach)).sum(axis=1) >= p.rhythm_beats)
+                     & known[:, -1] & (lag[:, -1] <= 3.0 * self.fs))
+        lags = lag / self.fs  # seconds back to each earlier burst
+        periods = (lags[:, :, None] / np.arange(1, 3)).reshape(start.size, -1)  # a lag may span skipped beats
+        usable = np.repeat(known, 2, axis=1) & (periods >= 0.33) & (periods <= 1.5)
+        with np.errstate(divide="ignore", invalid="ignore"):  # (periods left out may be 0)
+            k = np.rint(lags[:, None, :] / periods[:, :, None])  # bursts x periods x earlier bursts
+            off = np.abs(lags[:, None, :] - k * periods[:, :, None])
+        on_beat = known[:, None, :] & (k >= 1) & (k <= 5) & (off <= p.rhythm_tolerance * periods[:, :, None])
+        beats = sum((on_beat & (k == j)).any(axis=2) for j in range(1, 6))  # distinct k per period
+        return np.where(candidate & (usable & (beats >= p.rhythm_beats)).any(axis=1), 1.0, 0.0)
 
     # -- features ------------------------------------------------------------------
     def _features(self, ch: np.ndarray, start: np.ndarray, stop: np.ndarray) -> dict[str, np.ndarray]:
