@@ -325,6 +325,51 @@ def test_off_nominal_mains_is_measured_and_notched(fs, mains, off, rng):
     assert yn[:, settled].std() > 2 * ref[:, settled].std()
 
 
+def _folded_beside(fs, h, off, folded_uv, rng, seconds=16.0):
+    """200 uV of mains at 50 Hz x (1 + off), ``folded_uv`` of its h-th harmonic (sampled at
+    ``fs``, so folded back), 2 uV of noise; and the noise alone."""
+    runs = 50.0 * (1.0 + off)
+    n = int(seconds * fs)
+    t = np.arange(n) / fs
+    phase = rng.uniform(0, 2 * np.pi, (3, 2, 1))
+    noise = 2.0 * rng.standard_normal((3, n))
+    hum = 200.0 * np.sin(2 * np.pi * runs * t + phase[:, 0]) + folded_uv * np.sin(2 * np.pi * h * runs * t + phase[:, 1])
+    return noise + hum, noise, runs
+
+
+@pytest.mark.parametrize("fs,h", [(200.0, 3), (250.0, 4)])
+@pytest.mark.parametrize("off", [0.0015, -0.002])
+def test_a_harmonic_folded_beside_the_fundamental_is_notched_after_the_recheck(fs, h, off, rng):
+    """Off nominal, the 3rd harmonic (at 200 Hz) or the 4th (at 250 Hz) folds 0.3-0.5 Hz
+    beside the fundamental, inside the skirt of its 1 Hz notch, and leaves several times
+    the noise. The first second cannot tell it is there; ten seconds of output show it as a
+    line, and it gets a notch of its own: after that, what is left is the noise. Where it
+    lands does not depend on how the stream is chunked."""
+    from twitchwatch.dsp import MAINS_PROBE_S, RECHECK_S, harmonic_hz
+
+    x, noise, runs = _folded_beside(fs, h, off, 40.0, rng)
+    pre = Preprocessor(fs, 3)
+    y, _ = _joined(_feed(pre, x, fs, [int(0.04 * fs)]))
+    assert len(pre.added) == 1 and pre.added[0] == pytest.approx(harmonic_hz(h, runs, fs), abs=0.05)
+    ref, _ = _joined(_feed(Preprocessor(fs, 3, None), noise, fs, [int(0.04 * fs)]))
+    at = int((MAINS_PROBE_S + RECHECK_S) * fs)
+    before, after = slice(int(3 * fs), at), slice(at + int(2 * fs), None)
+    assert y[:, before].std() > 2.0 * ref[:, before].std()  # the problem: the notch beside it
+    assert y[:, after].std() < 1.3 * ref[:, after].std()
+    for sizes in ([x.shape[1]], rng.integers(1, int(0.5 * fs), 40)):
+        again = Preprocessor(fs, 3)
+        assert np.array_equal(_joined(_feed(again, x, fs, sizes))[0], y)
+        assert again.added == pre.added
+
+
+@pytest.mark.parametrize("fs", [200.0, 250.0])
+def test_the_recheck_adds_no_notch_where_no_harmonic_folds(fs, rng):
+    x, _, _ = _folded_beside(fs, 3, 0.0015, 0.0, rng)
+    pre = Preprocessor(fs, 3)
+    _feed(pre, x, fs, [int(0.04 * fs)])
+    assert pre.mains_hz is not None and pre.added == ()
+
+
 @pytest.mark.parametrize("off", [0.0, 0.0011, -0.0015])
 def test_a_harmonic_folded_below_the_band_is_notched(off, rng):
     """At 250 Hz, 60 Hz mains fold their 4th harmonic (240 Hz) to 10 Hz, below the EMG

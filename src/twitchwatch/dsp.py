@@ -32,6 +32,10 @@ LOW_BAND_HZ = (3.0, 15.0)
 MAINS_PROBE_S = 1.0
 NOTCH_Q = 50.0  # about 1 Hz wide: narrow, so that a twitch does not set it ringing much
 MAX_BRIDGE_S = 10.0
+RECHECK_S = 10.0  # the notched output looked at once, this long after the probe, for a folded harmonic left
+RECHECK_RATIO = 20.0  # ... a line this many times the power around it
+RETUNE_SPAN = 1.2e-3  # ... and the fundamental fitted again within this share of the first second's estimate
+BESIDE_MAX = 6  # ... among harmonics up to this one folded beside a notched one (higher ones are weak)
 BRIDGE_AVERAGE_S = 0.2
 HUM_BLOCK_S = 0.1  # the hum is predicted a block at a time ...
 HUM_FIT_BLOCKS = 3  # ... from a least-squares fit to this many blocks before it
@@ -491,6 +495,9 @@ class Preprocessor:
         self._low = low_band(self.fs)
         self._state: _State | None = None
         self._unbridged = 0  # lost samples not yet bridged
+        self._recheck_left = 0  # samples of notched output until the re-check (0: none pending)
+        self._rechecked: list[np.ndarray] = []  # the notched output gathered for it
+        self.added: tuple[float, ...] = ()  # notches the re-check added (Hz)
 
     def _clean(self, data: np.ndarray) -> np.ndarray:
         """float64 copy with non-finite samples held at the last finite value."""
@@ -536,7 +543,11 @@ class Preprocessor:
 
     def _emg(self, x: np.ndarray) -> np.ndarray:
         """The EMG band: band-pass, then the mains notches (what stands off the hum goes
-        around them, ``HumGuard``), state carried."""
+        around them, ``HumGuard``), state carried; the re-check (``_recheck``) falls on
+        the same sample however the stream is chunked."""
+        if 0 < self._recheck_left < x.shape[1]:
+            k = self._recheck_left
+            return np.concatenate([self._emg(x[:, :k]), self._emg(x[:, k:])], axis=1)
         st = self._state
         y, st.band_zi = filters.sosfilt(self._sos, x, axis=1, zi=st.band_zi)
         if st.guard is None:
@@ -551,7 +562,86 @@ class Preprocessor:
             z, st.comb = self._comb.filter(z, st.comb)
         for c, a, e in spans:
             z[c, a: a + e.size] += e
+        if self._recheck_left:
+            self._rechecked.append(z.astype(np.float32))
+            self._recheck_left -= z.shape[1]
+            if not self._recheck_left:
+                self._recheck()
         return z
+
+    def _recheck(self) -> None:
+        """Tune the notches on ``RECHECK_S`` of their own output.
+
+        - A harmonic folded beside a notched one: off nominal, one that a weak anti-alias
+          filter folds back can land a fraction of a hertz beside another (at 200 Hz the
+          3rd harmonic of 50.1 Hz mains lands at 49.7 Hz), where that one's notch lets
+          most of it through. The first second cannot tell whether it is there, and a
+          notch at every such place where it is not costs twitches; ten seconds show it
+          as a line, and it gets a notch of its own.
+        - The mains as they run, again: the folded harmonic pulls the first second's
+          estimate, a few hundredths of a hertz that at 200 uV of hum leave a line of
+          several times the noise beside the fundamental's notch.
+        Where lines show, the fundamental is fitted again: on a grid around the estimate,
+        sinusoids at every notched place and every place beside them (harmonics up to
+        ``BESIDE_MAX``, which move with the fundamental) are fitted to the output by least
+        squares, Hann-weighted, and the best fit's fundamental is kept. A place holds a line
+        where its power is ``RECHECK_RATIO`` times the median 2-5 Hz around it. The
+        notches are then designed again; each keeps its state (the change is a few
+        hundredths of a hertz), a new one starts at rest."""
+        y = np.concatenate(self._rechecked, axis=1).astype(np.float64)
+        self._rechecked = []
+        n = y.shape[1]
+        t = np.arange(n) / self.fs
+        w = np.hanning(n)
+        yw = (y - y.mean(axis=1, keepdims=True)) * w
+        around = np.concatenate([[0.0], np.linspace(2.0, 5.0, 7), -np.linspace(2.0, 5.0, 7)])
+
+        def lines(places: list[float]) -> np.ndarray:
+            """Which of ``places`` hold a line (power summed over channels)."""
+            f = np.asarray(places, dtype=np.float64)[:, None] + around[None, :]
+            p = (np.abs(yw @ np.exp(-2j * np.pi * np.multiply.outer(t, f.ravel()))) ** 2).sum(axis=0)
+            p = p.reshape(f.shape)
+            return p[:, 0] > RECHECK_RATIO * np.median(p[:, 1:], axis=1)
+
+        def places(mains: float) -> tuple[list[float], list[int]]:
+            """The notched places at ``mains``, and the harmonics that fold beside them."""
+            notched = [harmonic_hz(k, mains, self.fs) for k in self.harmonics]
+            beside = [k for k in range(1, BESIDE_MAX + 1)
+                      if 1.0 < harmonic_hz(k, mains, self.fs) < self.fs / 2 - 1.0
+                      and 1.0 / RECHECK_S < min(abs(harmonic_hz(k, mains, self.fs) - g) for g in notched) <= HUM_APART_HZ]
+            return notched, beside
+
+        notched, beside = places(self.mains_hz)
+        if not lines(notched + [harmonic_hz(k, self.mains_hz, self.fs) for k in beside]).any():
+            return
+
+        def fit(mains: float) -> float:
+            """Energy of the output explained by sinusoids at every place at ``mains``
+            (the notched ones and those beside them there): R^T G^-1 R, with G the
+            weighted basis' Gram matrix and R its products with the output. (A sampled
+            sine at k f is one at k f's fold.)"""
+            ks = np.array(list(self.harmonics) + places(mains)[1], dtype=np.float64)
+            z = np.exp(2j * np.pi * mains * np.multiply.outer(t, ks))
+            basis = np.concatenate([z.real, z.imag], axis=1) * w[:, None]
+            r = basis.T @ yw.T
+            return float(np.sum(r * np.linalg.lstsq(basis.T @ basis, r, rcond=1e-9)[0]))
+
+        grid = self.mains_hz * (1.0 + np.linspace(-RETUNE_SPAN, RETUNE_SPAN, 49))
+        energy = np.array([fit(f) for f in grid])
+        best = int(energy.argmax())
+        if best in (0, grid.size - 1):  # no peak: no hum line to tune to
+            return
+        a, b, c = energy[best - 1: best + 2]
+        shift = 0.5 * (a - c) / (a - 2 * b + c) if a - 2 * b + c < 0 else 0.0
+        mains = float(grid[best] + np.clip(shift, -1.0, 1.0) * (grid[1] - grid[0]))
+        beside_places = [harmonic_hz(k, mains, self.fs) for k in places(mains)[1]]
+        found = [f for f, hit in zip(beside_places, lines(beside_places)) if hit] if beside_places else []
+        self.mains_hz, self.added = mains, tuple(found)
+        sos = [design_notches(self.fs, mains, self.harmonics)]
+        sos += [filters.tf2sos(*filters.iirnotch(f, NOTCH_Q * f / mains, self.fs)) for f in found]
+        self._notches = np.vstack(sos)
+        st = self._state
+        st.notch_zi = np.concatenate([st.notch_zi, np.zeros((len(found), self.n_channels, 2))], axis=0)
 
     def _restart(self, x0: np.ndarray) -> None:
         """Filters in steady state at ``x0`` (per channel): no transient from the level."""
@@ -617,5 +707,7 @@ class Preprocessor:
         self._sos = design_band(self.fs)
         self._notches = design_notches(self.fs, self.mains_hz, self.harmonics)
         self._comb = mains_comb(self.fs, self.mains_hz)
+        if self.mains_hz and self._comb is None:  # (a comb notches every place at nominal)
+            self._recheck_left = int(RECHECK_S * self.fs)
         self._restart(first)  # start in steady state at the first good value
         return [self._filter(c, bridge=i > 0) for i, c in enumerate(held)]  # nothing before the first
