@@ -24,7 +24,7 @@ its peak magnitude.
     PYTHONPATH=src .venv/bin/python scripts/altsynth.py OUT_DIR --seeds 0 1 --rates 200 1000 \
         --minutes 3 [--channels 4] [--format edf|csv] [--score]
 
-``--score`` runs the pipeline in memory (shipped model and the rule baseline) instead of
+``--score`` runs the pipeline in memory (the shipped model or ``--model``, and the rule baseline) instead of
 writing files and prints the scores per rate.
 """
 from __future__ import annotations
@@ -509,8 +509,9 @@ def write(out: Path, seed: int, fs: float, minutes: float, n_channels: int, fmt:
     return path
 
 
-def score(seeds: list[int], rates: list[float], minutes: float, n_channels: int) -> dict:
-    """Tallies of the shipped model and of the rule baseline over the generated recordings."""
+def score(seeds: list[int], rates: list[float], minutes: float, n_channels: int, model: str | None = None) -> dict:
+    """Tallies of the model (``model``, or the shipped one) and of the rule baseline over
+    the generated recordings."""
     from twitchwatch.classify import make_classifier
     from twitchwatch.evaluate import Tally
     from twitchwatch.pipeline import analyze
@@ -521,7 +522,7 @@ def score(seeds: list[int], rates: list[float], minutes: float, n_channels: int)
         for seed in seeds:
             rec, truth = generate(seed, fs, minutes, n_channels)
             for name, tally in tallies.items():
-                cls = make_classifier(None if name == "model" else "rules", fs)
+                cls = make_classifier(model if name == "model" else "rules", fs)
                 tally.add(fs, truth, events_doc(rec, analyze(rec, classifier=cls)))
             print(f"  scored seed {seed} at {fs:g} Hz", file=sys.stderr, flush=True)
     return tallies
@@ -553,6 +554,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--channels", type=int, default=4)
     ap.add_argument("--format", choices=("edf", "csv"), default="edf")
+    ap.add_argument("--model", metavar="PATH", help="with --score: this model instead of the shipped one")
     ap.add_argument("--score", action="store_true",
                     help="score the pipeline (shipped model and rules) on the recordings in memory; "
                          "writes OUT_DIR/altsynth-scores.json instead of recordings")
@@ -563,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         raise UserError(f"{out}: cannot make the folder ({exc.strerror})") from None
     if args.score:
-        tallies = score(args.seeds, args.rates, args.minutes, args.channels)
+        tallies = score(args.seeds, args.rates, args.minutes, args.channels, args.model)
         print(f"{len(args.seeds)} seeds x {len(args.rates)} rates, {args.minutes:g} min, {args.channels} channels; "
               "truth twitches below 6 x noise rms set aside\n")
         print(table(tallies))

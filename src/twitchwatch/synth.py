@@ -7,14 +7,16 @@ What is in a recording (all drawn from the seed unless given):
   then fired again 0.15-0.6 s later, up to 3 times (a cluster);
 - spasms/cramps: interference patterns of many motor units firing at 6-25 Hz under a
   smooth envelope, 0.5-30 s, at 6-15 times the noise rms or more (a cramp is a strong
-  contraction), on one channel and often a neighbour (at half to 0.8 of its size);
+  contraction), on one channel and often a neighbour (at half to 0.8 of its size); one in
+  four is weak instead, at 1.5-6 times the noise rms (a small muscle, or one far from
+  the electrode);
 - distractors, labelled ``artifact`` in the truth: motion swings (below 10 Hz), electrode
   pops (step and decay), ECG bleed-through on trunk channels (each QRS one event), brief
   voluntary contractions (0.1-0.45 s), cable taps (a spike, then a damped swing or a slow
   opposite tail, mostly on several channels at once);
 - background: amplifier noise (1-10 uV rms after the board filter), on some channels
-  mixed with electrode noise crowded into part of the band, at a level that drifts and
-  sometimes rises for a while; mains hum (2-120 uV) up to 0.2 % off 50 or 60 Hz, with
+  mixed with electrode noise crowded into part of the band that swells and fades on its
+  own over seconds, all at a level that drifts and sometimes rises for a while; mains hum (2-120 uV) up to 0.2 % off 50 or 60 Hz, with
   harmonics; baseline wander and a DC offset;
 - the board's band limit: events are drawn at a high rate, low-passed at the board's
   cut-off and decimated, so nothing aliases; noise is low-passed the same way.
@@ -36,6 +38,7 @@ from .dsp import board_cutoff
 from .types import Recording
 
 _HI_RATE = 4000.0  # events are drawn at about this rate, then band-limited and decimated
+WEAK_SPASM = 0.25  # share of spasms that are weak (1.5-6 x the noise rms)
 
 
 @dataclass
@@ -98,8 +101,10 @@ def _muap(rng: np.random.Generator, fs_hi: float, dur_s: float, phases: int) -> 
 def _electrode_noise(rng: np.random.Generator, white: np.ndarray, fs: float, cutoff: float) -> np.ndarray:
     """The background at unit rms per channel: the amplifier's white noise and, on some
     channels, electrode noise crowded into part of the band (a random band-pass, or a 1/f
-    slope from 10 Hz), with a level that drifts by up to +-30 % over tens of seconds and, now and
-    then, a stretch of 5-20 s at 1.5-3 times the level (a loosening electrode, sweat)."""
+    slope from 10 Hz) that mostly swells and fades on its own, up to about 3 times either
+    way over 5-15 s (the skin contact changing); all with a level that drifts by up to
+    +-30 % over tens of seconds and, now and then, a stretch of 5-20 s at 1.5-3 times the
+    level (a loosening electrode, sweat)."""
     C, n = white.shape
     out = white.copy()
     for c in range(C):
@@ -116,6 +121,10 @@ def _electrode_noise(rng: np.random.Generator, white: np.ndarray, fs: float, cut
                 if cutoff < 0.49 * fs:
                     z = signal.sosfilt(signal.butter(4, cutoff, fs=fs, output="sos"), z)
             z /= z.std() + 1e-12
+            if rng.random() < 0.6:  # the skin contact changes: its noise swells and fades over seconds
+                knots = max(2, int(n / fs / rng.uniform(5.0, 15.0)) + 2)
+                curve = np.interp(np.arange(n), np.linspace(0, n - 1, knots), rng.standard_normal(knots))
+                z *= np.exp(rng.uniform(0.0, 0.8) * curve)
             out[c] = np.sqrt(1.0 - share) * white[c] + np.sqrt(share) * z
     knots = max(2, int(n / fs / 20.0) + 2)  # a drift over about 20 s
     drift = np.array([np.interp(np.arange(n), np.linspace(0, n - 1, knots), rng.uniform(0.7, 1.3, knots))
@@ -252,8 +261,11 @@ def simulate(cfg: SynthConfig) -> tuple[Recording, dict]:
         ch = int(rng.integers(C))
         t0 = place(dur, ch, 1.0)
         if t0 is not None:
-            level = max(noise_rms[ch] * rng.uniform(6, 15), float(np.exp(rng.uniform(np.log(15), np.log(300)))))
-            contraction("spasm", dur, t0, ch, level)
+            if rng.random() < WEAK_SPASM:  # barely above the noise: a spasm of a small muscle, or far from the electrode
+                contraction("spasm", dur, t0, ch, noise_rms[ch] * float(np.exp(rng.uniform(np.log(1.5), np.log(6)))))
+            else:
+                level = max(noise_rms[ch] * rng.uniform(6, 15), float(np.exp(rng.uniform(np.log(15), np.log(300)))))
+                contraction("spasm", dur, t0, ch, level)
 
     # Distractors.
     n_art = rng.poisson(artifact_rate * cfg.minutes)

@@ -4,7 +4,7 @@ Every example is a burst the detector really found, with the features it really
 computed, labelled by what was there:
 - synthetic recordings (``synth.simulate`` across sampling rates, noise levels and
   mains): the truth event the burst overlaps most (twitch, spasm or artifact), or
-  ``noise`` where there was none;
+  ``noise`` where there was none, or where a "twitch" burst lasts over ``TWITCH_MAX_S``;
 - real recordings with known activity (``REAL_LABELS``): bursts inside a sustained
   contraction are ``spasm`` (a contraction is reported as spasm-or-contraction), every
   other burst, and every burst of a rest recording, is ``artifact`` (not a twitch).
@@ -31,6 +31,10 @@ from .synth import SynthConfig, simulate
 from .types import Burst
 
 TRAIN_RATES = (125.0, 200.0, 250.0, 500.0, 1000.0)
+# A burst longer than this that holds a twitch is not that twitch found (a fasciculation
+# lasts milliseconds; a cluster of them, well under a second) but a stretch of noise or
+# movement it fell in: labelled ``noise``, so that no long burst is taught as a twitch.
+TWITCH_MAX_S = 1.0
 EVAL_SEEDS = range(1000, 1010)  # held out: the accuracy tests and the model card use these
 TUNE_SEEDS = range(100, 112)  # the detector was tuned on these
 
@@ -86,8 +90,9 @@ def _synthetic_job(args: tuple[float, int, float]) -> tuple[np.ndarray, list[str
     fs, seed, minutes = args
     rec, truth = simulate(SynthConfig(minutes=minutes, fs=fs, seed=seed))
     bursts = detect(rec)
-    return (feature_matrix([b.features for b in bursts], fs), label_events(_events(bursts), truth["events"]),
-            fs, f"synth:{fs:g}:{seed}")
+    labels = [("noise" if kind == "twitch" and b.end_s - b.start_s > TWITCH_MAX_S else kind)
+              for b, kind in zip(bursts, label_events(_events(bursts), truth["events"]))]
+    return feature_matrix([b.features for b in bursts], fs), labels, fs, f"synth:{fs:g}:{seed}"
 
 
 def synthetic_jobs(seed: int, per_rate: int, minutes: float, rates=TRAIN_RATES) -> list[tuple[float, int, float]]:
