@@ -20,7 +20,8 @@ from twitchwatch.estimator import EpisodeClassifier
 from twitchwatch.errors import UserError
 from twitchwatch.evaluate import label_events
 from twitchwatch.pipeline import detect
-from twitchwatch.train import EVAL_SEEDS, build_examples, fit, synthetic_jobs
+from twitchwatch.train import EVAL_SEEDS, TWITCH_MAX_S, build_examples, fit, synthetic_jobs, synthetic_labels
+from twitchwatch.types import Burst
 
 from conftest import run_cli as _tw
 
@@ -86,6 +87,17 @@ def test_training_never_uses_the_held_out_seeds():
     used = {s for _, s, _ in jobs}
     assert not used & set(EVAL_SEEDS)
     assert {fs for fs, _, _ in jobs} == {125.0, 200.0, 250.0, 500.0, 1000.0}
+
+
+def test_a_long_burst_holding_a_twitch_is_not_taught_as_a_twitch():
+    fs = 1000.0
+    truth = [{"channel": 0, "start_s": 2.0, "end_s": 2.012, "kind": "twitch"},
+             {"channel": 1, "start_s": 5.0, "end_s": 9.0, "kind": "spasm"}]
+    short = Burst(0, 1995, 2020, fs)  # the twitch itself
+    long = Burst(0, 1500, 1500 + int((TWITCH_MAX_S + 0.5) * fs), fs)  # a stretch it fell in
+    spasm = Burst(1, 5100, 8900, fs)
+    assert synthetic_labels([short, spasm], truth) == ["twitch", "spasm"]
+    assert synthetic_labels([long, spasm], truth) == ["noise", "spasm"]
 
 
 def test_features_do_not_depend_on_what_a_burst_lacks():

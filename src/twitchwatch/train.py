@@ -90,9 +90,15 @@ def _synthetic_job(args: tuple[float, int, float]) -> tuple[np.ndarray, list[str
     fs, seed, minutes = args
     rec, truth = simulate(SynthConfig(minutes=minutes, fs=fs, seed=seed))
     bursts = detect(rec)
-    labels = [("noise" if kind == "twitch" and b.end_s - b.start_s > TWITCH_MAX_S else kind)
-              for b, kind in zip(bursts, label_events(_events(bursts), truth["events"]))]
-    return feature_matrix([b.features for b in bursts], fs), labels, fs, f"synth:{fs:g}:{seed}"
+    return feature_matrix([b.features for b in bursts], fs), synthetic_labels(bursts, truth["events"]), fs, \
+        f"synth:{fs:g}:{seed}"
+
+
+def synthetic_labels(bursts: list[Burst], truth_events: list[dict]) -> list[str]:
+    """What each burst was (``label_events``), but ``noise`` for a "twitch" burst longer
+    than ``TWITCH_MAX_S``."""
+    return [("noise" if kind == "twitch" and b.end_s - b.start_s > TWITCH_MAX_S else kind)
+            for b, kind in zip(bursts, label_events(_events(bursts), truth_events))]
 
 
 def synthetic_jobs(seed: int, per_rate: int, minutes: float, rates=TRAIN_RATES) -> list[tuple[float, int, float]]:
