@@ -38,7 +38,8 @@ SHORT = {
     (200.0, "spasm_f1"): "spasm F1 0.826 (tp 19, fp 2, fn 6): all 6 misses are weak spasms (peak-to-peak under "
                          "40 x the noise; 6 of 10 such missed)",
     (250.0, "twitch_f1"): f"twitch F1 0.917 (tp 143, fp 8, fn 18); {_LIMIT}",
-    (250.0, "spasm_f1"): "spasm F1 0.741 (tp 20, fp 9, fn 5): swells of electrode noise taken for weak spasms",
+    (250.0, "spasm_f1"): "spasm F1 0.741 (tp 20, fp 9, fn 5): 4 false alarms on stretches of swelling noise "
+                         "(nothing there, or a twitch), 4 on brief artifacts",
     (1000.0, "twitch_f1"): "twitch F1 0.882 (tp 239, fp 9, fn 55): twitch clusters on raised electrode noise "
                            "run into one burst; twitches at the onset of a spasm",
     (1000.0, "spasm_f1"): "spasm F1 0.833 (tp 20, fp 3, fn 5): 2 of 6 weak spasms (peak-to-peak under 40 x the "
