@@ -27,7 +27,7 @@ def compare_tools():
 
 @pytest.fixture(scope="module")
 def short_recording():
-    return simulate(SynthConfig(minutes=0.5, fs=250.0, n_channels=4, seed=1000))
+    return simulate(SynthConfig(minutes=0.5, fs=250.0, n_channels=4, seed=1000, twitch_rate=30.0, spasm_rate=2.0))
 
 
 @pytest.mark.parametrize("tool", ["twitchwatch", "neurokit2", "neurokit2-process", "biosppy"])
