@@ -20,7 +20,8 @@ from twitchwatch.estimator import EpisodeClassifier
 from twitchwatch.errors import UserError
 from twitchwatch.evaluate import label_events
 from twitchwatch.pipeline import detect
-from twitchwatch.train import EVAL_SEEDS, TWITCH_MAX_S, build_examples, fit, synthetic_jobs, synthetic_labels
+from twitchwatch.train import (EVAL_SEEDS, OTHER_BOARDS, TWITCH_MAX_S, board_band, build_examples, fit, synthetic_jobs,
+                               synthetic_labels)
 from twitchwatch.types import Burst
 
 from conftest import run_cli as _tw
@@ -87,6 +88,17 @@ def test_training_never_uses_the_held_out_seeds():
     used = {s for _, s, _ in jobs}
     assert not used & set(EVAL_SEEDS)
     assert {fs for fs, _, _ in jobs} == {125.0, 200.0, 250.0, 500.0, 1000.0}
+
+
+@pytest.mark.parametrize("fs", [200.0, 250.0, 1000.0])
+def test_training_boards_vary_their_low_pass(fs):
+    """Part of the training recordings get another board's low-pass (0.25-0.45 fs), the
+    same one for a seed every time; the rest the rate's usual one (None)."""
+    bands = [board_band(fs, seed) for seed in range(400)]
+    other = [b for b in bands if b is not None]
+    assert abs(len(other) / len(bands) - OTHER_BOARDS) < 0.1
+    assert all(0.25 * fs <= b <= 0.45 * fs for b in other) and np.ptp(other) > 0.15 * fs
+    assert [board_band(fs, seed) for seed in range(400)] == bands
 
 
 def test_a_long_burst_holding_a_twitch_is_not_taught_as_a_twitch():

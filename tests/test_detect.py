@@ -315,7 +315,17 @@ def _dropping(rec: Recording, size: int, holes: dict[int, int], first: int = 0):
         lost = 0
 
 
-@pytest.mark.parametrize("fs,seed", [(250.0, 91), (1000.0, 92), (125.0, 94)])
+_HOLES_125 = ("at 125 Hz a hole shifts the 0.25 s blocks of the noise floor after it (31 samples each), "
+              "and a few bursts near the threshold or the model's borders change: ")
+
+
+@pytest.mark.parametrize("fs,seed", [
+    (250.0, 91), (1000.0, 92), (125.0, 94),
+    pytest.param(125.0, 95, marks=pytest.mark.xfail(strict=False, reason=_HOLES_125 + "3 of 16 episodes at snr >= 10 "
+                                                                       "change kind or place")),
+    pytest.param(125.0, 98, marks=pytest.mark.xfail(strict=False, reason=_HOLES_125 + "a twitch the reference "
+                                                                       "missed is found just after a hole")),
+])
 def test_lost_samples_keep_the_clock_and_leave_no_false_bursts(fs, seed, synth):
     """Holes of 1 sample to half a second in quiet stretches (one while the preprocessor
     still holds the first second, on a clock that starts at 1000): every episode keeps

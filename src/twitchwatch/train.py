@@ -2,9 +2,10 @@
 
 Every example is a burst the detector really found, with the features it really
 computed, labelled by what was there:
-- synthetic recordings (``synth.simulate`` across sampling rates, noise levels and
-  mains): the truth event the burst overlaps most (twitch, spasm or artifact), or
-  ``noise`` where there was none, or where a "twitch" burst lasts over ``TWITCH_MAX_S``;
+- synthetic recordings (``synth.simulate`` across sampling rates, board low-pass
+  filters, noise levels and mains): the truth event the burst overlaps most (twitch,
+  spasm or artifact), or ``noise`` where there was none, or where a "twitch" burst lasts
+  over ``TWITCH_MAX_S``;
 - real recordings with known activity (``REAL_LABELS``): bursts inside a sustained
   contraction are ``spasm`` (a contraction is reported as spasm-or-contraction), every
   other burst, and every burst of a rest recording, is ``artifact`` (not a twitch).
@@ -35,6 +36,7 @@ TRAIN_RATES = (125.0, 200.0, 250.0, 500.0, 1000.0)
 # lasts milliseconds; a cluster of them, well under a second) but a stretch of noise or
 # movement it fell in: labelled ``noise``, so that no long burst is taught as a twitch.
 TWITCH_MAX_S = 1.0
+OTHER_BOARDS = 0.5  # share of training recordings with a board low-pass other than the rate's usual one
 EVAL_SEEDS = range(1000, 1010)  # held out: the accuracy tests and the model card use these
 TUNE_SEEDS = range(100, 112)  # the detector was tuned on these
 
@@ -88,7 +90,7 @@ def _events(bursts: list[Burst]) -> list[dict]:
 
 def _synthetic_job(args: tuple[float, int, float]) -> tuple[np.ndarray, list[str], float, str]:
     fs, seed, minutes = args
-    rec, truth = simulate(SynthConfig(minutes=minutes, fs=fs, seed=seed))
+    rec, truth = simulate(SynthConfig(minutes=minutes, fs=fs, seed=seed, cutoff_hz=board_band(fs, seed)))
     bursts = detect(rec)
     return feature_matrix([b.features for b in bursts], fs), synthetic_labels(bursts, truth["events"]), fs, \
         f"synth:{fs:g}:{seed}"
@@ -99,6 +101,15 @@ def synthetic_labels(bursts: list[Burst], truth_events: list[dict]) -> list[str]
     than ``TWITCH_MAX_S``."""
     return [("noise" if kind == "twitch" and b.end_s - b.start_s > TWITCH_MAX_S else kind)
             for b, kind in zip(bursts, label_events(_events(bursts), truth_events))]
+
+
+def board_band(fs: float, seed: int) -> float | None:
+    """The simulated board's low-pass for a training recording: the usual one for the
+    rate (None) on half of them, on the other half anywhere in 0.25-0.45 fs (boards and
+    their anti-alias filters differ; a model that knew one cut-off per rate took wider
+    noise at 250 Hz for muscle)."""
+    rng = np.random.default_rng([seed, 3])
+    return float(rng.uniform(0.25, 0.45) * fs) if rng.random() < OTHER_BOARDS else None
 
 
 def synthetic_jobs(seed: int, per_rate: int, minutes: float, rates=TRAIN_RATES) -> list[tuple[float, int, float]]:
