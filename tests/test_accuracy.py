@@ -39,7 +39,7 @@ SHORT = {
                          "40 x the noise; 6 of 10 such missed)",
     (250.0, "twitch_f1"): f"twitch F1 0.920 (tp 143, fp 7, fn 18); {_LIMIT}",
     (250.0, "spasm_f1"): "spasm F1 0.769 (tp 20, fp 7, fn 5): all 5 misses are weak spasms; 4 false alarms on "
-                         "stretches of swelling noise with nothing in them, 3 on brief artifacts",
+                         "stretches with nothing in them (raised noise), 3 on brief artifacts",
     (1000.0, "twitch_f1"): "twitch F1 0.883 (tp 241, fp 11, fn 53): twitch clusters on raised electrode noise "
                            "run into one burst; twitches at the onset of a spasm",
     (1000.0, "spasm_f1"): "spasm F1 0.792 (tp 19, fp 4, fn 6): 3 of 6 weak spasms (peak-to-peak under 40 x the "
