@@ -14,7 +14,7 @@ import pytest
 import skops.io as sio
 from sklearn.base import clone
 
-from twitchwatch.classify import (DEFAULT_MODEL, FEATURE_VERSION, FEATURES, MODEL_CLASSES, ModelClassifier, RuleClassifier,
+from twitchwatch.classify import (DEFAULT_MODEL, reported, FEATURE_VERSION, FEATURES, MODEL_CLASSES, ModelClassifier, RuleClassifier,
                                   TreeEnsemble, feature_matrix, load_model, load_predictor, save_model)
 from twitchwatch.estimator import EpisodeClassifier
 from twitchwatch.errors import UserError
@@ -88,6 +88,19 @@ def test_training_never_uses_the_held_out_seeds():
     used = {s for _, s, _ in jobs}
     assert not used & set(EVAL_SEEDS)
     assert {fs for fs, _, _ in jobs} == {125.0, 200.0, 250.0, 500.0, 1000.0}
+
+
+def test_spikes_inside_a_long_burst_are_reported_only_as_twitches_on_raised_noise():
+    fs = 1000.0
+    noise_stretch, contraction, movement = Burst(0, 1000, 9000, fs), Burst(1, 1000, 9000, fs), Burst(2, 1000, 9000, fs)
+    spike = lambda ch, a: Burst(ch, a, a + 20, fs, {"inner": 1.0})  # noqa: E731
+    bursts = [noise_stretch, spike(0, 2000), spike(0, 3000), contraction, spike(1, 2000), movement, spike(2, 2000),
+              spike(0, 9500)]
+    kinds = ["noise", "twitch", "artifact", "spasm", "twitch", "artifact", "twitch", "twitch"]
+    # the stretch of noise is not reported, the twitch on it is, its "artifact" is not; a
+    # twitch inside a contraction or a movement is part of it; a spike outside them all
+    # (no long burst of its own in the batch) is not reported either
+    assert reported(bursts, kinds) == [False, True, False, True, False, True, False, False]
 
 
 @pytest.mark.parametrize("fs", [200.0, 250.0, 1000.0])

@@ -11,7 +11,7 @@ from scipy import signal
 from conftest import QUIET, episode_keys, run_pipeline
 from twitchwatch.detect import Detector, DetectorParams
 from twitchwatch.dsp import Preprocessor, board_cutoff
-from twitchwatch.pipeline import SPASM_MIN_S, SPASM_SURE, Pipeline, SpasmJoiner, analyze
+from twitchwatch.pipeline import SPASM_MIN_S, SPASM_SURE, Pipeline, SpasmJoiner, analyze, detect
 from twitchwatch.types import Burst, Chunk, Episode, Recording
 
 RATES = (125.0, 200.0, 250.0, 1000.0)
@@ -316,7 +316,7 @@ def _dropping(rec: Recording, size: int, holes: dict[int, int], first: int = 0):
 
 
 _HOLES_125 = ("at 125 Hz a hole shifts the 0.25 s blocks of the noise floor after it (31 samples each), "
-              "and a few bursts near the threshold or the model's borders change: ")
+              "and bursts near the threshold or the model's borders change: ")
 
 
 @pytest.mark.parametrize("fs,seed", [
@@ -356,8 +356,16 @@ def test_lost_samples_keep_the_clock_and_leave_no_false_bursts(fs, seed, synth):
     strong = [e for e in ref if e.features["snr"] >= 10]
     assert len(strong) >= 4
     assert sum(e not in matched for e in strong) <= max(1, 0.1 * len(strong))
-    clear = [sum(e.features["snr"] >= 10 for e in eps) for eps in (ref, got)]  # well above the threshold
-    assert abs(clear[1] - clear[0]) <= max(1, 0.05 * clear[0])
+    # and no episode well above the threshold comes or goes (one in twenty, at least one,
+    # may: a burst near the model's border between noise and artifact): one at snr 12 or
+    # more on either side with nothing on its channel at that time on the other
+    came = [g for g in got if g.features["snr"] >= 12 and not any(
+        e.channel == g.channel and e.start_s * fs < g.end_s * fs - first + tol and g.start_s * fs - first < e.end_s * fs + tol
+        for e in ref)]
+    went = [e for e in ref if e.features["snr"] >= 12 and not any(
+        g.channel == e.channel and g.start_s * fs - first < e.end_s * fs + tol and e.start_s * fs < g.end_s * fs - first + tol
+        for g in got)]
+    assert len(came) + len(went) <= max(1, 0.05 * len(ref)), (came, went)
     at_holes = [g for g in got if any(a < g.end_s * fs - first and g.start_s * fs - first < b for a, b in near)]
     assert not at_holes, "a hole was taken for activity"
 
@@ -389,3 +397,27 @@ def test_a_brief_spasm_followed_by_another_is_still_a_brief_contraction():
     out += j.push([_ep(0, 5.0, 7.0, "spasm")], np.array([5.5]))
     out += j.push([], None)
     assert [(e.start_s, e.kind) for e in out] == [(1.0, "artifact"), (5.0, "spasm")]
+
+
+@pytest.mark.parametrize("fs", [250.0, 1000.0])
+def test_a_twitch_on_a_long_stretch_of_raised_noise_is_found_inside_it(fs):
+    """A 15 s stretch of noise at 3 x its level is one long burst; a twitch 40 x the noise
+    inside it is also given as a burst of its own (``inner``), where it is, however the
+    stream is chunked."""
+    rng = np.random.default_rng(7)
+    n = int(60 * fs)
+    x = rng.standard_normal((2, n))
+    a, b = int(20 * fs), int(35 * fs)
+    x[0, a:b] *= 3.0 * np.hanning(b - a) ** 0.1
+    t0 = int(27.3 * fs)
+    wave = signal.windows.gaussian(int(0.012 * fs) | 1, std=0.0025 * fs)
+    x[0, t0:t0 + wave.size] += 40.0 * np.gradient(wave) / np.abs(np.gradient(wave)).max()
+    rec = Recording(x.astype(np.float32), fs, ("A", "B"))
+    bursts = detect(rec)
+    long = [bu for bu in bursts if bu.channel == 0 and bu.end_s - bu.start_s > 5]
+    inner = [bu for bu in bursts if bu.features.get("inner") == 1.0]
+    assert long and not any(bu.features["inner"] for bu in long)
+    assert len(inner) == 1 and inner[0].channel == 0 and abs(inner[0].start_s - 27.3) < 0.02
+    assert inner[0].end_s - inner[0].start_s < 0.1
+    assert [(bu.channel, bu.start, bu.stop) for bu in detect(rec, chunk_s=0.37)] == \
+        [(bu.channel, bu.start, bu.stop) for bu in bursts]

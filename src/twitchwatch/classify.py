@@ -74,12 +74,25 @@ class RuleClassifier:
         return "artifact", _sure(np.log(self.spasm_min_s / self.twitch_max_s) / 2 - abs(np.log(dur / mid)))
 
     def classify(self, bursts: list[Burst], channel_names: tuple[str, ...]) -> list[Episode]:
-        out = []
-        for b in bursts:
-            kind, conf = self.kind(b.features)
-            out.append(Episode(b.channel, channel_names[b.channel], b.start_s, b.end_s, kind,
-                               b.features.get("peak_uv", 0.0), conf, dict(b.features)))
-        return out
+        calls = [self.kind(b.features) for b in bursts]
+        kinds = [kind for kind, _ in calls]
+        return [Episode(b.channel, channel_names[b.channel], b.start_s, b.end_s, kind,
+                        b.features.get("peak_uv", 0.0), conf, dict(b.features))
+                for b, (kind, conf), keep in zip(bursts, calls, reported(bursts, kinds)) if keep]
+
+
+def reported(bursts: list[Burst], kinds: list[str]) -> list[bool]:
+    """Which bursts become episodes: none called noise; of the spikes inside a long burst
+    (``inner``, queued with it), only twitches inside a long burst called noise (a
+    stretch of raised noise with a twitch far above it). Inside a contraction or a
+    movement a spike is part of it, and the long burst already says what was there."""
+    keep = [kind != "noise" for kind in kinds]
+    quiet = [b for b, kind in zip(bursts, kinds) if kind == "noise" and not b.features.get("inner", 0.0)]
+    for i, (b, kind) in enumerate(zip(bursts, kinds)):
+        if b.features.get("inner", 0.0):
+            keep[i] = kind == "twitch" and any(
+                q.channel == b.channel and q.start <= b.start and b.stop <= q.stop for q in quiet)
+    return keep
 
 
 def _sure(margin: float) -> float:
@@ -211,14 +224,10 @@ class ModelClassifier:
             return []
         proba = self.model.predict_proba(feature_matrix([b.features for b in bursts], self.fs))
         best = np.argmax(proba, axis=1)
-        out = []
-        for b, k, p in zip(bursts, best, proba):
-            kind = str(self.model.classes_[k])
-            if kind == "noise":
-                continue
-            out.append(Episode(b.channel, channel_names[b.channel], b.start_s, b.end_s, kind,
-                               b.features.get("peak_uv", 0.0), float(p[k]), dict(b.features)))
-        return out
+        kinds = [str(self.model.classes_[k]) for k in best]
+        return [Episode(b.channel, channel_names[b.channel], b.start_s, b.end_s, kind,
+                        b.features.get("peak_uv", 0.0), float(p[k]), dict(b.features))
+                for b, k, p, kind, keep in zip(bursts, best, proba, kinds, reported(bursts, kinds)) if keep]
 
 
 # Beyond the types skops trusts by default (numpy arrays, scikit-learn's plain estimators

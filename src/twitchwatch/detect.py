@@ -21,6 +21,10 @@ How a burst is found, per channel, on the band-passed signal x:
   that follow within ``long_merge_s``, and then goes on until a 0.25 s block is back
   near the floor. A merged group of short bursts that is mostly quiet inside
   (``min_duty``) is given back as its separate bursts;
+- spikes inside long bursts: a burst longer than ``split_s`` is also searched for runs
+  past ``k_split`` times its own robust sigma, each given as a burst of its own (flagged
+  ``inner``; reported only if the classifier calls it a twitch). A stretch of raised
+  noise can hold twitches far above it, which as one burst went with it;
 - features per burst for the classifier (see ``_features``), including the background
   before it and whether it keeps a heartbeat's steady rhythm.
 
@@ -78,6 +82,8 @@ class DetectorParams:
     min_sigma_uv: float = 0.01
     max_burst_s: float = 120.0
     pad_s: float = 0.05
+    split_s: float = 1.0  # a burst longer than this is also searched for spikes inside it ...
+    k_split: float = 8.0  # ... this many times its own robust sigma (a twitch on a swell of noise)
 
 
 @lru_cache(maxsize=64)
@@ -668,28 +674,64 @@ class Detector:
             del onsets[:-_RHYTHM_ONSETS]
             self._spans[ch] = self._spans[ch][-3:] + [(a, b)]
 
+    def _spikes(self, ready: list[tuple]) -> list[tuple[int, tuple]]:
+        """Bursts inside the long ones of ``ready``: runs of samples past ``k_split`` times
+        the long burst's own robust sigma (with 5 ms around each, joined when closer than
+        ``merge_s``). A stretch of raised noise, or a movement, can hold twitches far above
+        it; as one burst they would go with it. Each comes with the index of its long
+        burst in ``ready``, its background and, as earlier onsets, the earlier ones inside it."""
+        out = []
+        margin = max(1, int(round(0.005 * self.fs)))
+        for i, (c, a, b, before, background) in enumerate(ready):
+            if b - a <= self.params.split_s * self.fs:
+                continue
+            seg = np.abs(self._x[c, a - self._b0: b - self._b0])
+            sigma = sorted_quantile(seg, 0.5) / 0.6745
+            hits = np.flatnonzero(seg > self.params.k_split * sigma)
+            if hits.size == 0:
+                continue
+            cuts = np.flatnonzero(np.diff(hits) > self.merge + 2 * margin) + 1
+            firsts, lasts = hits[np.r_[0, cuts]], hits[np.r_[cuts, hits.size] - 1]
+            onsets = list(before)
+            for f, l in zip(np.maximum(firsts - margin, 0).tolist(), np.minimum(lasts + margin + 1, b - a).tolist()):
+                if l - f >= b - a:  # the whole long burst: nothing inside it
+                    continue
+                out.append((i, (c, a + f, a + l, onsets[-_RHYTHM_ONSETS:], background)))
+                onsets.append(a + f)
+        return out
+
     def _finish(self) -> list[Burst]:
-        """The queued bursts with their features, in the order they were queued; bursts
-        too small to call are dropped here."""
+        """The queued bursts with their features, in the order they were queued (each
+        long one followed by the spikes inside it); bursts too small to call are dropped
+        here."""
         ready, self._ready = self._ready, []
         if not ready:
             return []
+        n_outer = len(ready)
+        inner = self._spikes(ready)
+        owner = [i for i, _ in inner]  # the long burst each spike is inside
+        ready = ready + [burst for _, burst in inner]
         ch, a, b, before, background = zip(*ready)
         a = np.array(a, dtype=np.int64)
         feats = self._features(np.array(ch, dtype=np.intp), a, np.array(b, dtype=np.int64))
         feats["rhythm"] = self._rhythm(a, list(before))
         feats["background"] = np.array(background, dtype=np.float64)
         rows = [dict(zip(feats, values)) for values in zip(*(v.tolist() for v in feats.values()))]
-        out = []
-        for (c, start, stop, _, _), f in zip(ready, rows):
+        out, inner_last = [], {}
+        for i, ((c, start, stop, _, _), f) in enumerate(zip(ready, rows)):
             if f["snr"] < self.params.min_snr:  # too small to call: noise that met the seed
                 continue
             # what came just before on this channel: a small burst soon after a big one is
             # often the filters' ringing (the mains notch rings for ~0.3 s), not a new event
-            last_stop, last_peak = self._last[c]
+            # (a spike inside a long burst: the spike before it there)
+            last_stop, last_peak = self._last[c] if i < n_outer else inner_last.get(owner[i - n_outer], (None, 0.0))
             f["prev_gap_s"] = min((start - last_stop) / self.fs, 10.0) if last_stop is not None else 10.0
             f["prev_ratio"] = last_peak / max(f["peak_uv"], 1e-9)
-            self._last[c] = (stop, f["peak_uv"])
+            if i < n_outer:
+                self._last[c] = (stop, f["peak_uv"])
+            else:
+                inner_last[owner[i - n_outer]] = (stop, f["peak_uv"])
+            f["inner"] = float(i >= n_outer)  # a spike inside a long burst (reported only as a twitch)
             out.append(Burst(c, self._to_stream(start), self._to_stream(start) + (stop - start), self.fs, f))
         return out
 
