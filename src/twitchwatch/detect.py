@@ -23,8 +23,9 @@ How a burst is found, per channel, on the band-passed signal x:
   (``min_duty``) is given back as its separate bursts;
 - spikes inside long bursts: a burst longer than ``split_s`` is also searched for runs
   past ``k_split`` times its own robust sigma, each given as a burst of its own (flagged
-  ``inner``; reported only if the classifier calls it a twitch). A stretch of raised
-  noise can hold twitches far above it, which as one burst went with it;
+  ``inner``; reported only as a twitch inside a long burst called noise, see
+  ``classify.reported``). A stretch of raised noise can hold twitches far above it,
+  which as one burst went with it;
 - features per burst for the classifier (see ``_features``), including the background
   before it and whether it keeps a heartbeat's steady rhythm.
 
@@ -731,7 +732,7 @@ class Detector:
                 self._last[c] = (stop, f["peak_uv"])
             else:
                 inner_last[owner[i - n_outer]] = (stop, f["peak_uv"])
-            f["inner"] = float(i >= n_outer)  # a spike inside a long burst (reported only as a twitch)
+            f["inner"] = float(i >= n_outer)  # a spike inside a long burst (see classify.reported)
             out.append(Burst(c, self._to_stream(start), self._to_stream(start) + (stop - start), self.fs, f))
         return out
 

@@ -16,8 +16,9 @@ What is in a recording (all drawn from the seed unless given):
   opposite tail, mostly on several channels at once);
 - background: amplifier noise (1-10 uV rms after the board filter), on some channels
   mixed with electrode noise crowded into part of the band that swells and fades on its
-  own over seconds, all at a level that drifts and sometimes rises for a while; mains hum (2-120 uV) up to 0.2 % off 50 or 60 Hz, with
-  harmonics; baseline wander and a DC offset;
+  own over seconds, all at a level that drifts and sometimes rises for a while; mains
+  hum (2-120 uV) up to 0.2 % off 50 or 60 Hz, with harmonics; baseline wander and a DC
+  offset;
 - the board's band limit: events are drawn at a high rate, low-passed at the board's
   cut-off and decimated, so nothing aliases; noise is low-passed the same way.
 
