@@ -428,3 +428,29 @@ def test_a_twitch_on_a_long_stretch_of_raised_noise_is_found_inside_it(fs):
     assert inner[0].end_s - inner[0].start_s < 0.1
     assert [(bu.channel, bu.start, bu.stop) for bu in detect(rec, chunk_s=0.37)] == \
         [(bu.channel, bu.start, bu.stop) for bu in bursts]
+
+
+@pytest.mark.parametrize("fs,seed", [(250.0, 3), (1000.0, 4), (200.0, 5)])
+def test_lead_tells_noise_that_swelled_for_seconds_from_a_burst_out_of_steady_noise(fs, seed):
+    """``lead`` (the level of the seconds before a burst over the floor) is near 1 for a
+    contraction that rises out of steady noise, and well above 1 for noise that has been
+    swelling for seconds before it crossed the threshold (the floor, a low quantile of
+    the last minute, lags it); the same however the stream is chunked."""
+    rng = np.random.default_rng(seed)
+    n = int(120 * fs)
+    x = rng.standard_normal((2, n))
+    t = np.arange(n) / fs
+    # channel 0: a 2 s contraction at 70 s out of steady noise, 8 x the noise rms
+    a = int(70 * fs)
+    x[0, a:a + int(2 * fs)] *= 8.0
+    # channel 1: the noise swells from 1 to 4 x over 40 s from 60 s, then stays
+    x[1] *= np.interp(t, [0, 60, 100, 120], [1, 1, 4, 4])
+    rec = Recording(x.astype(np.float32), fs, ("A", "B"))
+    bursts = detect(rec)
+    spasm = [bu for bu in bursts if bu.channel == 0 and abs(bu.start_s - 70) < 0.1]
+    assert len(spasm) == 1 and 0.75 < spasm[0].features["lead"] < 1.1, [bu.features["lead"] for bu in spasm]
+    swell = [bu for bu in bursts if bu.channel == 1 and bu.end_s - bu.start_s > 1 and 62 < bu.start_s < 90]
+    assert swell and swell[0].features["lead"] > 1.15, [(bu.start_s, bu.features["lead"]) for bu in swell]
+    again = detect(rec, chunk_s=0.37)
+    assert [(bu.channel, bu.start, bu.features["lead"]) for bu in again] == \
+        [(bu.channel, bu.start, bu.features["lead"]) for bu in bursts]

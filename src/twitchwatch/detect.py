@@ -70,6 +70,8 @@ class DetectorParams:
     long_merge_s: float = 0.3
     min_duty: float = 0.3
     context_s: float = 0.5  # the background before a burst: robust sigma over this long
+    lead_s: float = 5.0  # the level before a burst: median block sigma over this long, ...
+    lead_skip_s: float = 0.5  # ... ending this long before the burst's block
     k_context: float = 1.5  # ... raised by this factor over the floor: sustained activity
     k_quiet: float = 1.25  # sustained activity has ended when a block's sigma is below this
     max_quiet_s: float = 3.0  # ... or when no burst came for this long
@@ -797,6 +799,7 @@ class Detector:
         spread = np.minimum(others, SPREAD_CAP) / SPREAD_CAP
         snr = ptp / sigma
         return {
+            "lead": self._lead(ch, start) / sigma,
             "duration_s": n / fs,
             "peak_uv": ptp,
             "rms_uv": rms,
@@ -809,6 +812,24 @@ class Detector:
             "lf_ratio": (low_ptp / sigma_low) / np.maximum(snr, 1e-9),
             "spread": spread,
         }
+
+    def _lead(self, ch: np.ndarray, start: np.ndarray) -> np.ndarray:
+        """The median sigma of the 0.25 s blocks in the ``lead_s`` that end ``lead_skip_s``
+        before each burst's block (the ones kept; none: the floor there). Electrode noise
+        that swells over seconds is already up there while the floor, a low quantile of
+        the last minute, lags it; a spasm rises out of steady noise."""
+        fl, p = self.floor, self.params
+        skip = max(int(round(p.lead_skip_s / p.block_s)), 1)
+        k = start[:, None] // fl.block - skip - np.arange(max(int(round(p.lead_s / p.block_s)), 1))
+        have = (k >= fl.k0) & (k < min(fl.n_sigmas, fl.n_floors))
+        n = have.sum(axis=1)
+        if not n.any():
+            return fl.at(start)[ch, np.arange(ch.size)]
+        at = np.clip(k - fl.k0, 0, fl.sigmas.shape[1] - 1)
+        sig = np.sort(np.where(have, fl.sigmas[ch[:, None], at], np.inf), axis=1)  # the ones kept first
+        rows = np.arange(ch.size)
+        mid = 0.5 * (sig[rows, np.maximum(n - 1, 0) // 2].astype(np.float64) + sig[rows, n // 2])
+        return np.where(n > 0, mid, fl.at(start)[ch, rows])
 
     def _centroids(self, ch: np.ndarray, a: np.ndarray, z: np.ndarray) -> np.ndarray:
         """Spectral centroid (Hz) of each segment [a, z) of the buffer: demeaned, Hann
