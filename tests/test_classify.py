@@ -18,7 +18,7 @@ from twitchwatch.classify import (DEFAULT_MODEL, reported, FEATURE_VERSION, FEAT
                                   TreeEnsemble, feature_matrix, load_model, load_predictor, save_model)
 from twitchwatch.estimator import EpisodeClassifier
 from twitchwatch.errors import UserError
-from twitchwatch.evaluate import label_events
+from twitchwatch.evaluate import MIN_TWITCH_SNR, label_events
 from twitchwatch.pipeline import detect
 from twitchwatch.train import (EVAL_SEEDS, OTHER_BOARDS, TWITCH_MAX_S, board_band, build_examples, fit, synthetic_jobs,
                                synthetic_labels)
@@ -272,3 +272,15 @@ def test_bad_model_options_are_one_line_errors(args, needle):
 
 def test_rule_baseline_stays_available():
     assert RuleClassifier().kind({"duration_s": 0.01, "lf_ratio": 0.1, "centroid_hz": 80.0})[0] == "twitch"
+
+
+def test_a_twitch_too_small_to_tell_from_the_noise_is_taught_as_noise():
+    """A twitch under MIN_TWITCH_SNR x its channel's noise rms (peak-to-peak) is taught as
+    noise: the model could only learn from it to call blips of the noise twitches."""
+    fs = 1000.0
+    truth = [{"channel": 0, "start_s": 2.0, "end_s": 2.012, "kind": "twitch", "peak_uv": 50.0},
+             {"channel": 1, "start_s": 3.0, "end_s": 3.012, "kind": "twitch", "peak_uv": 50.0}]
+    bursts = [Burst(0, 1995, 2020, fs), Burst(1, 2995, 3020, fs)]
+    noise = [50.0 / (MIN_TWITCH_SNR + 0.5), 50.0 / (MIN_TWITCH_SNR - 0.5)]  # channel 1's twitch is under it
+    assert synthetic_labels(bursts, truth, noise) == ["twitch", "noise"]
+    assert synthetic_labels(bursts, truth) == ["twitch", "twitch"]  # no noise figures: kinds as they are

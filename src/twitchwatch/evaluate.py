@@ -17,6 +17,7 @@ from .types import KINDS
 
 TWITCH_ONSET_S = 0.05
 SPASM_IOU = 0.3
+MIN_TWITCH_SNR = 6.0  # a twitch under this peak-to-peak over the noise rms is set aside (the issue's bar)
 
 
 @dataclass
@@ -103,7 +104,7 @@ def _match(truth: list[dict], found: list[dict], kind: str) -> list[tuple[int, i
     return pairs
 
 
-def score(truth: dict, found: dict, min_snr: float = 6.0) -> Score:
+def score(truth: dict, found: dict, min_snr: float = MIN_TWITCH_SNR) -> Score:
     """Score one recording's events (events-JSON dicts) against its truth."""
     noise = truth.get("noise_rms_uv")
     s = Score()
@@ -177,7 +178,7 @@ class Tally:
     confusion_by_rate: dict[float, np.ndarray] = field(default_factory=dict)
     recordings: int = 0
 
-    def add(self, fs: float, truth: dict, found: dict, min_snr: float = 6.0) -> None:
+    def add(self, fs: float, truth: dict, found: dict, min_snr: float = MIN_TWITCH_SNR) -> None:
         fs = float(fs)
         self.by_rate.setdefault(fs, Score()).add(score(truth, found, min_snr))
         m = confusion(truth, found)

@@ -26,7 +26,7 @@ import numpy as np
 
 from .classify import FEATURE_VERSION, FEATURES, MODEL_CLASSES, feature_matrix
 from .estimator import EpisodeClassifier
-from .evaluate import label_events
+from .evaluate import MIN_TWITCH_SNR, label_events
 from .pipeline import detect
 from .synth import SynthConfig, simulate
 from .types import Burst
@@ -92,7 +92,7 @@ def _synthetic_job(args: tuple[float, int, float]) -> tuple[np.ndarray, list[str
     fs, seed, minutes = args
     rec, truth = simulate(SynthConfig(minutes=minutes, fs=fs, seed=seed, cutoff_hz=board_band(fs, seed)))
     bursts = outer(detect(rec))
-    return feature_matrix([b.features for b in bursts], fs), synthetic_labels(bursts, truth["events"]), fs, \
+    return feature_matrix([b.features for b in bursts], fs), synthetic_labels(bursts, truth["events"], truth["noise_rms_uv"]), fs, \
         f"synth:{fs:g}:{seed}"
 
 
@@ -104,9 +104,16 @@ def outer(bursts: list[Burst]) -> list[Burst]:
     return [b for b in bursts if not b.features.get("inner", 0.0)]
 
 
-def synthetic_labels(bursts: list[Burst], truth_events: list[dict]) -> list[str]:
+def synthetic_labels(bursts: list[Burst], truth_events: list[dict], noise_rms_uv: list[float] | None = None) -> list[str]:
     """What each burst was (``label_events``), but ``noise`` for a "twitch" burst longer
-    than ``TWITCH_MAX_S``."""
+    than ``TWITCH_MAX_S``, and for the twitches whose peak-to-peak is under
+    ``MIN_TWITCH_SNR`` times their channel's noise rms (when ``noise_rms_uv`` is given):
+    below that a twitch cannot be told from a blip of the noise, and taught as twitches
+    they teach the model to call such blips twitches."""
+    if noise_rms_uv is not None:
+        truth_events = [dict(t, kind="noise") if t["kind"] == "twitch"
+                        and t.get("peak_uv", np.inf) < MIN_TWITCH_SNR * noise_rms_uv[t["channel"]] else t
+                        for t in truth_events]
     return [("noise" if kind == "twitch" and b.end_s - b.start_s > TWITCH_MAX_S else kind)
             for b, kind in zip(bursts, label_events(_events(bursts), truth_events))]
 
