@@ -189,12 +189,71 @@ def test_brainflow_csv_from_write_file(tmp_path):
         assert rec.n_channels == len(descr["emg_channels"]) and rec.n_samples == n
         assert np.allclose(rec.data, data[descr["emg_channels"]], atol=1e-5)
         assert rec.start_time == dt.datetime.fromtimestamp(1_700_000_000.25, tz=dt.timezone.utc)
-    with pytest.raises(RecordingError, match=r"bf\.csv.*--board"):
-        open_recording(path)
+    guessed = open_recording(path)  # no --board: the 32-row layout, the rate from the timestamps
+    assert guessed.fs == descr["sampling_rate"] and np.array_equal(guessed.data, rec.data)
+    assert any("no --board" in w for w in guessed.meta["warnings"])
     with pytest.raises(RecordingError, match=r"bf\.csv.*32.*24"):
         open_recording(path, board="cyton")
     with pytest.raises(RecordingError, match=r"bf\.csv.*--board nosuch"):
         open_recording(path, board="nosuch")
+
+
+def _bf_file(path, board: str, n: int, rate: float) -> np.ndarray:
+    """A BrainFlow CSV (``DataFilter.write_file``) in ``board``'s layout whose timestamps
+    run at ``rate``; returns its EMG rows."""
+    from brainflow.board_shim import BoardShim
+    from brainflow.data_filter import DataFilter
+
+    from twitchwatch.formats.brainflow_csv import board_id
+
+    descr = BoardShim.get_board_descr(board_id(board))
+    data = np.random.default_rng(n).standard_normal((descr["num_rows"], n)) * 20
+    data[descr["package_num_channel"]] = np.arange(n) % 256
+    data[descr["timestamp_channel"]] = 1_700_000_000.0 + np.arange(n) / rate
+    DataFilter.write_file(data, str(path), "w")
+    return data[descr["emg_channels"]]
+
+
+@pytest.mark.parametrize("board,rate,layout", [("ganglion", 200.0, "ganglion"), ("cyton", 1000.0, "cyton"),
+                                               ("cyton-daisy", 125.0, "synthetic"), ("synthetic", 503.0, "synthetic")])
+def test_brainflow_csv_without_a_board_takes_its_layout_from_its_columns(tmp_path, board, rate, layout):
+    """No --board: the common board with the file's column count gives the rows (the
+    synthetic board and the Cyton+Daisy share theirs), the timestamps the rate, snapped to
+    one of that board's rates when within 5 % (503 Hz is none: it stays 503); --fs wins."""
+    path = tmp_path / "nb.csv"
+    emg = _bf_file(path, board, 3000, rate)
+    rec = open_recording(path)
+    assert rec.meta["format"] == "brainflow-csv" and rec.fs == rate and rec.n_samples == 3000
+    assert rec.n_channels == emg.shape[0] and np.allclose(rec.data, emg, atol=1e-4)
+    assert any(f"{layout} board's layout" in w for w in rec.meta["warnings"])
+    assert open_recording(path, fs=300.0).fs == 300.0
+
+
+def test_brainflow_csv_timestamps_overrule_the_board_only_when_long_and_far_off(tmp_path):
+    """--board cyton (250 Hz) on a file whose timestamps run at 1000 Hz for 12 s is read at
+    1000 Hz with a warning that says so; 5 % off, or 1000 Hz for only 5 s, keeps 250 Hz."""
+    long, near, short = tmp_path / "long.csv", tmp_path / "near.csv", tmp_path / "short.csv"
+    _bf_file(long, "cyton", 12000, 1000.0)
+    _bf_file(near, "cyton", 3000, 262.5)
+    _bf_file(short, "cyton", 5000, 1000.0)
+    rec = open_recording(long, board="cyton")
+    assert rec.fs == 1000.0 and any("timestamps say 1000.0 Hz" in w for w in rec.meta["warnings"])
+    assert open_recording(long, board="cyton", fs=250.0).fs == 250.0
+    assert open_recording(near, board="cyton").fs == 250.0
+    assert open_recording(short, board="cyton").fs == 250.0
+
+
+def test_brainflow_csv_of_an_unknown_layout_asks_for_its_board(tmp_path):
+    path = tmp_path / "muse.csv"
+    from brainflow.board_shim import BoardIds, BoardShim
+    from brainflow.data_filter import DataFilter
+
+    descr = BoardShim.get_board_descr(BoardIds.MUSE_2_BOARD.value)
+    data = np.random.default_rng(0).standard_normal((descr["num_rows"], 600))
+    data[descr["timestamp_channel"]] = 1_700_000_000.0 + np.arange(600) / 256
+    DataFilter.write_file(data, str(path), "w")
+    with pytest.raises(RecordingError, match=r"muse\.csv.*--board"):
+        open_recording(path)
 
 
 def test_brainflow_csv_from_synthetic_board(tmp_path):

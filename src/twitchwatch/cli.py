@@ -1033,7 +1033,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "'data/**/*.edf')")
     a.add_argument("--board", metavar="NAME", default=None,
                    help="BrainFlow board of a BrainFlow CSV (synthetic, cyton, cyton-daisy, ganglion, a "
-                        "BoardIds name or number); BrainFlow CSV has no header, so it needs this")
+                        "BoardIds name or number); BrainFlow CSV has no header: without this the board "
+                        "with its column count is taken and its timestamps give the rate (with a warning)")
     a.add_argument("--fs", type=_fs, default=None, metavar="HZ",
                    help="sampling rate in Hz; needed for plain text without a rate in its header, and "
                         "overrides the file's rate otherwise")

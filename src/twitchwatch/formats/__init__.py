@@ -46,12 +46,12 @@ def parse_columns(spec: str) -> list[int]:
     return out
 
 
-def sniff(path: str | Path, *, board: str | None = None, fs: float | None = None) -> str:
+def sniff(path: str | Path, *, board: str | None = None) -> str:
     """The format name ``open_recording`` would use for ``path`` (content first, then extension)."""
-    return _sniff(check_path(path), board, fs)[0]
+    return _sniff(check_path(path), board)[0]
 
 
-def _sniff(p: Path, board: str | None, fs: float | None) -> tuple[str, Lines | None]:
+def _sniff(p: Path, board: str | None) -> tuple[str, Lines | None]:
     """The format and, for text, the ``Lines`` of the file's head (``table.HEAD_BYTES``, cut
     after its last newline): the readers take their header and first rows from it and
     ``read_table`` reads the rest of the file in blocks."""
@@ -76,8 +76,8 @@ def _sniff(p: Path, board: str | None, fs: float | None) -> tuple[str, Lines | N
         raise fail(p, f"has a {ext} name but holds text, not {ext[1:].upper()}; rename it or re-export it")
     if board is not None:
         return "brainflow-csv", lines
-    if fs is None and brainflow_csv.looks_like(lines, data_mask(lines, 0)):
-        raise fail(p, "looks like a BrainFlow CSV; name its board with --board")
+    if brainflow_csv.looks_like(lines, data_mask(lines, 0)):
+        return "brainflow-csv", lines  # its board from its column count (brainflow_csv.read)
     return "text", lines
 
 
@@ -98,7 +98,7 @@ def open_recording(path: str | Path, *, board: str | None = None, fs: float | No
         picks = parse_columns(columns) if columns is not None else None
     except RecordingError as exc:
         raise fail(p, str(exc)) from None
-    kind, lines = _sniff(p, board, fs)
+    kind, lines = _sniff(p, board)
     if kind in ("edf", "bdf"):  # lazy: samples are read in blocks when used
         rec = edf.read(p, kind, picks)
         return rec if fs is None else _override_fs(p, rec, fs)
@@ -106,7 +106,6 @@ def open_recording(path: str | Path, *, board: str | None = None, fs: float | No
     if kind == "openbci-txt":
         return openbci_txt.read(p, lines, fs, picks)
     if kind == "brainflow-csv":
-        assert board is not None
         return brainflow_csv.read(p, lines, board, fs, picks)
     return text.read(p, lines, fs, picks)
 

@@ -60,9 +60,40 @@ def looks_like(lines: Lines, keep: np.ndarray) -> bool:
     return any(1e9 <= abs(float(t)) < 1e10 for t in tokens)
 
 
-def read(path: Path, lines: Lines, board: str | int, fs: float | None,
+# Without --board, the layouts of the common boards by their column count (the 32-row
+# synthetic board and the Cyton+Daisy share theirs), and their nominal rates.
+LAYOUTS = {15: ("ganglion", (200.0, 1600.0)), 24: ("cyton", (250.0, 1000.0)), 32: ("synthetic", (250.0, 125.0, 1000.0))}
+CLOCK_MIN_S = 10.0  # timestamps over at least this long can overrule a board's nominal rate ...
+CLOCK_OFF = 0.1  # ... when they are this far from it (host timestamps drift by a percent at most)
+
+
+def clock_rate(first: float, last: float, n: int) -> tuple[float | None, float]:
+    """The rate the timestamp column says (None when it says nothing) and its span in s."""
+    span = float(last) - float(first)
+    if n < 2 or not np.isfinite(span) or span <= 0 or not 1e8 < float(first) < 1e10:
+        return None, 0.0
+    return (n - 1) / span, span
+
+
+def read(path: Path, lines: Lines, board: str | int | None, fs: float | None,
          picks: list[int] | None) -> Recording:
-    """Read the EMG rows (microvolts, as BrainFlow gives them) of a BrainFlow CSV file."""
+    """Read the EMG rows (microvolts, as BrainFlow gives them) of a BrainFlow CSV file.
+
+    Without ``board`` the layout is the common board with the file's column count, and
+    the rate (without ``fs``) is what its timestamps say, snapped to one of that board's
+    rates when within 5 %. With ``board`` and no ``fs``, the board's rate, unless ten
+    seconds or more of timestamps say otherwise by over 10 % (a file written at another
+    rate in that board's layout); a warning says which was taken."""
+    keep = data_mask(lines, 0)
+    idx = np.flatnonzero(keep)
+    found = len(split_fields(lines.text(int(idx[0])), "\t")) if idx.size else 0
+    warns: list[str] = []
+    guessed = board is None
+    if board is None:
+        if found not in LAYOUTS:
+            raise fail(path, "looks like a BrainFlow CSV; name its board with --board")
+        board = LAYOUTS[found][0]
+        warns.append(f"no --board: read in the {board} board's layout ({found} columns)")
     try:
         bid, descr = describe(board)
     except RecordingError as exc:
@@ -71,24 +102,39 @@ def read(path: Path, lines: Lines, board: str | int, fs: float | None,
     if not rows:
         raise fail(path, f"--board {board}: BrainFlow lists no EMG/EXG rows for this board")
     n_rows = int(descr["num_rows"])
-    keep = data_mask(lines, 0)
     ts = descr.get("timestamp_channel")
-    idx = np.flatnonzero(keep)
-    if idx.size:
-        found = len(split_fields(lines.text(int(idx[0])), "\t"))
-        if found != n_rows:
-            raise fail(path, f"has {found} tab-separated columns but a BrainFlow CSV of board "
-                             f"{descr.get('name', board)} (--board {board}) has {n_rows}; "
-                             "check --board")
+    if idx.size and found != n_rows:
+        raise fail(path, f"has {found} tab-separated columns but a BrainFlow CSV of board "
+                         f"{descr.get('name', board)} (--board {board}) has {n_rows}; "
+                         "check --board")
     usecols = list(rows) + ([int(ts)] if ts is not None else [])
     table = read_table(path, lines, keep, "\t", usecols)
     start = None
     if ts is not None and np.isfinite(table.first_row[-1]) and 1e8 < table.first_row[-1] < 1e10:
         start = _dt.datetime.fromtimestamp(float(table.first_row[-1]), tz=_dt.timezone.utc)
-    warns = list(table.warnings)
-    if fs is not None and float(fs) != float(descr["sampling_rate"]):
-        warns.append(f"--fs {float(fs):g} overrides the board's {descr['sampling_rate']} Hz")
-    rate, where = (fs, "--fs") if fs is not None else (descr["sampling_rate"], f"--board {board}")
+    warns += list(table.warnings)
+    nominal = float(descr["sampling_rate"])
+    said, span = clock_rate(table.first_row[-1], table.last_row[-1], table.n_rows) if ts is not None else (None, 0.0)
+    if fs is not None:
+        rate, where = float(fs), "--fs"
+        if rate != nominal:
+            warns.append(f"--fs {rate:g} overrides the board's {nominal:g} Hz")
+    elif guessed:
+        rates = LAYOUTS[found][1]
+        near = [r for r in rates if said is not None and span >= 1.0 and abs(said / r - 1) <= 0.05]
+        if near:
+            rate, where = near[0], "its timestamps"
+        elif said is not None and span >= 1.0:
+            rate, where = float(round(said)), "its timestamps"
+        else:
+            rate, where = rates[0], f"the {board} board"
+        warns.append(f"no --fs: {rate:g} Hz from {where}; give --board and --fs if that is wrong")
+    elif said is not None and span >= CLOCK_MIN_S and abs(said / nominal - 1) > CLOCK_OFF:
+        rate, where = float(round(said)), "its timestamps"
+        warns.append(f"its timestamps say {said:.1f} Hz over {span:.0f} s, not the {nominal:g} Hz of "
+                     f"--board {board}: read at {rate:g} Hz (give --fs to override)")
+    else:
+        rate, where = nominal, f"--board {board}"
     chosen = picked(path, len(rows), picks)
     meta = {"warnings": warns, "units": "uV", "board": descr.get("name", str(board)),
             "board_id": bid, "rows": list(rows), "nonfinite": table.nonfinite(chosen)}

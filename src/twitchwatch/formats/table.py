@@ -138,12 +138,13 @@ class RowSamples(FileSamples):
 
 @dataclass
 class Table:
-    """The rows of numbers of a file (the used columns): the first row in float64 (a unix
-    timestamp in float32 would be ~100 s off), and all rows as float32, in memory (``rows``)
-    or in a temporary file (``copy``)."""
+    """The rows of numbers of a file (the used columns): the first and last rows in float64
+    (a unix timestamp in float32 would be ~100 s off), and all rows as float32, in memory
+    (``rows``) or in a temporary file (``copy``)."""
 
     source: Path
     first_row: np.ndarray
+    last_row: np.ndarray
     n_rows: int
     n_fields: int
     counts: np.ndarray  # samples that are not finite, per column
@@ -266,6 +267,7 @@ class _Parser:
         self.parts: list[np.ndarray] = []
         self.n_fields = self.first_line = self.n_rows = 0
         self.first_row: np.ndarray | None = None
+        self.last_row: np.ndarray | None = None
         self.counts: np.ndarray | None = None
         self.short: tuple[int, int] | None = None  # (line, fields) of a short row that may be the last
         self.warnings: list[str] = []
@@ -299,6 +301,7 @@ class _Parser:
         if self.first_row is None:
             self.first_row = values[0].copy()
             self.counts = np.zeros(values.shape[1], np.int64)
+        self.last_row = values[-1].copy()
         rows = values.astype(np.float32)
         del values
         self.counts += np.count_nonzero(~np.isfinite(rows), axis=0)
@@ -340,8 +343,9 @@ class _Parser:
             line, found = self.short
             self.warnings.append(f"dropped the incomplete last line {line} ({found} fields, expected "
                                     f"{self.n_fields}); the file was probably cut off")
-        assert self.first_row is not None and self.counts is not None
-        out = Table(self.path, self.first_row, self.n_rows, self.n_fields, self.counts, warnings=self.warnings)
+        assert self.first_row is not None and self.last_row is not None and self.counts is not None
+        out = Table(self.path, self.first_row, self.last_row, self.n_rows, self.n_fields, self.counts,
+                    warnings=self.warnings)
         if self.spill is not None:
             out.copy = self.spill.close()
         else:
