@@ -231,7 +231,8 @@ def test_brainflow_csv_without_a_board_takes_its_layout_from_its_columns(tmp_pat
 
 def test_brainflow_csv_timestamps_overrule_the_board_only_when_long_and_far_off(tmp_path):
     """--board cyton (250 Hz) on a file whose timestamps run at 1000 Hz for 12 s is read at
-    1000 Hz with a warning that says so; 5 % off, or 1000 Hz for only 5 s, keeps 250 Hz."""
+    1000 Hz with a warning that says so; 5 % off, 1000 Hz for only 5 s, or a clock that
+    steps back somewhere keeps 250 Hz."""
     long, near, short = tmp_path / "long.csv", tmp_path / "near.csv", tmp_path / "short.csv"
     _bf_file(long, "cyton", 12000, 1000.0)
     _bf_file(near, "cyton", 3000, 262.5)
@@ -241,6 +242,10 @@ def test_brainflow_csv_timestamps_overrule_the_board_only_when_long_and_far_off(
     assert open_recording(long, board="cyton", fs=250.0).fs == 250.0
     assert open_recording(near, board="cyton").fs == 250.0
     assert open_recording(short, board="cyton").fs == 250.0
+    # a clock that steps back (blocks of rows pasted over and over) says nothing
+    text = long.read_text().splitlines(keepends=True)
+    (tmp_path / "pasted.csv").write_text("".join(text * 2))  # 12 s of stamps, 24000 rows
+    assert open_recording(tmp_path / "pasted.csv", board="cyton").fs == 250.0
 
 
 def test_brainflow_csv_of_an_unknown_layout_asks_for_its_board(tmp_path):

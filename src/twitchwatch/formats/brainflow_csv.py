@@ -67,10 +67,11 @@ CLOCK_MIN_S = 10.0  # timestamps over at least this long can overrule a board's 
 CLOCK_OFF = 0.1  # ... when they are this far from it (host timestamps drift by a percent at most)
 
 
-def clock_rate(first: float, last: float, n: int) -> tuple[float | None, float]:
-    """The rate the timestamp column says (None when it says nothing) and its span in s."""
+def clock_rate(first: float, last: float, n: int, falls: int) -> tuple[float | None, float]:
+    """The rate the timestamp column says and its span in s; (None, 0) when it says
+    nothing: not unix seconds, or not running forward all through (``falls``)."""
     span = float(last) - float(first)
-    if n < 2 or not np.isfinite(span) or span <= 0 or not 1e8 < float(first) < 1e10:
+    if n < 2 or falls or not np.isfinite(span) or span <= 0 or not 1e8 < float(first) < 1e10:
         return None, 0.0
     return (n - 1) / span, span
 
@@ -114,7 +115,8 @@ def read(path: Path, lines: Lines, board: str | int | None, fs: float | None,
         start = _dt.datetime.fromtimestamp(float(table.first_row[-1]), tz=_dt.timezone.utc)
     warns += list(table.warnings)
     nominal = float(descr["sampling_rate"])
-    said, span = clock_rate(table.first_row[-1], table.last_row[-1], table.n_rows) if ts is not None else (None, 0.0)
+    said, span = (clock_rate(table.first_row[-1], table.last_row[-1], table.n_rows, int(table.falls[-1]))
+                  if ts is not None else (None, 0.0))
     if fs is not None:
         rate, where = float(fs), "--fs"
         if rate != nominal:

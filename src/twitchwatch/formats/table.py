@@ -148,6 +148,7 @@ class Table:
     n_rows: int
     n_fields: int
     counts: np.ndarray  # samples that are not finite, per column
+    falls: np.ndarray  # rows whose value is below the row before's (in float64), per column
     rows: np.ndarray | None = None
     copy: _TempCopy | None = None
     warnings: list[str] = field(default_factory=list)
@@ -268,6 +269,7 @@ class _Parser:
         self.n_fields = self.first_line = self.n_rows = 0
         self.first_row: np.ndarray | None = None
         self.last_row: np.ndarray | None = None
+        self.falls: np.ndarray | None = None
         self.counts: np.ndarray | None = None
         self.short: tuple[int, int] | None = None  # (line, fields) of a short row that may be the last
         self.warnings: list[str] = []
@@ -301,6 +303,10 @@ class _Parser:
         if self.first_row is None:
             self.first_row = values[0].copy()
             self.counts = np.zeros(values.shape[1], np.int64)
+            self.falls = np.zeros(values.shape[1], np.int64)
+        else:  # across the blocks' seam
+            self.falls += values[0] < self.last_row
+        self.falls += np.count_nonzero(np.diff(values, axis=0) < 0, axis=0)
         self.last_row = values[-1].copy()
         rows = values.astype(np.float32)
         del values
@@ -344,8 +350,9 @@ class _Parser:
             self.warnings.append(f"dropped the incomplete last line {line} ({found} fields, expected "
                                     f"{self.n_fields}); the file was probably cut off")
         assert self.first_row is not None and self.last_row is not None and self.counts is not None
+        assert self.falls is not None
         out = Table(self.path, self.first_row, self.last_row, self.n_rows, self.n_fields, self.counts,
-                    warnings=self.warnings)
+                    self.falls, warnings=self.warnings)
         if self.spill is not None:
             out.copy = self.spill.close()
         else:
