@@ -52,6 +52,12 @@ def test_the_kernel_is_scipys_to_the_bit(seed, dtype, isa):
         assert ref_y.dtype == dtype
         np.testing.assert_array_equal(y, ref_y)
         np.testing.assert_array_equal(np.moveaxis(zf, 0, 1), ref_zf)
+        src, out, zf = x.copy(), np.empty_like(x), zi.copy()  # into out: x left as it was
+        src.flags.writeable = False
+        biquads.sosfilt(sos, src, zf, out)
+        np.testing.assert_array_equal(out, ref_y)
+        np.testing.assert_array_equal(src, x)
+        np.testing.assert_array_equal(np.moveaxis(zf, 0, 1), ref_zf)
         empty, zf = np.zeros((n_signals, 0), dtype), zi.copy()
         biquads.sosfilt(sos, empty, zf)  # no samples: the state as it was
         np.testing.assert_array_equal(zf, zi)
@@ -102,6 +108,10 @@ def test_wrong_arguments_are_refused():
         biquads.sosfilt(sos.astype(int), x.astype(int), zi.astype(int))
     with pytest.raises(ValueError, match="zi signals x sections x 2"):
         biquads.sosfilt(sos, x, np.zeros((3, 3, 2)))
+    with pytest.raises(ValueError, match="out x's shape"):
+        biquads.sosfilt(sos, x, zi, np.zeros((3, 11)))
+    with pytest.raises(TypeError, match="float32 or all float64"):
+        biquads.sosfilt(sos, x, zi, np.zeros((3, 10), np.float32))
     with pytest.raises(ValueError, match="must be 2-D"):
         biquads.sosfilt(sos, x[0], zi)
     with pytest.raises(ValueError, match="not available"):

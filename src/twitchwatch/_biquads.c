@@ -11,9 +11,9 @@
  * precision, without fused multiply-adds: the result is scipy's to the bit, and it does
  * not depend on the blocking, the grouping or the instruction set.
  *
- * sosfilt(sos, x, zi): sos (sections x 6, a0 == 1), x (signals x samples, filtered in
- * place), zi (signals x sections x 2, the state, updated in place); all C-contiguous and
- * all float32 or all float64.
+ * sosfilt(sos, x, zi[, out]): sos (sections x 6, a0 == 1), x (signals x samples, filtered
+ * in place, or into out, of x's shape), zi (signals x sections x 2, the state, updated in
+ * place); all C-contiguous and all float32 or all float64.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -71,10 +71,11 @@
     }
 
 /* W signals (the rows of x from the one given): each block of samples is interleaved
- * sample-major, goes through all sections, and is put back. */
+ * sample-major, goes through all sections, and is put in y (which may be x). */
 #define DEFINE_GROUP(T, W, SUFFIX, ATTR)                                                   \
-    ATTR static void group_##T##_##W##SUFFIX(const T *sos, Py_ssize_t n_sections, T *x,   \
-                                              Py_ssize_t n_samples, T *zi)                 \
+    ATTR static void group_##T##_##W##SUFFIX(const T *sos, Py_ssize_t n_sections,         \
+                                              const T *x, T *y, Py_ssize_t n_samples,      \
+                                              T *zi)                                       \
     {                                                                                      \
         T buf[BLOCK][W];                                                                   \
         Py_ssize_t n0, nb, j, w, s, k;                                                     \
@@ -93,7 +94,7 @@
                 PASS(T, W, 1)                                                              \
             for (w = 0; w < W; w++)                                                        \
                 for (j = 0; j < nb; j++)                                                   \
-                    x[w * n_samples + n0 + j] = buf[j][w];                                 \
+                    y[w * n_samples + n0 + j] = buf[j][w];                                 \
         }                                                                                  \
     }
 
@@ -103,26 +104,27 @@
     DEFINE_GROUP(T, 4, SUFFIX, ATTR)                                                       \
     DEFINE_GROUP(T, 2, SUFFIX, ATTR)                                                       \
     DEFINE_GROUP(T, 1, SUFFIX, ATTR)                                                       \
-    ATTR static void filter_##T##SUFFIX(const T *sos, Py_ssize_t n_sections, T *x,         \
-                                         Py_ssize_t n_signals, Py_ssize_t n_samples, T *zi) \
+    ATTR static void filter_##T##SUFFIX(const T *sos, Py_ssize_t n_sections, const T *x,   \
+                                         T *y, Py_ssize_t n_signals, Py_ssize_t n_samples, \
+                                         T *zi)                                            \
     {                                                                                      \
         Py_ssize_t i = 0, step = 2 * n_sections;                                           \
         for (; i + 8 <= n_signals; i += 8)                                                 \
-            group_##T##_8##SUFFIX(sos, n_sections, x + i * n_samples, n_samples,           \
-                                  zi + i * step);                                          \
+            group_##T##_8##SUFFIX(sos, n_sections, x + i * n_samples, y + i * n_samples,   \
+                                  n_samples, zi + i * step);                               \
         if (i + 4 <= n_signals) {                                                          \
-            group_##T##_4##SUFFIX(sos, n_sections, x + i * n_samples, n_samples,           \
-                                  zi + i * step);                                          \
+            group_##T##_4##SUFFIX(sos, n_sections, x + i * n_samples, y + i * n_samples,   \
+                                  n_samples, zi + i * step);                               \
             i += 4;                                                                        \
         }                                                                                  \
         if (i + 2 <= n_signals) {                                                          \
-            group_##T##_2##SUFFIX(sos, n_sections, x + i * n_samples, n_samples,           \
-                                  zi + i * step);                                          \
+            group_##T##_2##SUFFIX(sos, n_sections, x + i * n_samples, y + i * n_samples,   \
+                                  n_samples, zi + i * step);                               \
             i += 2;                                                                        \
         }                                                                                  \
         if (i < n_signals)                                                                 \
-            group_##T##_1##SUFFIX(sos, n_sections, x + i * n_samples, n_samples,           \
-                                  zi + i * step);                                          \
+            group_##T##_1##SUFFIX(sos, n_sections, x + i * n_samples, y + i * n_samples,   \
+                                  n_samples, zi + i * step);                               \
     }
 
 DEFINE_FILTER(float, , )
@@ -164,46 +166,51 @@ kind(const Py_buffer *view)
 static PyObject *
 sosfilt(PyObject *self, PyObject *args)
 {
-    PyObject *sos_obj, *x_obj, *zi_obj, *out = NULL;
-    Py_buffer sos, x, zi;
+    PyObject *sos_obj, *x_obj, *zi_obj, *y_obj = NULL, *out = NULL;
+    Py_buffer sos, x, zi, y;
     Py_ssize_t n_sections, n_signals, n_samples;
     char k;
     (void)self;
-    if (!PyArg_ParseTuple(args, "OOO:sosfilt", &sos_obj, &x_obj, &zi_obj))
+    if (!PyArg_ParseTuple(args, "OOO|O:sosfilt", &sos_obj, &x_obj, &zi_obj, &y_obj))
         return NULL;
     if (get(sos_obj, &sos, 2, 0, "sos") < 0)
         return NULL;
-    if (get(x_obj, &x, 2, PyBUF_WRITABLE, "x") < 0)
+    if (get(x_obj, &x, 2, y_obj == NULL ? PyBUF_WRITABLE : 0, "x") < 0)
         goto free_sos;
     if (get(zi_obj, &zi, 3, PyBUF_WRITABLE, "zi") < 0)
         goto free_x;
+    if (get(y_obj == NULL ? x_obj : y_obj, &y, 2, PyBUF_WRITABLE, "out") < 0)
+        goto free_zi;
     n_sections = sos.shape[0], n_signals = x.shape[0], n_samples = x.shape[1];
     k = kind(&x);
-    if (k == 0 || kind(&sos) != k || kind(&zi) != k) {
-        PyErr_SetString(PyExc_TypeError, "sos, x and zi must be all float32 or all float64");
+    if (k == 0 || kind(&sos) != k || kind(&zi) != k || kind(&y) != k) {
+        PyErr_SetString(PyExc_TypeError, "sos, x, zi and out must be all float32 or all float64");
         goto free_all;
     }
     if (sos.shape[1] != 6 || zi.shape[0] != n_signals || zi.shape[1] != n_sections
-        || zi.shape[2] != 2) {
-        PyErr_SetString(PyExc_ValueError, "sos must be sections x 6, zi signals x sections x 2");
+        || zi.shape[2] != 2 || y.shape[0] != n_signals || y.shape[1] != n_samples) {
+        PyErr_SetString(PyExc_ValueError,
+                        "sos must be sections x 6, zi signals x sections x 2, out x's shape");
         goto free_all;
     }
     Py_BEGIN_ALLOW_THREADS
 #if HAVE_AVX2_CLONE
     if (use_avx2 && k == 'd')
-        filter_double_avx2(sos.buf, n_sections, x.buf, n_signals, n_samples, zi.buf);
+        filter_double_avx2(sos.buf, n_sections, x.buf, y.buf, n_signals, n_samples, zi.buf);
     else if (use_avx2)
-        filter_float_avx2(sos.buf, n_sections, x.buf, n_signals, n_samples, zi.buf);
+        filter_float_avx2(sos.buf, n_sections, x.buf, y.buf, n_signals, n_samples, zi.buf);
     else
 #endif
     if (k == 'd')
-        filter_double(sos.buf, n_sections, x.buf, n_signals, n_samples, zi.buf);
+        filter_double(sos.buf, n_sections, x.buf, y.buf, n_signals, n_samples, zi.buf);
     else
-        filter_float(sos.buf, n_sections, x.buf, n_signals, n_samples, zi.buf);
+        filter_float(sos.buf, n_sections, x.buf, y.buf, n_signals, n_samples, zi.buf);
     Py_END_ALLOW_THREADS
     Py_INCREF(Py_None);
     out = Py_None;
 free_all:
+    PyBuffer_Release(&y);
+free_zi:
     PyBuffer_Release(&zi);
 free_x:
     PyBuffer_Release(&x);
@@ -248,8 +255,9 @@ available(PyObject *self, PyObject *unused)
 
 static PyMethodDef methods[] = {
     {"sosfilt", sosfilt, METH_VARARGS,
-     "sosfilt(sos, x, zi): x (signals x samples) through the sections sos in place, the\n"
-     "state zi (signals x sections x 2) updated in place; scipy's _sosfilt to the bit."},
+     "sosfilt(sos, x, zi[, out]): x (signals x samples) through the sections sos, in place\n"
+     "or into out, the state zi (signals x sections x 2) updated in place; scipy's _sosfilt\n"
+     "to the bit."},
     {"isa", set_isa, METH_VARARGS,
      "isa([name]): the instruction set in use ('avx2' or 'baseline'); with a name, use it."},
     {"available", available, METH_NOARGS, "available(): the instruction sets this CPU can run."},

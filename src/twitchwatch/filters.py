@@ -55,9 +55,10 @@ def _checked(kernel: Callable) -> Callable | None:
 
 @functools.cache
 def _biquads() -> Callable | None:
-    """Our compiled cascade of biquads, ``sosfilt(sos, x, zi)`` with scipy's ``_sosfilt``
-    arguments (in place on C-ordered x: signals x samples, zi: signals x sections x 2; sos,
-    x and zi of one dtype), the channels side by side; None when it was not built."""
+    """Our compiled cascade of biquads, ``sosfilt(sos, x, zi[, out])`` with scipy's
+    ``_sosfilt`` arguments (in place on C-ordered x: signals x samples, or into ``out``; zi:
+    signals x sections x 2; all of one dtype), the channels side by side; None when it was
+    not built."""
     try:
         from . import _biquads
         return _checked(_biquads.sosfilt)
@@ -113,7 +114,8 @@ def chndtrix(p, dof, nc):
 def sosfilt(sos: np.ndarray, x: np.ndarray, axis: int = -1, zi: np.ndarray | None = None):
     """scipy.signal.sosfilt: ``x`` through the second-order sections ``sos`` along ``axis``;
     with ``zi`` (sections x x's shape with 2 along ``axis``) returns (y, final state)."""
-    kernel = _biquads() or _sosfilt_kernel()
+    ours = _biquads()
+    kernel = ours or _sosfilt_kernel()
     sos, x = np.atleast_2d(np.asarray(sos)), np.asarray(x)
     dtype = np.result_type(sos, x, *(() if zi is None else (np.asarray(zi),)))
     if kernel is None or dtype not in (np.float32, np.float64):
@@ -130,15 +132,22 @@ def sosfilt(sos: np.ndarray, x: np.ndarray, axis: int = -1, zi: np.ndarray | Non
     if x.size == 0:  # nothing to run: an empty copy, the state as it was
         y = np.array(x, dtype)
         return y if zi is None else (y, np.array(zi, dtype))
-    # scipy's own preparation: signals x samples, C-ordered copies (the kernel works in place)
+    # scipy's own preparation: signals x samples, C-ordered (scipy's kernel works in place
+    # on a copy; ours writes the output beside the input, one pass over memory the less)
     y = np.moveaxis(x, axis, -1)
     y_shape = y.shape
-    y = np.array(np.reshape(y, (-1, y_shape[-1])), dtype, order="C")
+    y = np.reshape(y, (-1, y_shape[-1]))
     state = np.zeros(zi_shape, dtype) if zi is None else np.array(zi, dtype)
     state = np.moveaxis(state, (0, axis + 1), (-2, -1))
     state_shape = state.shape
     state = np.ascontiguousarray(np.reshape(state, (-1, len(sos), 2)))
-    kernel(sos.astype(dtype, copy=False), y, state)
+    if ours is not None:
+        src = np.ascontiguousarray(y, dtype)
+        y = np.empty_like(src)
+        ours(sos.astype(dtype, copy=False), src, state, y)
+    else:
+        y = np.array(y, dtype, order="C")
+        kernel(sos.astype(dtype, copy=False), y, state)
     y = np.moveaxis(y.reshape(y_shape), -1, axis)
     if zi is None:
         return y
