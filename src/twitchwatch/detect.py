@@ -821,7 +821,7 @@ class Detector:
         x *= np.where(size[which] > 1, 0.5 - 0.5 * np.cos(2.0 * np.pi * pos / span), 1.0)
         n_fft = np.maximum(64, 1 << np.ceil(np.log2(np.maximum(size, 1))).astype(np.int64))
         out = np.zeros(ch.size)
-        for nf in np.unique(n_fft).tolist():
+        for nf in sorted(set(n_fft.tolist())):  # (np.unique would import numpy.ma: start-up)
             sel = n_fft == nf
             mine = sel[which]  # the samples of this size's segments
             frame = np.zeros((int(sel.sum()), nf))
