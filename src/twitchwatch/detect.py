@@ -46,6 +46,11 @@ from . import filters
 from .dsp import board_cutoff, design_filters
 from .types import Burst, Chunk
 
+try:
+    from . import _kernels  # one pass for the window sums' squares and running sum
+except ImportError:  # not built: numpy makes the same sums
+    _kernels = None
+
 _Q = 1024.0  # fixed-point scale of squared microvolts
 _CLIP_UV = 1.0e5  # |x| above this is clipped for the envelopes (100 mV: nothing real)
 _MAX_STEP = 1 << 15  # samples handled per inner step: bounds memory and integer sums
@@ -480,13 +485,17 @@ class Detector:
         h = self.hs  # the wider window; the fast one sits inside it
         a, b = c0 - h, c1 + h
         lo, hi = max(a, self._b0), min(b, self._n)
-        seg = np.square(self._x[:, lo - self._b0: hi - self._b0], dtype=np.float64)  # (exact: float32 squared)
-        if seg.size and seg.max() > _CLIP_UV * _CLIP_UV:  # (hardly ever: a pass less)
-            np.minimum(seg, _CLIP_UV * _CLIP_UV, out=seg)
-        seg *= _Q
         cs = np.empty((self.C, b - a + 1), dtype=np.int64)  # zeros outside the data, one lead zero
         cs[:, : lo - a + 1] = 0
-        np.cumsum(np.rint(seg, out=seg).astype(np.int64), axis=1, out=cs[:, lo - a + 1: hi - a + 1])
+        if _kernels is not None:  # the passes below in one
+            _kernels.square_cumsum(self._x[:, lo - self._b0: hi - self._b0], cs[:, lo - a + 1: hi - a + 1],
+                                   _CLIP_UV * _CLIP_UV, _Q)
+        else:
+            seg = np.square(self._x[:, lo - self._b0: hi - self._b0], dtype=np.float64)  # (exact: float32 squared)
+            if seg.size and seg.max() > _CLIP_UV * _CLIP_UV:  # (hardly ever: a pass less)
+                np.minimum(seg, _CLIP_UV * _CLIP_UV, out=seg)
+            seg *= _Q
+            np.cumsum(np.rint(seg, out=seg).astype(np.int64), axis=1, out=cs[:, lo - a + 1: hi - a + 1])
         cs[:, hi - a + 1:] = cs[:, hi - a: hi - a + 1]
         n, d = c1 - c0, h - self.hf
         slow = cs[:, 2 * h + 1: 2 * h + 1 + n] - cs[:, :n]
