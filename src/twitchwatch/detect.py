@@ -479,9 +479,9 @@ class Detector:
         self._trim()
         return sorted(bursts, key=lambda b: (b.start, b.channel)) if final else bursts
 
-    def _window_sums(self, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
+    def _window_sums(self, c0: int, c1: int, fast_out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Integer sums of squares over [j-h, j+h] for centres j in [c0, c1), for the fast
-        and the slow half-width h, from one running sum."""
+        (into ``fast_out`` when given) and the slow half-width h, from one running sum."""
         h = self.hs  # the wider window; the fast one sits inside it
         a, b = c0 - h, c1 + h
         lo, hi = max(a, self._b0), min(b, self._n)
@@ -499,7 +499,7 @@ class Detector:
         cs[:, hi - a + 1:] = cs[:, hi - a: hi - a + 1]
         n, d = c1 - c0, h - self.hf
         slow = cs[:, 2 * h + 1: 2 * h + 1 + n] - cs[:, :n]
-        fast = cs[:, d + 2 * self.hf + 1: d + 2 * self.hf + 1 + n] - cs[:, d: d + n]
+        fast = np.subtract(cs[:, d + 2 * self.hf + 1: d + 2 * self.hf + 1 + n], cs[:, d: d + n], out=fast_out)
         return fast, slow
 
     def _judge(self, c0: int, c1: int) -> None:
@@ -511,12 +511,15 @@ class Detector:
         # threshold that is beyond reach, inf or NaN)
         thresholds = np.floor(np.fmin(var_q[:, :, None] * limits, 2.0 ** 62)).astype(np.int64)
         t_high, t_low, t_slow = thresholds.transpose(2, 0, 1)
-        fast, slow = self._window_sums(c0, c1)
+        kept = self._fast.shape[1]  # the fast sums kept, then these (written in place: no concatenation)
+        fast_all = np.empty((self.C, kept + c1 - c0), dtype=np.int64)
+        fast_all[:, :kept] = self._fast
+        fast, slow = self._window_sums(c0, c1, fast_all[:, kept:])
         strong = fast > np.repeat(t_low, counts, axis=1)
         seed = fast > np.repeat(t_high, counts, axis=1)
         active = strong | (slow > np.repeat(t_slow, counts, axis=1))
         self._strong = np.concatenate([self._strong, strong], axis=1)
-        self._fast = np.concatenate([self._fast, fast], axis=1)
+        self._fast = fast_all
 
         prev = np.array([r is not None for r in self._runs])
         padded = np.concatenate([prev[:, None], active, np.zeros((self.C, 1), bool)], axis=1)
