@@ -539,6 +539,7 @@ class Detector:
         todo = sorted([(ch, pos, -1, False) for ch, pos in zip(rows[carried].tolist(), cols[carried].tolist())]
                       + list(zip(ch_new[wanted].tolist(), start_new[wanted].tolist(), stop_new[wanted].tolist(),
                                  seeded[wanted].tolist())))
+        finished = []  # the seeded runs that ended, in order: their bursts' extents all at once
         for ch, pos, stop_pos, is_seeded in todo:
             if stop_pos >= 0:  # a run that opened in this stretch
                 run = _Run(c0 + pos, is_seeded)
@@ -551,7 +552,11 @@ class Detector:
                 continue
             self._runs[ch] = None
             if run.seeded:
-                self._offer(ch, *self._extent(ch, run.start, c0 + pos))
+                finished.append((ch, run.start, c0 + pos))
+        if finished:
+            chs, starts, stops = (np.array(v, dtype=np.int64) for v in zip(*finished))
+            for ch, a, z in zip(chs.tolist(), *(v.tolist() for v in self._extents(chs, starts, stops))):
+                self._offer(ch, a, z)
         for ch in range(self.C):
             run = self._runs[ch]
             if run is not None and run.start + self.max_len <= c1:  # a very long run: cut it here
@@ -599,6 +604,22 @@ class Detector:
         keep = self._strong[ch, start - self._b0: stop - self._b0] & (f >= f.max() * self.params.rel_extent ** 2)
         idx = np.flatnonzero(keep)
         return start + int(idx[0]), start + int(idx[-1]) + 1
+
+    def _extents(self, ch: np.ndarray, start: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``_extent`` of many runs at once (channels, starts, stops): their samples laid
+        end to end, a peak per run, the first and last sample kept in each."""
+        size = stop - start
+        first = np.concatenate([[0], np.cumsum(size)[:-1]])
+        which = np.repeat(np.arange(ch.size), size)
+        rows, cols = ch[which], np.arange(which.size) - first[which] + (start - self._b0)[which]
+        f = self._fast[rows, cols]
+        keep = self._strong[rows, cols] & (f >= (np.maximum.reduceat(f, first) * self.params.rel_extent ** 2)[which])
+        on = np.flatnonzero(keep)
+        lo, hi = np.searchsorted(on, first), np.searchsorted(on, first + size)
+        if np.any(hi == lo):  # a run with nothing kept: as _extent fails on it
+            return tuple(np.array(v) for v in zip(*(self._extent(*r) for r in zip(ch.tolist(), start.tolist(),
+                                                                                 stop.tolist()))))
+        return start + on[lo] - first, start + on[hi - 1] - first + 1
 
     def _closing(self, ch: int, group: _Group) -> int | None:
         """Where a pending group closes: runs starting before it join the group.
