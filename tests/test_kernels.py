@@ -52,3 +52,51 @@ def test_the_detector_finds_the_same_bursts_without_the_kernels(fs, monkeypatch)
     ours = bursts()
     monkeypatch.setattr(detect, "_kernels", None)
     assert ours and ours == bursts()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_block_peaks_are_numpys(seed):
+    rng = np.random.default_rng(seed)
+    ext = rng.normal(size=(4, 7 + 30 * 40)) * rng.uniform(1, 1e4)
+    ext[1, 7:47] = 0.0  # a block of zeros
+    ext[2, 100] = np.inf
+    ext[3, 300] = np.nan
+    y = ext[:, 7:]  # rows of a wider buffer, as the hum guard passes them
+    out = np.empty((4, 30))
+    kernels.block_peaks(y, 40, out)
+    yb = y.reshape(4, 30, 40)
+    np.testing.assert_array_equal(out, np.maximum(yb.max(axis=2), -yb.min(axis=2)))
+    with pytest.raises(ValueError, match="out's blocks"):
+        kernels.block_peaks(y, 41, out)
+
+
+@pytest.mark.parametrize("step", range(2, 9))
+def test_group_sums_are_the_low_bands(step):
+    rng = np.random.default_rng(step)
+    x = rng.normal(size=(3, 50 * step + 3)) * 10.0 ** rng.uniform(-3, 6, size=(3, 1))
+    view = x[:, : 50 * step]
+    out = np.empty((3, 50))
+    kernels.group_sums(view, step, out)
+    g = view.reshape(3, 50, step)
+    rest = g[:, :, 1].copy()
+    for j in range(2, step):
+        rest += g[:, :, j]
+    np.testing.assert_array_equal(out, g[:, :, 0] + rest)
+    np.testing.assert_array_equal(out, np.add.reduceat(view, np.arange(0, view.shape[1], step), axis=1))
+
+
+def test_the_preprocessor_gives_the_same_output_without_the_kernels(monkeypatch):
+    """The hum guard (block peaks) and the low band (group sums) with the kernels and without."""
+    from twitchwatch import dsp
+
+    rec, _ = simulate(SynthConfig(minutes=0.5, fs=1000.0, n_channels=3, seed=5, twitch_rate=30.0))
+
+    def run():
+        pre = Preprocessor(rec.fs, rec.n_channels)
+        out = [c for chunk in rec.chunks(4321) for c in pre.process(chunk)] + pre.flush()
+        return np.concatenate([c.data for c in out], axis=1), np.concatenate([c.low for c in out], axis=1)
+
+    ours = run()
+    monkeypatch.setattr(dsp, "_kernels", None)
+    for a, b in zip(ours, run()):
+        np.testing.assert_array_equal(a, b)

@@ -27,6 +27,11 @@ import numpy as np
 from . import filters
 from .types import Chunk
 
+try:
+    from . import _kernels  # single passes for the low band's group sums and the hum guard's block peaks
+except ImportError:  # not built: numpy makes the same values
+    _kernels = None
+
 HIGHPASS_HZ = 20.0
 LOW_BAND_HZ = (3.0, 15.0)
 MAINS_PROBE_S = 1.0
@@ -287,6 +292,10 @@ class LowBand:
             return np.add.reduceat(x, np.arange(0, x.shape[1], step), axis=1)
         if step == 1:
             return x
+        if _kernels is not None and x.dtype == np.float64 and x.strides[-1] == 8:  # the passes below in one
+            out = np.empty((x.shape[0], x.shape[1] // step))
+            _kernels.group_sums(x, step, out)
+            return out
         g = x.reshape(x.shape[0], -1, step)
         rest = g[:, :, 1].copy()
         for j in range(2, step):
@@ -429,7 +438,12 @@ class HumGuard:
         # each: in the blocks holding such a sample and the block after each
         half = coef.shape[2] // 2
         reach = np.hypot(coef[:, :, :half], coef[:, :, half:]).sum(axis=2) + level
-        over = np.maximum(yb.max(axis=2), -yb.min(axis=2)) > reach  # (no |yb| the size of the chunk)
+        if _kernels is not None:  # the two passes below in one
+            peak = np.empty((C, blocks))
+            _kernels.block_peaks(ext[:, tail:], b, peak)
+        else:
+            peak = np.maximum(yb.max(axis=2), -yb.min(axis=2))  # (no |yb| the size of the chunk)
+        over = peak > reach
         touched = over.copy()
         touched[:, 1:] |= over[:, :-1]
         touched[:, 0] |= (np.abs(self._before) > self._reach[:, None]).any(axis=1)  # a tail
