@@ -49,3 +49,24 @@ def test_a_tree_that_never_reaches_a_leaf_is_refused(model):
         trees.leaves(X, *args, out)
     with pytest.raises(TypeError, match="X: expected a 2-D array of float64"):
         trees.leaves(X.astype(np.float32), *args, out)
+
+
+@pytest.mark.parametrize("n_trees", [1, 3, 6, 29])
+def test_leaves_of_any_number_of_trees_and_rows(model, n_trees):
+    """Groups of four trees and two rows, and what is left over, against a plain walk."""
+    t = model.trees_
+    rng = np.random.default_rng(n_trees)
+    root = rng.choice(t["root"], n_trees, replace=False).astype(np.int64)
+    X = rng.normal(size=(37, model.n_features_in_))
+    X[rng.random(X.shape) < 0.1] = np.nan
+    out = np.empty((X.shape[0], n_trees), dtype=np.int64)
+    trees.leaves(X, root, *[np.ascontiguousarray(t[a], d) for a, d in (
+        ("feature", np.int64), ("threshold", np.float64), ("missing_left", bool), ("left", np.int64),
+        ("right", np.int64), ("leaf", bool))], out)
+    for r, x in enumerate(X):
+        for j, node in enumerate(root):
+            while not t["leaf"][node]:
+                v = x[t["feature"][node]]
+                node = t["left"][node] if (t["missing_left"][node] if np.isnan(v) else v <= t["threshold"][node]) \
+                    else t["right"][node]
+            assert out[r, j] == node
