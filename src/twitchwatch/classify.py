@@ -156,7 +156,7 @@ class TreeEnsemble:
         the work is the total path length, not rows x trees x the deepest tree. The pairs
         still going carry their node and row with them, and a node's two children sit
         side by side (right, left), so that a step is one lookup. (The compiled walk, when
-        built, takes each pair down its own path: the same leaves, 20 x faster.)"""
+        built, takes each row down four trees at a time: the same leaves, 5 x faster.)"""
         X = np.ascontiguousarray(X, dtype=np.float64).reshape(-1, self.n_features_in_)
         t, n = self.trees_, X.shape[0]
         n_trees = t["root"].size

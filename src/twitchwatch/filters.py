@@ -144,7 +144,7 @@ def sosfilt(sos: np.ndarray, x: np.ndarray, axis: int = -1, zi: np.ndarray | Non
     if ours is not None:
         src = np.ascontiguousarray(y, dtype)
         y = np.empty_like(src)
-        ours(sos.astype(dtype, copy=False), src, state, y)
+        ours(np.ascontiguousarray(sos, dtype), src, state, y)
     else:
         y = np.array(y, dtype, order="C")
         kernel(sos.astype(dtype, copy=False), y, state)
