@@ -38,7 +38,7 @@ rows_of(PyObject *obj, Py_buffer *v, char kind, Py_ssize_t itemsize, int writabl
         f++;
     if (v->ndim < 1 || v->ndim > 2 || v->itemsize != itemsize || f[1] != '\0'
         || (kind == 'i' ? strchr("lq", f[0]) == NULL : f[0] != kind)
-        || v->strides[v->ndim - 1] != itemsize) {
+        || (v->shape[v->ndim - 1] > 1 && v->strides[v->ndim - 1] != itemsize)) {
         PyErr_Format(PyExc_TypeError, "%s: expected a 1-D or 2-D %s array, contiguous along its rows",
                      name, kind == 'i' ? "int64" : kind == 'f' ? "float32" : "float64");
         PyBuffer_Release(v);
