@@ -457,3 +457,23 @@ def test_lead_tells_noise_that_swelled_for_seconds_from_a_burst_out_of_steady_no
     again = detect(rec, chunk_s=0.37)
     assert [(bu.channel, bu.start, bu.features["lead"]) for bu in again] == \
         [(bu.channel, bu.start, bu.features["lead"]) for bu in bursts]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_extents_of_many_runs_at_once_are_each_ones(seed):
+    """Detector._extents (all of a stretch's runs at once) against _extent, run by run."""
+    from twitchwatch.synth import SynthConfig, simulate
+
+    rec, _ = simulate(SynthConfig(minutes=0.5, fs=1000.0, n_channels=3, seed=seed, twitch_rate=60.0))
+    pre, det = Preprocessor(rec.fs, rec.n_channels), Detector(rec.fs, rec.n_channels)
+    for chunk in pre.process(Chunk(rec.data, rec.fs, rec.channels)) + pre.flush():
+        det._step(chunk.data, chunk.low, final=False)  # (no flush: the buffers are kept)
+    rng = np.random.default_rng(seed)
+    ch, at = np.nonzero(det._strong)
+    pick = rng.choice(ch.size, 200)
+    ch, at = ch[pick], at[pick] + det._b0  # runs around strong samples, some overlapping
+    start = np.maximum(at - rng.integers(0, 300, at.size), det._b0)
+    stop = np.minimum(at + rng.integers(1, 300, at.size), det._b0 + det._strong.shape[1])
+    a, z = det._extents(ch, start, stop)
+    assert [(int(u), int(v)) for u, v in zip(a, z)] == [det._extent(*r) for r in zip(ch.tolist(), start.tolist(),
+                                                                                     stop.tolist())]

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from twitchwatch.dsp import MAINS_PROBE_S, Preprocessor, detect_mains, emg_band
+from twitchwatch.dsp import MAINS_PROBE_S, Preprocessor, detect_mains, emg_band, median
 from twitchwatch.types import Chunk
 
 RATES = (125.0, 200.0, 250.0, 1000.0)
@@ -450,3 +450,18 @@ def test_an_empty_chunk_after_the_first_second_changes_nothing(fs, rng):
     out += empty + pre.process(Chunk(x[:, cut:], fs, _names(2), start=cut)) + pre.flush()
     y, _ = _joined(out)
     assert np.array_equal(y, ref)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_median_is_numpys_to_the_bit(seed):
+    """dsp.median (no numpy.ma import) against np.median: odd and even lengths, 1-D and
+    along an axis, ties, NaN."""
+    rng = np.random.default_rng(seed)
+    for shape, axis in (((1,), -1), ((7,), -1), ((8,), 0), ((5, 14), 1), ((6, 9), 1), ((4, 6), 0)):
+        a = np.exp(rng.normal(size=shape) * 20)
+        a.flat[rng.integers(0, a.size)] = a.flat[0]  # a tie
+        for x in (a, np.where(rng.random(shape) < 0.2, np.nan, a)):
+            ref = np.median(x, axis=axis)
+            ours = median(x, axis=axis)
+            assert np.shape(ours) == np.shape(ref)
+            np.testing.assert_array_equal(ours, ref)

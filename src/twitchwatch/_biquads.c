@@ -1,0 +1,278 @@
+/* Cascaded biquads (scipy.signal's _sosfilt), several signals side by side.
+ *
+ * scipy filters one signal at a time, sample by sample through every section, with the
+ * sections' state in memory: each step waits on the last. Here up to 8 signals
+ * (channels) are interleaved a block of samples at a time, and the block goes through
+ * four sections per pass with their state held in registers. The signals' and the
+ * sections' dependency chains then overlap, and the group of signals fills SIMD lanes
+ * (AVX2 where the CPU has it, chosen at run time).
+ *
+ * Every sample is computed by scipy's expressions in scipy's order, in the array's own
+ * precision, without fused multiply-adds: the result is scipy's to the bit, and it does
+ * not depend on the blocking, the grouping or the instruction set.
+ *
+ * sosfilt(sos, x, zi[, out]): sos (sections x 6, a0 == 1), x (signals x samples, filtered
+ * in place, or into out, of x's shape), zi (signals x sections x 2, the state, updated in
+ * place); all C-contiguous and all float32 or all float64.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#elif defined(_MSC_VER)
+#pragma fp_contract(off)
+#endif
+
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#define HAVE_AVX2_CLONE 1
+#define AVX2 __attribute__((target("avx2")))
+#else
+#define HAVE_AVX2_CLONE 0
+#endif
+
+#define BLOCK 128 /* samples interleaved at a time */
+
+/* One section on one sample (scipy's transposed direct form II). */
+#define SECTION(T, c, z0, z1, cur)                                                         \
+    {                                                                                      \
+        T xn = (c)[0] * (cur) + (z0);                                                      \
+        (z0) = (c)[1] * (cur) - (c)[4] * xn + (z1);                                        \
+        (z1) = (c)[2] * (cur) - (c)[5] * xn;                                               \
+        (cur) = xn;                                                                        \
+    }
+
+#define ZI(w, k, i) zi[((w) * n_sections + s + (k)) * 2 + (i)]
+
+/* K (1, 2 or 4) sections, from section s, over the block buf (nb samples x W signals). */
+#define PASS(T, W, K)                                                                      \
+    {                                                                                      \
+        const T *c = sos + 6 * s;                                                          \
+        T z[K][2][W];                                                                      \
+        for (w = 0; w < W; w++)                                                            \
+            for (k = 0; k < K; k++) {                                                      \
+                z[k][0][w] = ZI(w, k, 0);                                                  \
+                z[k][1][w] = ZI(w, k, 1);                                                  \
+            }                                                                              \
+        for (j = 0; j < nb; j++)                                                           \
+            for (w = 0; w < W; w++) {                                                      \
+                T cur = buf[j][w];                                                         \
+                for (k = 0; k < K; k++)                                                    \
+                    SECTION(T, c + 6 * k, z[k][0][w], z[k][1][w], cur)                     \
+                buf[j][w] = cur;                                                           \
+            }                                                                              \
+        for (w = 0; w < W; w++)                                                            \
+            for (k = 0; k < K; k++) {                                                      \
+                ZI(w, k, 0) = z[k][0][w];                                                  \
+                ZI(w, k, 1) = z[k][1][w];                                                  \
+            }                                                                              \
+    }
+
+/* W signals (the rows of x from the one given): each block of samples is interleaved
+ * sample-major, goes through all sections, and is put in y (which may be x). */
+#define DEFINE_GROUP(T, W, SUFFIX, ATTR)                                                   \
+    ATTR static void group_##T##_##W##SUFFIX(const T *sos, Py_ssize_t n_sections,         \
+                                              const T *x, T *y, Py_ssize_t n_samples,      \
+                                              T *zi)                                       \
+    {                                                                                      \
+        T buf[BLOCK][W];                                                                   \
+        Py_ssize_t n0, nb, j, w, s, k;                                                     \
+        for (n0 = 0; n0 < n_samples; n0 += BLOCK) {                                        \
+            nb = n_samples - n0 < BLOCK ? n_samples - n0 : BLOCK;                          \
+            for (w = 0; w < W; w++)                                                        \
+                for (j = 0; j < nb; j++)                                                   \
+                    buf[j][w] = x[w * n_samples + n0 + j];                                 \
+            for (s = 0; s + 4 <= n_sections; s += 4)                                       \
+                PASS(T, W, 4)                                                              \
+            if (s + 2 <= n_sections) {                                                     \
+                PASS(T, W, 2)                                                              \
+                s += 2;                                                                    \
+            }                                                                              \
+            if (s < n_sections)                                                            \
+                PASS(T, W, 1)                                                              \
+            for (w = 0; w < W; w++)                                                        \
+                for (j = 0; j < nb; j++)                                                   \
+                    y[w * n_samples + n0 + j] = buf[j][w];                                 \
+        }                                                                                  \
+    }
+
+/* All signals: groups of 8, then one of 4, 2 and 1 for the rest. */
+#define DEFINE_FILTER(T, SUFFIX, ATTR)                                                     \
+    DEFINE_GROUP(T, 8, SUFFIX, ATTR)                                                       \
+    DEFINE_GROUP(T, 4, SUFFIX, ATTR)                                                       \
+    DEFINE_GROUP(T, 2, SUFFIX, ATTR)                                                       \
+    DEFINE_GROUP(T, 1, SUFFIX, ATTR)                                                       \
+    ATTR static void filter_##T##SUFFIX(const T *sos, Py_ssize_t n_sections, const T *x,   \
+                                         T *y, Py_ssize_t n_signals, Py_ssize_t n_samples, \
+                                         T *zi)                                            \
+    {                                                                                      \
+        Py_ssize_t i = 0, step = 2 * n_sections;                                           \
+        for (; i + 8 <= n_signals; i += 8)                                                 \
+            group_##T##_8##SUFFIX(sos, n_sections, x + i * n_samples, y + i * n_samples,   \
+                                  n_samples, zi + i * step);                               \
+        if (i + 4 <= n_signals) {                                                          \
+            group_##T##_4##SUFFIX(sos, n_sections, x + i * n_samples, y + i * n_samples,   \
+                                  n_samples, zi + i * step);                               \
+            i += 4;                                                                        \
+        }                                                                                  \
+        if (i + 2 <= n_signals) {                                                          \
+            group_##T##_2##SUFFIX(sos, n_sections, x + i * n_samples, y + i * n_samples,   \
+                                  n_samples, zi + i * step);                               \
+            i += 2;                                                                        \
+        }                                                                                  \
+        if (i < n_signals)                                                                 \
+            group_##T##_1##SUFFIX(sos, n_sections, x + i * n_samples, y + i * n_samples,   \
+                                  n_samples, zi + i * step);                               \
+    }
+
+DEFINE_FILTER(float, , )
+DEFINE_FILTER(double, , )
+#if HAVE_AVX2_CLONE
+DEFINE_FILTER(float, _avx2, AVX2)
+DEFINE_FILTER(double, _avx2, AVX2)
+#endif
+
+static int use_avx2 = 0;
+
+static int
+get(PyObject *obj, Py_buffer *view, int ndim, int flags, const char *name)
+{
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | flags) < 0)
+        return -1;
+    if (view->ndim != ndim) {
+        PyErr_Format(PyExc_ValueError, "%s must be %d-D, got %d-D", name, ndim, view->ndim);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+/* 'd' (float64), 'f' (float32) or 0 (anything else). */
+static char
+kind(const Py_buffer *view)
+{
+    const char *f = view->format ? view->format : "B";
+    if (f[0] == '@' || f[0] == '=' || f[0] == '<')
+        f++;
+    if (f[0] == 'd' && f[1] == '\0' && view->itemsize == sizeof(double))
+        return 'd';
+    if (f[0] == 'f' && f[1] == '\0' && view->itemsize == sizeof(float))
+        return 'f';
+    return 0;
+}
+
+static PyObject *
+sosfilt(PyObject *self, PyObject *args)
+{
+    PyObject *sos_obj, *x_obj, *zi_obj, *y_obj = NULL, *out = NULL;
+    Py_buffer sos, x, zi, y;
+    Py_ssize_t n_sections, n_signals, n_samples;
+    char k;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOO|O:sosfilt", &sos_obj, &x_obj, &zi_obj, &y_obj))
+        return NULL;
+    if (get(sos_obj, &sos, 2, 0, "sos") < 0)
+        return NULL;
+    if (get(x_obj, &x, 2, y_obj == NULL ? PyBUF_WRITABLE : 0, "x") < 0)
+        goto free_sos;
+    if (get(zi_obj, &zi, 3, PyBUF_WRITABLE, "zi") < 0)
+        goto free_x;
+    if (get(y_obj == NULL ? x_obj : y_obj, &y, 2, PyBUF_WRITABLE, "out") < 0)
+        goto free_zi;
+    n_sections = sos.shape[0], n_signals = x.shape[0], n_samples = x.shape[1];
+    k = kind(&x);
+    if (k == 0 || kind(&sos) != k || kind(&zi) != k || kind(&y) != k) {
+        PyErr_SetString(PyExc_TypeError, "sos, x, zi and out must be all float32 or all float64");
+        goto free_all;
+    }
+    if (sos.shape[1] != 6 || zi.shape[0] != n_signals || zi.shape[1] != n_sections
+        || zi.shape[2] != 2 || y.shape[0] != n_signals || y.shape[1] != n_samples) {
+        PyErr_SetString(PyExc_ValueError,
+                        "sos must be sections x 6, zi signals x sections x 2, out x's shape");
+        goto free_all;
+    }
+    Py_BEGIN_ALLOW_THREADS
+#if HAVE_AVX2_CLONE
+    if (use_avx2 && k == 'd')
+        filter_double_avx2(sos.buf, n_sections, x.buf, y.buf, n_signals, n_samples, zi.buf);
+    else if (use_avx2)
+        filter_float_avx2(sos.buf, n_sections, x.buf, y.buf, n_signals, n_samples, zi.buf);
+    else
+#endif
+    if (k == 'd')
+        filter_double(sos.buf, n_sections, x.buf, y.buf, n_signals, n_samples, zi.buf);
+    else
+        filter_float(sos.buf, n_sections, x.buf, y.buf, n_signals, n_samples, zi.buf);
+    Py_END_ALLOW_THREADS
+    Py_INCREF(Py_None);
+    out = Py_None;
+free_all:
+    PyBuffer_Release(&y);
+free_zi:
+    PyBuffer_Release(&zi);
+free_x:
+    PyBuffer_Release(&x);
+free_sos:
+    PyBuffer_Release(&sos);
+    return out;
+}
+
+/* Which code path runs: "avx2" or "baseline" (for the tests, which run both). */
+static PyObject *
+set_isa(PyObject *self, PyObject *args)
+{
+    const char *name = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "|s:isa", &name))
+        return NULL;
+    if (name != NULL) {
+        if (strcmp(name, "baseline") == 0)
+            use_avx2 = 0;
+#if HAVE_AVX2_CLONE
+        else if (strcmp(name, "avx2") == 0 && __builtin_cpu_supports("avx2"))
+            use_avx2 = 1;
+#endif
+        else {
+            PyErr_Format(PyExc_ValueError, "instruction set %s is not available here", name);
+            return NULL;
+        }
+    }
+    return PyUnicode_FromString(use_avx2 ? "avx2" : "baseline");
+}
+
+static PyObject *
+available(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+#if HAVE_AVX2_CLONE
+    if (__builtin_cpu_supports("avx2"))
+        return Py_BuildValue("(ss)", "baseline", "avx2");
+#endif
+    return Py_BuildValue("(s)", "baseline");
+}
+
+static PyMethodDef methods[] = {
+    {"sosfilt", sosfilt, METH_VARARGS,
+     "sosfilt(sos, x, zi[, out]): x (signals x samples) through the sections sos, in place\n"
+     "or into out, the state zi (signals x sections x 2) updated in place; scipy's _sosfilt\n"
+     "to the bit."},
+    {"isa", set_isa, METH_VARARGS,
+     "isa([name]): the instruction set in use ('avx2' or 'baseline'); with a name, use it."},
+    {"available", available, METH_NOARGS, "available(): the instruction sets this CPU can run."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_biquads", "Cascaded biquads, several signals side by side.", -1,
+    methods, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC
+PyInit__biquads(void)
+{
+#if HAVE_AVX2_CLONE
+    __builtin_cpu_init();
+    use_avx2 = __builtin_cpu_supports("avx2");
+#endif
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,209 @@
+/* Single passes for a few multi-pass numpy expressions of the pipeline, each giving
+ * numpy's result exactly (the same IEEE operations on the same values, integer sums).
+ *
+ * square_cumsum(x, out, clip, scale): per row, the running sum (int64) of
+ *   rint(min(x * x, clip) * scale), x float32 squared in float64 (exact): the detector's
+ *   fixed-point window sums (detect.Detector._window_sums); scale must be a power of two
+ *   and clip * scale below 2^52.
+ * block_peaks(y, block, out): per row of y (float64), the largest |value| of each block of
+ *   ``block`` samples, as np.maximum(max, -min) of the blocks (NaN where a block holds one):
+ *   the hum guard's test for samples past the hum (dsp.HumGuard.around).
+ * group_sums(x, step, out): per row of x (float64), the sum of each group of ``step``
+ *   samples (2 <= step <= 8) as dsp.LowBand._sums makes it: x1 + x2 + ... one after another,
+ *   then x0 + that.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#elif defined(_MSC_VER)
+#pragma fp_contract(off)
+#endif
+
+/* A 1-D or 2-D buffer whose items are contiguous within a row; 0 or -1 (error set). */
+static int
+rows_of(PyObject *obj, Py_buffer *v, char kind, Py_ssize_t itemsize, int writable,
+        const char *name)
+{
+    const char *f;
+    if (PyObject_GetBuffer(obj, v, PyBUF_STRIDES | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)) < 0)
+        return -1;
+    f = v->format ? v->format : "B";
+    if (f[0] == '@' || f[0] == '=' || f[0] == '<')
+        f++;
+    if (v->ndim < 1 || v->ndim > 2 || v->itemsize != itemsize || f[1] != '\0'
+        || (kind == 'i' ? strchr("lq", f[0]) == NULL : f[0] != kind)
+        || (v->shape[v->ndim - 1] > 1 && v->strides[v->ndim - 1] != itemsize)) {
+        PyErr_Format(PyExc_TypeError, "%s: expected a 1-D or 2-D %s array, contiguous along its rows",
+                     name, kind == 'i' ? "int64" : kind == 'f' ? "float32" : "float64");
+        PyBuffer_Release(v);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+square_cumsum(PyObject *self, PyObject *args)
+{
+    PyObject *x_obj, *o_obj;
+    Py_buffer x, o;
+    double clip, scale;
+    Py_ssize_t rows, n, xs, os, r, j;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOdd:square_cumsum", &x_obj, &o_obj, &clip, &scale))
+        return NULL;
+    if (rows_of(x_obj, &x, 'f', 4, 0, "x") < 0)
+        return NULL;
+    if (rows_of(o_obj, &o, 'i', 8, 1, "out") < 0) {
+        PyBuffer_Release(&x);
+        return NULL;
+    }
+    if (x.ndim != o.ndim || x.shape[0] != o.shape[0] || (x.ndim == 2 && x.shape[1] != o.shape[1])) {
+        PyErr_SetString(PyExc_ValueError, "out must have x's shape");
+        PyBuffer_Release(&x);
+        PyBuffer_Release(&o);
+        return NULL;
+    }
+    rows = x.ndim == 2 ? x.shape[0] : 1;
+    n = x.shape[x.ndim - 1];
+    xs = x.ndim == 2 ? x.strides[0] : 0;
+    os = o.ndim == 2 ? o.strides[0] : 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (r = 0; r < rows; r++) {
+        const float *xr = (const float *)((const char *)x.buf + r * xs);
+        int64_t *orow = (int64_t *)((char *)o.buf + r * os), sum = 0;
+        for (j = 0; j < n; j++) {
+            double v = (double)xr[j] * (double)xr[j];
+            if (v > clip) /* (NaN stays NaN, as np.minimum keeps it) */
+                v = clip;
+            v *= scale;
+            /* rint: below 2^52, adding and taking away 2^52 rounds to the nearest integer,
+             * ties to even, as rint does (a library call otherwise, without SSE4.1); the
+             * values are squares (>= 0) and clip * scale is far below 2^52 */
+            sum += (int64_t)(v < 4503599627370496.0 ? (v + 4503599627370496.0) - 4503599627370496.0
+                                                    : nearbyint(v));
+            orow[j] = sum;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&o);
+    Py_RETURN_NONE;
+}
+
+/* Per row of y: the blocks of ``block`` (or groups of ``step``) samples in out; 0 or -1. */
+static int
+blocked(PyObject *y_obj, Py_buffer *y, Py_ssize_t block, PyObject *o_obj, Py_buffer *o,
+        const char *name)
+{
+    if (rows_of(y_obj, y, 'd', 8, 0, "x") < 0)
+        return -1;
+    if (rows_of(o_obj, o, 'd', 8, 1, "out") < 0) {
+        PyBuffer_Release(y);
+        return -1;
+    }
+    if (block < 1 || y->ndim != o->ndim || (y->ndim == 2 && o->shape[0] != y->shape[0])
+        || y->shape[y->ndim - 1] != o->shape[o->ndim - 1] * block) {
+        PyErr_Format(PyExc_ValueError, "%s: x must hold out's blocks exactly, row by row", name);
+        PyBuffer_Release(y);
+        PyBuffer_Release(o);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+block_peaks(PyObject *self, PyObject *args)
+{
+    PyObject *y_obj, *o_obj;
+    Py_buffer y, o;
+    Py_ssize_t block, rows, blocks, r, k, j;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OnO:block_peaks", &y_obj, &block, &o_obj))
+        return NULL;
+    if (blocked(y_obj, &y, block, o_obj, &o, "block_peaks") < 0)
+        return NULL;
+    rows = y.ndim == 2 ? y.shape[0] : 1;
+    blocks = o.shape[o.ndim - 1];
+    Py_BEGIN_ALLOW_THREADS
+    for (r = 0; r < rows; r++) {
+        const double *yr = (const double *)((const char *)y.buf + r * (y.ndim == 2 ? y.strides[0] : 0));
+        double *orow = (double *)((char *)o.buf + r * (o.ndim == 2 ? o.strides[0] : 0));
+        for (k = 0; k < blocks; k++) {
+            const double *p = yr + k * block;
+            double hi = p[0], lo = p[0];
+            int nan = 0;
+            for (j = 0; j < block; j++) {
+                hi = p[j] > hi ? p[j] : hi;
+                lo = p[j] < lo ? p[j] : lo;
+                nan |= p[j] != p[j];
+            }
+            orow[k] = nan ? (double)NAN : (hi > -lo ? hi : -lo);
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&y);
+    PyBuffer_Release(&o);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+group_sums(PyObject *self, PyObject *args)
+{
+    PyObject *x_obj, *o_obj;
+    Py_buffer x, o;
+    Py_ssize_t step, rows, groups, r, k, j;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OnO:group_sums", &x_obj, &step, &o_obj))
+        return NULL;
+    if (step < 2 || step > 8) {
+        PyErr_SetString(PyExc_ValueError, "group_sums: step must be 2 to 8");
+        return NULL;
+    }
+    if (blocked(x_obj, &x, step, o_obj, &o, "group_sums") < 0)
+        return NULL;
+    rows = x.ndim == 2 ? x.shape[0] : 1;
+    groups = o.shape[o.ndim - 1];
+    Py_BEGIN_ALLOW_THREADS
+    for (r = 0; r < rows; r++) {
+        const double *xr = (const double *)((const char *)x.buf + r * (x.ndim == 2 ? x.strides[0] : 0));
+        double *orow = (double *)((char *)o.buf + r * (o.ndim == 2 ? o.strides[0] : 0));
+        for (k = 0; k < groups; k++) {
+            const double *g = xr + k * step;
+            double rest = g[1];
+            for (j = 2; j < step; j++)
+                rest += g[j];
+            orow[k] = g[0] + rest;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&o);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"square_cumsum", square_cumsum, METH_VARARGS,
+     "square_cumsum(x, out, clip, scale): out = cumsum(rint(minimum(float64(x)**2, clip) * scale))\n"
+     "along the rows of x (float32) into out (int64)."},
+    {"block_peaks", block_peaks, METH_VARARGS,
+     "block_peaks(y, block, out): the largest |value| of each block of each row of y (float64)."},
+    {"group_sums", group_sums, METH_VARARGS,
+     "group_sums(x, step, out): the sum of each group of step samples of each row of x (float64),\n"
+     "x1 + ... + x(step-1) first, then x0 + that."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_kernels", "Single passes for a few multi-pass numpy expressions.", -1,
+    methods, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC
+PyInit__kernels(void)
+{
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,102 @@
+"""The compiled single passes (twitchwatch._kernels) against the numpy expressions they
+stand for, and the detector's bursts the same with them and without."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from twitchwatch import detect
+from twitchwatch.dsp import Preprocessor
+from twitchwatch.synth import SynthConfig, simulate
+
+kernels = pytest.importorskip("twitchwatch._kernels", reason="the C extension was not built")
+
+CLIP, SCALE = detect._CLIP_UV * detect._CLIP_UV, detect._Q
+
+
+def numpy_square_cumsum(x: np.ndarray) -> np.ndarray:
+    seg = np.minimum(np.square(x, dtype=np.float64), CLIP) * SCALE
+    return np.cumsum(np.rint(seg).astype(np.int64), axis=-1)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_square_cumsum_is_numpys(seed):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_t(2, size=(5, 3000)) * rng.uniform(0.01, 300)).astype(np.float32)
+    x[0, :5] = [0.0, -0.0, 1e5, -3e7, np.inf]  # zeros, the clip's edge, beyond it
+    x[1, 10:20] = np.linspace(0.01, 0.05, 10)  # squares near half a fixed-point step
+    view = x[:, 7:2900]  # rows of a wider buffer, as the detector passes them
+    out = np.zeros((5, 4000), dtype=np.int64)[:, 100:100 + view.shape[1]]
+    kernels.square_cumsum(view, out, CLIP, SCALE)
+    np.testing.assert_array_equal(out, numpy_square_cumsum(view))
+    one = np.empty(view.shape[1], dtype=np.int64)
+    kernels.square_cumsum(view[2], one, CLIP, SCALE)
+    np.testing.assert_array_equal(one, numpy_square_cumsum(view[2]))
+    with pytest.raises(TypeError, match="float32"):
+        kernels.square_cumsum(view.astype(np.float64), out, CLIP, SCALE)
+    with pytest.raises(ValueError, match="x's shape"):
+        kernels.square_cumsum(view, out[:, 1:], CLIP, SCALE)
+
+
+@pytest.mark.parametrize("fs", [250.0, 1000.0])
+def test_the_detector_finds_the_same_bursts_without_the_kernels(fs, monkeypatch):
+    rec, _ = simulate(SynthConfig(minutes=1.0, fs=fs, n_channels=3, seed=int(fs), twitch_rate=30.0))
+    pre = Preprocessor(rec.fs, rec.n_channels)
+    chunks = [c for chunk in rec.chunks(int(7.3 * fs)) for c in pre.process(chunk)] + pre.flush()
+
+    def bursts():
+        det = detect.Detector(rec.fs, rec.n_channels)
+        found = [b for c in chunks for b in det.process(c)] + det.flush()
+        return [(b.channel, b.start, b.stop, sorted(b.features.items())) for b in found]
+
+    ours = bursts()
+    monkeypatch.setattr(detect, "_kernels", None)
+    assert ours and ours == bursts()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_block_peaks_are_numpys(seed):
+    rng = np.random.default_rng(seed)
+    ext = rng.normal(size=(4, 7 + 30 * 40)) * rng.uniform(1, 1e4)
+    ext[1, 7:47] = 0.0  # a block of zeros
+    ext[2, 100] = np.inf
+    ext[3, 300] = np.nan
+    y = ext[:, 7:]  # rows of a wider buffer, as the hum guard passes them
+    out = np.empty((4, 30))
+    kernels.block_peaks(y, 40, out)
+    yb = y.reshape(4, 30, 40)
+    np.testing.assert_array_equal(out, np.maximum(yb.max(axis=2), -yb.min(axis=2)))
+    with pytest.raises(ValueError, match="out's blocks"):
+        kernels.block_peaks(y, 41, out)
+
+
+@pytest.mark.parametrize("step", range(2, 9))
+def test_group_sums_are_the_low_bands(step):
+    rng = np.random.default_rng(step)
+    x = rng.normal(size=(3, 50 * step + 3)) * 10.0 ** rng.uniform(-3, 6, size=(3, 1))
+    view = x[:, : 50 * step]
+    out = np.empty((3, 50))
+    kernels.group_sums(view, step, out)
+    g = view.reshape(3, 50, step)
+    rest = g[:, :, 1].copy()
+    for j in range(2, step):
+        rest += g[:, :, j]
+    np.testing.assert_array_equal(out, g[:, :, 0] + rest)
+    np.testing.assert_array_equal(out, np.add.reduceat(view, np.arange(0, view.shape[1], step), axis=1))
+
+
+def test_the_preprocessor_gives_the_same_output_without_the_kernels(monkeypatch):
+    """The hum guard (block peaks) and the low band (group sums) with the kernels and without."""
+    from twitchwatch import dsp
+
+    rec, _ = simulate(SynthConfig(minutes=0.5, fs=1000.0, n_channels=3, seed=5, twitch_rate=30.0))
+
+    def run():
+        pre = Preprocessor(rec.fs, rec.n_channels)
+        out = [c for chunk in rec.chunks(4321) for c in pre.process(chunk)] + pre.flush()
+        return np.concatenate([c.data for c in out], axis=1), np.concatenate([c.low for c in out], axis=1)
+
+    ours = run()
+    monkeypatch.setattr(dsp, "_kernels", None)
+    for a, b in zip(ours, run()):
+        np.testing.assert_array_equal(a, b)
