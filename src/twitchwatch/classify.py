@@ -240,7 +240,7 @@ class ModelClassifier:
     higher (a brief burst is no spasm, however it ranks that). The twitch is the claim
     a wearer acts on, and the model's unsure twitches are where it fails on real signal it
     was not trained on: the Myo rest file left out of training went from 11 to 5 twitches
-    a minute, while twitch F1 on either simulator moved by 0.01 at most (up on the
+    a minute, while twitch F1 on either simulator moved by 0.016 at most (up on the
     independent one)."""
 
     def __init__(self, model: TreeEnsemble, fs: float):

@@ -62,7 +62,8 @@ def looks_like(lines: Lines, keep: np.ndarray) -> bool:
 
 # Without --board, the layouts of the common boards by their column count (the 32-row
 # synthetic board and the Cyton+Daisy share theirs), and their nominal rates.
-LAYOUTS = {15: ("ganglion", (200.0, 1600.0)), 24: ("cyton", (250.0, 1000.0)), 32: ("synthetic", (250.0, 125.0, 1000.0))}
+LAYOUTS = {15: ("ganglion", (200.0, 1600.0)), 24: ("cyton", (250.0, 1000.0)),
+           32: ("synthetic", (250.0, 125.0, 1000.0))}
 CLOCK_MIN_S = 10.0  # timestamps over at least this long can overrule a board's nominal rate ...
 CLOCK_OFF = 0.1  # ... when they are this far from it (host timestamps drift by a percent at most)
 
