@@ -256,7 +256,7 @@ class ModelClassifier:
         if unsure.any():  # not sure enough to call it a twitch: artifact or noise, as the model ranks them
             other = np.isin(classes, ("artifact", "noise"))
             best = np.where(unsure, np.argmax(np.where(other, proba, -1.0), axis=1), best)
-        kinds = [str(self.model.classes_[k]) for k in best]
+        kinds = [str(classes[k]) for k in best]
         return [Episode(b.channel, channel_names[b.channel], b.start_s, b.end_s, kind,
                         b.features.get("peak_uv", 0.0), float(p[k]), dict(b.features))
                 for b, k, p, kind, keep in zip(bursts, best, proba, kinds, reported(bursts, kinds)) if keep]
