@@ -459,6 +459,42 @@ def test_lead_tells_noise_that_swelled_for_seconds_from_a_burst_out_of_steady_no
         [(bu.channel, bu.start, bu.features["lead"]) for bu in bursts]
 
 
+@pytest.mark.parametrize("fs", [200.0, 250.0, 1000.0])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_sync_counts_the_channels_that_start_at_the_same_instant(fs, seed):
+    """``sync``: a knock on the cable starts on every channel at once (all 3 others); a
+    motor unit shows on its channel and a neighbour (1 other); a spike while the other
+    channels are busy with a contraction counts none of them. The same however the
+    stream is chunked."""
+    rng = np.random.default_rng(seed)
+    n = int(60 * fs)
+    x = rng.standard_normal((4, n))
+
+    def pulse(at_s: float, ch: int, amp: float) -> None:  # a biphasic 10 ms pulse
+        m = max(3, int(0.01 * fs))
+        a = int(at_s * fs)
+        x[ch, a:a + m] += amp * np.sin(2 * np.pi * np.arange(m) / m)
+
+    for ch in range(4):  # the knock, at 20 s
+        pulse(20.0, ch, 40.0 * rng.uniform(0.5, 1.0))
+    pulse(30.0, 1, 40.0)  # the motor unit, at 30 s, and its neighbour
+    pulse(30.0, 2, 15.0)
+    x[[0, 2, 3], int(39 * fs):int(42 * fs)] *= 10.0  # the contraction, 39-42 s
+    pulse(40.5, 1, 40.0)  # ... and a spike on the quiet channel
+    rec = Recording(x.astype(np.float32), fs, ("A", "B", "C", "D"))
+    bursts = detect(rec)
+
+    def sync_at(ch: int, t: float) -> list[float]:
+        return [bu.features["sync"] for bu in bursts if bu.channel == ch and abs(bu.start_s - t) < 0.05]
+
+    assert sync_at(0, 20.0) == [1.0] and sync_at(3, 20.0) == [1.0], (sync_at(0, 20.0), sync_at(3, 20.0))
+    assert sync_at(1, 30.0) == [1 / 3], sync_at(1, 30.0)
+    assert sync_at(1, 40.5) == [0.0], sync_at(1, 40.5)
+    again = detect(rec, chunk_s=0.37)
+    assert sorted((bu.channel, bu.start, bu.features["sync"]) for bu in again) == \
+        sorted((bu.channel, bu.start, bu.features["sync"]) for bu in bursts)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_extents_of_many_runs_at_once_are_each_ones(seed):
     """Detector._extents (all of a stretch's runs at once) against _extent, run by run."""

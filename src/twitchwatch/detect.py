@@ -92,6 +92,8 @@ class DetectorParams:
     pad_s: float = 0.05
     split_s: float = 1.0  # a burst longer than this is also searched for spikes inside it ...
     k_split: float = 8.0  # ... this many times its own robust sigma (a twitch on a swell of noise)
+    sync_s: float = 0.005  # another channel starts with a burst when it turns active within this of its start ...
+    sync_quiet_s: float = 0.05  # ... after this long quiet
 
 
 @lru_cache(maxsize=64)
@@ -834,6 +836,7 @@ class Detector:
         others = hit.sum(axis=0) - hit[ch, np.arange(n_bursts)]
         spread = np.minimum(others, SPREAD_CAP) / SPREAD_CAP
         snr = ptp / sigma
+        sync = self._sync(ch, start - b0)
         return {
             "lead": self._lead(ch, start) / sigma,
             "duration_s": n / fs,
@@ -847,7 +850,23 @@ class Detector:
             # how far the low band stands out of its noise, against how far the EMG band does
             "lf_ratio": (low_ptp / sigma_low) / np.maximum(snr, 1e-9),
             "spread": spread,
+            "sync": sync,
         }
+
+    def _sync(self, ch: np.ndarray, start: np.ndarray) -> np.ndarray:
+        """How many other channels turn active within ``sync_s`` of each burst's start
+        (buffer index) after ``sync_quiet_s`` of quiet, up to SPREAD_CAP (as a share of it).
+        A cable tap or a knock reaches several channels at the same instant; a motor unit
+        shows on its channel and a neighbour or two, and ongoing activity elsewhere did not
+        just start. The buffer holds ``context`` (0.5 s) before a burst, so both spans are
+        always inside it."""
+        p, rows = self.params, np.arange(self.C)[:, None]
+        tol = max(1, int(round(p.sync_s * self.fs)))
+        quiet = max(1, int(round(p.sync_quiet_s * self.fs)))
+        turned = (_any_between(self._strong, rows, start - tol, start + tol + 1)
+                  & ~_any_between(self._strong, rows, start - tol - quiet, start - tol))
+        others = turned.sum(axis=0) - turned[ch, np.arange(ch.size)]
+        return np.minimum(others, SPREAD_CAP) / SPREAD_CAP
 
     def _lead(self, ch: np.ndarray, start: np.ndarray) -> np.ndarray:
         """The median sigma of the 0.25 s blocks in the ``lead_s`` that end ``lead_skip_s``
