@@ -111,3 +111,31 @@ def test_bad_option_is_a_one_line_error(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "--minutes" in proc.stderr
+
+
+@pytest.mark.parametrize("fs,seed", [(250.0, 3), (1000.0, 0), (1000.0, 9)])
+def test_a_cramps_first_potentials_are_folded_into_it_in_stream_and_analyze(fs, seed):
+    """On recordings where a cramp's first single potentials come out of the detector and
+    classifier as twitches, the finished list holds none within ONSET_S before a spasm on
+    its channel, and a 40 ms stream (at full speed) ends with the same events as analyze."""
+    from twitchwatch.pipeline import ONSET_S, Pipeline, analyze
+    from twitchwatch.sources.replay import ReplaySource
+    from twitchwatch.stream import run_stream
+
+    rec, _ = altsynth.generate(seed, fs, 3.0)
+
+    def key(e):
+        return e.channel, e.start_s, e.end_s, e.kind
+
+    def folded(t, episodes):  # a twitch just before, or inside, a spasm on its channel
+        return t.kind == "twitch" and any(s.kind == "spasm" and s.channel == t.channel
+                                          and s.start_s - ONSET_S < t.start_s <= s.end_s for s in episodes)
+
+    pipe = Pipeline(rec.fs, rec.channels)
+    raw = [e for chunk in rec.chunks(int(60 * rec.fs)) for e in pipe.process(chunk)] + pipe.flush()
+    assert any(folded(t, raw) and t.start_s < s.start_s for t in raw for s in raw
+               if s.kind == "spasm" and s.channel == t.channel), "this recording no longer shows the case"
+    done = analyze(rec)
+    assert sorted(map(key, done)) == sorted(key(e) for e in raw if not folded(e, raw))
+    streamed = run_stream(ReplaySource(rec, speed=None)).episodes
+    assert list(map(key, streamed)) == list(map(key, done))

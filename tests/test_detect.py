@@ -11,7 +11,7 @@ from scipy import signal
 from conftest import QUIET, episode_keys, run_pipeline
 from twitchwatch.detect import Detector, DetectorParams
 from twitchwatch.dsp import Preprocessor, board_cutoff
-from twitchwatch.pipeline import SPASM_MIN_S, SPASM_SURE, Pipeline, SpasmJoiner, analyze, detect
+from twitchwatch.pipeline import ONSET_S, SPASM_MIN_S, SPASM_SURE, Pipeline, SpasmJoiner, analyze, detect, fold_onsets
 from twitchwatch.types import Burst, Chunk, Episode, Recording
 
 RATES = (125.0, 200.0, 250.0, 1000.0)
@@ -407,6 +407,23 @@ def test_a_brief_spasm_followed_by_another_is_still_a_brief_contraction():
     out += j.push([_ep(0, 5.0, 7.0, "spasm")], np.array([5.5]))
     out += j.push([], None)
     assert [(e.start_s, e.kind) for e in out] == [(1.0, "artifact"), (5.0, "spasm")]
+
+
+def test_twitches_just_before_or_inside_a_spasm_on_its_channel_are_folded_into_it():
+    """A cramp's first single potentials, in the ONSET_S before it (or inside it), are not
+    twitches; a twitch further before, after the spasm, or on another channel stays."""
+    early, soon = 10.0 - 1.5 * ONSET_S, 10.0 - 0.9 * ONSET_S
+    eps = [_ep(0, 10.0, 20.0, "spasm"), _ep(0, soon, soon + 0.05, "twitch"),  # just before: folded
+           _ep(0, 12.0, 12.02, "twitch"),  # inside: folded
+           _ep(0, early, early + 0.05, "twitch"),  # earlier: kept
+           _ep(0, 20.5, 20.52, "twitch"),  # after it: kept
+           _ep(1, soon, soon + 0.02, "twitch"), _ep(0, 9.9, 9.95, "artifact"),  # another channel / kind: kept
+           _ep(2, 30.0, 31.0, "spasm"), _ep(2, 29.0, 29.05, "spasm"), _ep(2, 30.5, 30.52, "twitch")]
+    kept = fold_onsets(eps)
+    assert sorted((e.channel, e.start_s, e.kind) for e in kept) == [
+        (0, early, "twitch"), (0, 9.9, "artifact"), (0, 10.0, "spasm"), (0, 20.5, "twitch"), (1, soon, "twitch"),
+        (2, 29.0, "spasm"), (2, 30.0, "spasm")]
+    assert fold_onsets([e for e in eps if e.kind != "spasm"]) == [e for e in eps if e.kind != "spasm"]
 
 
 @pytest.mark.parametrize("fs", [250.0, 1000.0])
