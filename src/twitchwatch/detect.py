@@ -872,17 +872,33 @@ class Detector:
         window, zero-padded to a power of two of at least 64, one FFT per size."""
         x, which, first = _ragged(self._x, ch, a, z)
         size = (z - a).astype(np.int64)
-        pos = np.arange(x.size) - first[which]
-        x = x - (np.add.reduceat(x, first) / size)[which]
-        span = np.maximum(size - 1, 1)[which]
-        x *= np.where(size[which] > 1, 0.5 - 0.5 * np.cos(2.0 * np.pi * pos / span), 1.0)
+        pos = np.arange(x.size) - np.repeat(first, size)
+        x -= np.repeat(np.add.reduceat(x, first) / size, size)
+        window = pos.astype(np.float64)  # the Hann window, in place: 0.5 - 0.5 cos(2 pi pos / span)
+        window *= 2.0 * np.pi
+        window /= np.repeat(np.maximum(size - 1, 1), size)
+        np.cos(window, out=window)
+        window *= 0.5
+        np.subtract(0.5, window, out=window)
+        if np.any(size == 1):  # a one-sample segment is left as it is
+            window[first[size == 1]] = 1.0
+        x *= window
         n_fft = np.maximum(64, 1 << np.ceil(np.log2(np.maximum(size, 1))).astype(np.int64))
+        # the frames of all sizes back to back in one buffer, each segment on its row of its
+        # size's frame (rows in segment order): one scatter of the samples fills them all
+        sizes = sorted(set(n_fft.tolist()))  # (np.unique would import numpy.ma: start-up)
+        rows = np.array([np.count_nonzero(n_fft == nf) for nf in sizes], dtype=np.int64)
+        offset = np.concatenate([[0], np.cumsum(rows * sizes)])
+        group = np.searchsorted(sizes, n_fft)
+        row = np.empty(ch.size, dtype=np.int64)
+        for g, nf in enumerate(sizes):
+            row[n_fft == nf] = np.arange(rows[g])
+        frames = np.zeros(int(offset[-1]))
+        frames[np.repeat(offset[group] + row * n_fft, size) + pos] = x
         out = np.zeros(ch.size)
-        for nf in sorted(set(n_fft.tolist())):  # (np.unique would import numpy.ma: start-up)
+        for g, nf in enumerate(sizes):
             sel = n_fft == nf
-            mine = sel[which]  # the samples of this size's segments
-            frame = np.zeros((int(sel.sum()), nf))
-            frame[(np.cumsum(sel) - 1)[which[mine]], pos[mine]] = x[mine]
+            frame = frames[offset[g]: offset[g + 1]].reshape(rows[g], nf)
             spec = np.abs(np.fft.rfft(frame, axis=1)) ** 2
             total = spec.sum(axis=1)
             cent = (spec * np.fft.rfftfreq(nf, 1.0 / self.fs)).sum(axis=1)  # row by row, as one burst alone
