@@ -53,7 +53,7 @@ except ImportError:  # not built: numpy makes the same sums
 
 _Q = 1024.0  # fixed-point scale of squared microvolts
 _CLIP_UV = 1.0e5  # |x| above this is clipped for the envelopes (100 mV: nothing real)
-_MAX_STEP = 1 << 15  # samples handled per inner step: bounds memory and integer sums
+_MAX_STEP = 1 << 16  # samples handled per inner step: bounds memory and integer sums (a minute at 1000 Hz in one)
 _FLOOR_EVERY = 8  # a full-history floor is refreshed every this many blocks (2 s)
 _DOF_EVERY = 240  # ... and the noise's autocorrelation every this many (60 s)
 SPREAD_CAP = 3  # other channels active at once that make a burst as widespread as can be
