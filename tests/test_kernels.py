@@ -38,6 +38,31 @@ def test_square_cumsum_is_numpys(seed):
         kernels.square_cumsum(view, out[:, 1:], CLIP, SCALE)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_envelopes_are_numpys(seed, monkeypatch):
+    """The detector's window sums and threshold tests with the kernel and with numpy."""
+    rng = np.random.default_rng(seed)
+    det = detect.Detector(1000.0, 4)
+    counts = np.array([13, 250, 250, 250, 14])  # a stretch of centres across the floor's blocks
+    n = int(counts.sum())
+    cs = np.cumsum(rng.integers(0, 10 ** 9, size=(4, n + 2 * det.hs + 1)), axis=1)
+    thresholds = rng.integers(0, 3 * 10 ** 10, size=(4, counts.size, 3))
+    thresholds[0, 1] = 2 ** 62  # beyond reach
+
+    def run():
+        fast = np.zeros((4, n + 50), dtype=np.int64)[:, 50:]  # rows of a wider buffer, as _judge passes them
+        return (fast,) + det._envelopes(cs, thresholds, counts, fast)
+
+    ours = run()
+    monkeypatch.setattr(detect, "_kernels", None)
+    theirs = run()
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(a, b)
+    assert all(v.any() and not v.all() for v in ours[1:])
+    with pytest.raises(ValueError, match="shapes"):
+        kernels.envelopes(cs[:, 1:], det.hs, det.hf, thresholds.reshape(4, -1), counts, *run())
+
+
 @pytest.mark.parametrize("fs", [250.0, 1000.0])
 def test_the_detector_finds_the_same_bursts_without_the_kernels(fs, monkeypatch):
     rec, _ = simulate(SynthConfig(minutes=1.0, fs=fs, n_channels=3, seed=int(fs), twitch_rate=30.0))

@@ -484,9 +484,10 @@ class Detector:
         self._trim()
         return sorted(bursts, key=lambda b: (b.start, b.channel)) if final else bursts
 
-    def _window_sums(self, c0: int, c1: int, fast_out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Integer sums of squares over [j-h, j+h] for centres j in [c0, c1), for the fast
-        (into ``fast_out`` when given) and the slow half-width h, from one running sum."""
+    def _running_sums(self, c0: int, c1: int) -> np.ndarray:
+        """The running sum (with a lead zero) of the integer squares over [c0 - h, c1 + h],
+        h the slow half-width (zeros outside the data): the window sums of centres [c0, c1)
+        are differences of it."""
         h = self.hs  # the wider window; the fast one sits inside it
         a, b = c0 - h, c1 + h
         lo, hi = max(a, self._b0), min(b, self._n)
@@ -502,10 +503,27 @@ class Detector:
             seg *= _Q
             np.cumsum(np.rint(seg, out=seg).astype(np.int64), axis=1, out=cs[:, lo - a + 1: hi - a + 1])
         cs[:, hi - a + 1:] = cs[:, hi - a: hi - a + 1]
-        n, d = c1 - c0, h - self.hf
+        return cs
+
+    def _envelopes(self, cs: np.ndarray, thresholds: np.ndarray, counts: np.ndarray,
+                   fast: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The fast window sums (into ``fast``) from the running sums ``cs``, and which
+        centres pass the thresholds (channels x blocks x (seed, low, slow)) of their block
+        (``counts`` centres each): strong (the fast envelope past its low threshold), seed
+        (past the high one) and active (strong, or the slow envelope past its threshold)."""
+        strong, seed, active = np.empty((3,) + fast.shape, dtype=bool)
+        if _kernels is not None:  # the passes below in one
+            _kernels.envelopes(cs, self.hs, self.hf, thresholds.reshape(self.C, -1), counts, fast, strong, seed,
+                               active)
+            return strong, seed, active
+        n, h, d = fast.shape[1], self.hs, self.hs - self.hf
         slow = cs[:, 2 * h + 1: 2 * h + 1 + n] - cs[:, :n]
-        fast = np.subtract(cs[:, d + 2 * self.hf + 1: d + 2 * self.hf + 1 + n], cs[:, d: d + n], out=fast_out)
-        return fast, slow
+        np.subtract(cs[:, d + 2 * self.hf + 1: d + 2 * self.hf + 1 + n], cs[:, d: d + n], out=fast)
+        t_high, t_low, t_slow = (np.repeat(t, counts, axis=1) for t in thresholds.transpose(2, 0, 1))
+        np.greater(fast, t_low, out=strong)
+        np.greater(fast, t_high, out=seed)
+        np.logical_or(strong, slow > t_slow, out=active)
+        return strong, seed, active
 
     def _judge(self, c0: int, c1: int) -> None:
         """Find the runs among centres [c0, c1) and pass the finished ones on."""
@@ -515,14 +533,10 @@ class Detector:
         # (compared as integers: several times faster; no sum comes near 2^62, the cap of a
         # threshold that is beyond reach, inf or NaN)
         thresholds = np.floor(np.fmin(var_q[:, :, None] * limits, 2.0 ** 62)).astype(np.int64)
-        t_high, t_low, t_slow = thresholds.transpose(2, 0, 1)
         kept = self._fast.shape[1]  # the fast sums kept, then these (written in place: no concatenation)
         fast_all = np.empty((self.C, kept + c1 - c0), dtype=np.int64)
         fast_all[:, :kept] = self._fast
-        fast, slow = self._window_sums(c0, c1, fast_all[:, kept:])
-        strong = fast > np.repeat(t_low, counts, axis=1)
-        seed = fast > np.repeat(t_high, counts, axis=1)
-        active = strong | (slow > np.repeat(t_slow, counts, axis=1))
+        strong, seed, active = self._envelopes(self._running_sums(c0, c1), thresholds, counts, fast_all[:, kept:])
         self._strong = np.concatenate([self._strong, strong], axis=1)
         self._fast = fast_all
 
