@@ -418,10 +418,13 @@ class HumGuard:
         b, k, tail, p = self.block, HUM_FIT_BLOCKS, self.tail, self._partial.shape[1]
         total = p + n
         done, blocks = total // b, -(-total // b)  # blocks completed; blocks touched
-        ext = np.empty((C, tail + blocks * b))  # from the tail before the block in progress, whole blocks
-        ext[:, :tail], ext[:, tail: tail + p], ext[:, tail + p: tail + total] = self._before, self._partial, y
-        ext[:, tail + total:] = 0.0
-        yb = ext[:, tail:].reshape(C, blocks, b)
+        if p == 0 and n == blocks * b and y.dtype == np.float64 and y.flags.c_contiguous:
+            body = y  # whole blocks (as a batch's chunks come): no copy
+        else:  # the block in progress, then y, then zeros to the end of the last block touched
+            body = np.empty((C, blocks * b))
+            body[:, :p], body[:, p: total] = self._partial, y
+            body[:, total:] = 0.0
+        yb = body.reshape(C, blocks, b)
         # each block's projection, then block m's fit: the k blocks before it
         proj = np.concatenate([self._proj, yb[:, :done] @ self._basis], axis=1)
         coef = np.empty((C, blocks, self._coef.shape[1]))
@@ -440,7 +443,7 @@ class HumGuard:
         reach = np.hypot(coef[:, :, :half], coef[:, :, half:]).sum(axis=2) + level
         if _kernels is not None:  # the two passes below in one
             peak = np.empty((C, blocks))
-            _kernels.block_peaks(ext[:, tail:], b, peak)
+            _kernels.block_peaks(body, b, peak)
         else:
             peak = np.maximum(yb.max(axis=2), -yb.min(axis=2))  # (no |yb| the size of the chunk)
         over = peak > reach
@@ -450,7 +453,11 @@ class HumGuard:
         reach_before = np.concatenate([self._reach[:, None], reach], axis=1)
         # in the blocks touched, the samples gated: a sample past the reach within the tail before
         ch, at = np.nonzero(touched)  # in time order per channel
-        seen = ext[ch[:, None], at[:, None] * b + np.arange(tail + b)]  # each block and the tail before it
+        # each block and the tail before it (before the first block: the samples kept of the last call)
+        cols = at[:, None] * b + np.arange(-tail, b)
+        seen = body[ch[:, None], np.maximum(cols, 0)]
+        early = cols < 0
+        seen[early] = self._before[np.broadcast_to(ch[:, None], cols.shape)[early], cols[early] + tail]
         limit = np.where(np.arange(tail + b) < tail, reach_before[ch, at][:, None], reach_before[ch, at + 1][:, None])
         hits = np.zeros((ch.size, tail + b + 1), dtype=np.int32)
         np.cumsum(np.abs(seen) > limit, axis=1, out=hits[:, 1:])
@@ -475,8 +482,9 @@ class HumGuard:
                 clean[c, k + m] = (yb[c, m] - excess[i]) @ self._basis
             a = max(m * b - p, 0)
             spans.append((c, a, excess[i, a + p - m * b: min(total - m * b, b)]))
-        self._before = ext[:, done * b: done * b + tail].copy()
-        self._partial = ext[:, tail + done * b: tail + total].copy()
+        if done:
+            self._before = body[:, done * b - tail: done * b].copy()
+        self._partial = body[:, done * b: total].copy()
         self._proj, self._clean = proj[:, done: done + k], clean[:, done: done + k]
         self._dirty = dirty[:, done: done + k]
         self._coef = coef[:, done] if done < blocks else self._fit(proj[:, done: done + k])
