@@ -391,6 +391,13 @@ class HumGuard:
         """The fits of windows from the projections of their k blocks (... x k x 2K)."""
         return self._round(proj.reshape(*proj.shape[:-2], proj.shape[-2] * proj.shape[-1]) @ self._combine)
 
+    @staticmethod
+    def _reach_of(coef: np.ndarray, level: np.ndarray) -> np.ndarray:
+        """How far samples reach around the hum of fits ``coef`` (... x 2K: cosines, then
+        sines) at clip level ``level``: the hum's amplitude (the sum of its sinusoids') plus it."""
+        half = coef.shape[-1] // 2
+        return np.hypot(coef[..., :half], coef[..., half:]).sum(axis=-1) + level
+
     def _beyond(self, y: np.ndarray, fit: np.ndarray, level, gate: np.ndarray) -> np.ndarray:
         """What of blocks ``y`` stands beyond ``level`` around the hum that ``fit`` predicts
         for them, where ``gate`` holds (a block or ... x blocks)."""
@@ -439,20 +446,31 @@ class HumGuard:
         level = CLIP_K * 0.5 * (around[:, :, CLIP_HISTORY // 2 - 1] + around[:, :, CLIP_HISTORY // 2])
         # the samples that reach past the hum's amplitude and the level, and the tail after
         # each: in the blocks holding such a sample and the block after each
+        # (the reach, the hum's amplitude plus the level, is first bounded from below by the
+        # larger leg of each hypot, then made exactly where a block's peak passes the bound
+        # and where the blocks touched need it: hypot costs 15 ns a value)
         half = coef.shape[2] // 2
-        reach = np.hypot(coef[:, :, :half], coef[:, :, half:]).sum(axis=2) + level
+        reach = np.maximum(np.abs(coef[:, :, :half]), np.abs(coef[:, :, half:])).sum(axis=2) + level
         if _kernels is not None:  # the two passes below in one
             peak = np.empty((C, blocks))
             _kernels.block_peaks(body, b, peak)
         else:
             peak = np.maximum(yb.max(axis=2), -yb.min(axis=2))  # (no |yb| the size of the chunk)
+        near = peak > reach
+        reach[near] = self._reach_of(coef[near], level[near])
         over = peak > reach
         touched = over.copy()
         touched[:, 1:] |= over[:, :-1]
         touched[:, 0] |= (np.abs(self._before) > self._reach[:, None]).any(axis=1)  # a tail
-        reach_before = np.concatenate([self._reach[:, None], reach], axis=1)
         # in the blocks touched, the samples gated: a sample past the reach within the tail before
         ch, at = np.nonzero(touched)  # in time order per channel
+        wanted = np.zeros_like(touched)  # the blocks whose reach is read below, those before the touched ones
+        wanted[ch, at] = wanted[ch, np.maximum(at - 1, 0)] = True
+        if done:  # (and the last block completed: the next call's first block's tail)
+            wanted[:, done - 1] = True
+        wanted &= ~near
+        reach[wanted] = self._reach_of(coef[wanted], level[wanted])
+        reach_before = np.concatenate([self._reach[:, None], reach], axis=1)
         # each block and the tail before it (before the first block: the samples kept of the last call)
         cols = at[:, None] * b + np.arange(-tail, b)
         seen = body[ch[:, None], np.maximum(cols, 0)]
