@@ -125,3 +125,39 @@ def test_the_preprocessor_gives_the_same_output_without_the_kernels(monkeypatch)
     monkeypatch.setattr(dsp, "_kernels", None)
     for a, b in zip(ours, run()):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("bps", [2, 3])
+def test_edf_samples_are_numpys(bps):
+    """One signal of EDF (int16) or BDF (int24) records decoded and scaled, against the
+    numpy expressions of formats.edf, from a sample inside a record to one in another."""
+    rng = np.random.default_rng(bps)
+    spr, records, offset, record_bytes = 50, 7, 3 * bps * 50, 5 * bps * 50
+    raw = bytearray(rng.integers(0, 256, records * record_bytes + 1, dtype=np.uint8).tobytes())
+    shift, gain = 12.5, 0.031250000123
+    if bps == 2:
+        cells = np.ndarray((records, spr), "<i2", raw, offset + 1, (record_bytes, 2))
+    else:
+        cells = np.ndarray((records, spr), "<i4", raw, offset, (record_bytes, 3)) >> 8
+    want = ((cells.reshape(-1).astype(np.float64) + shift) * gain).astype(np.float32)
+    assert want.min() < 0 < want.max()
+    for lo, n in [(0, records * spr), (17, 1), (49, 2), (33, 250), (0, 0)]:
+        out = np.zeros(n + 4, dtype=np.float32)[2: n + 2]
+        kernels.edf_samples(raw, offset + 1, record_bytes, bps, spr, lo, shift, gain, out)
+        np.testing.assert_array_equal(out, want[lo: lo + n])
+    with pytest.raises(ValueError, match="outside"):
+        kernels.edf_samples(raw, offset + 1, record_bytes, bps, spr, 1, shift, gain, np.empty(records * spr, np.float32))
+
+
+@pytest.mark.parametrize("ext", ["edf", "bdf"])
+def test_edf_files_read_the_same_without_the_kernels(ext, tmp_path, monkeypatch):
+    from twitchwatch.formats import edf, open_recording, write_recording
+
+    rec, _ = simulate(SynthConfig(minutes=0.2, fs=250.0, n_channels=3, seed=2))
+    path = tmp_path / f"r.{ext}"
+    write_recording(path, rec)
+    opened = open_recording(path)
+    ours = [opened.read(a, b) for a, b in [(0, opened.n_samples), (123, 2345)]]
+    monkeypatch.setattr(edf, "_kernels", None)
+    for got, (a, b) in zip(ours, [(0, opened.n_samples), (123, 2345)]):
+        np.testing.assert_array_equal(got, open_recording(path).read(a, b))

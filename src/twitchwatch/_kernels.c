@@ -17,6 +17,10 @@
  *   with the thresholds of the block j falls in (thresholds: per row, blocks x (high, low,
  *   slow); counts: the centres of each block): strong = fast > low, seed = fast > high,
  *   active = strong | slow > slow's (detect.Detector._judge).
+ * edf_samples(raw, first, record_bytes, bps, spr, lo, shift, gain, out): one signal of EDF
+ *   (bps 2: int16) or BDF (bps 3: int24) data records in raw, its samples in each record
+ *   starting ``first`` bytes in and ``spr`` of them a record, from sample ``lo`` on:
+ *   float32((value + shift) * gain) in float64, edflib's scaling as formats.edf makes it.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -260,6 +264,55 @@ envelopes(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *
+edf_samples(PyObject *self, PyObject *args)
+{
+    PyObject *raw_obj, *o_obj;
+    Py_buffer raw, o;
+    Py_ssize_t first, record_bytes, bps, spr, lo, n, j, last;
+    double shift, gain;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OnnnnnddO:edf_samples", &raw_obj, &first, &record_bytes, &bps, &spr, &lo, &shift,
+                          &gain, &o_obj))
+        return NULL;
+    if (PyObject_GetBuffer(raw_obj, &raw, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (rows_of(o_obj, &o, 'f', 4, 1, "out") < 0) {
+        PyBuffer_Release(&raw);
+        return NULL;
+    }
+    n = o.shape[o.ndim - 1];
+    last = lo + n - 1; /* the last sample's bytes must lie inside raw */
+    if (o.ndim != 1 || (bps != 2 && bps != 3) || spr < 1 || lo < 0 || first < 0 || record_bytes < spr * bps
+        || (n > 0 && first + (last / spr) * record_bytes + (last % spr + 1) * bps > raw.len)) {
+        PyErr_SetString(PyExc_ValueError, "edf_samples: the samples asked for lie outside raw (or bps is not 2 or 3)");
+        PyBuffer_Release(&raw);
+        PyBuffer_Release(&o);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    {
+        const unsigned char *base = (const unsigned char *)raw.buf + first;
+        float *out = (float *)o.buf;
+        Py_ssize_t rec = lo / spr, i = lo % spr;
+        for (j = 0; j < n; rec++, i = 0) {
+            const unsigned char *p = base + rec * record_bytes + i * bps;
+            Py_ssize_t e = j + (spr - i < n - j ? spr - i : n - j);
+            if (bps == 2)
+                for (; j < e; j++, p += 2)
+                    out[j] = (float)(((double)(int16_t)(uint16_t)(p[0] | p[1] << 8) + shift) * gain);
+            else /* the three bytes as the top of an int32, then an arithmetic shift brings down the sign */
+                for (; j < e; j++, p += 3)
+                    out[j] = (float)(((double)((int32_t)((uint32_t)p[0] << 8 | (uint32_t)p[1] << 16
+                                                         | (uint32_t)p[2] << 24) >> 8) + shift) * gain);
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&raw);
+    PyBuffer_Release(&o);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"square_cumsum", square_cumsum, METH_VARARGS,
      "square_cumsum(x, out, clip, scale): out = cumsum(rint(minimum(float64(x)**2, clip) * scale))\n"
@@ -272,6 +325,9 @@ static PyMethodDef methods[] = {
     {"envelopes", envelopes, METH_VARARGS,
      "envelopes(cs, h, hf, thresholds, counts, fast, strong, seed, active): the fast window sums\n"
      "of the running sums cs into fast, and which centres pass the thresholds of their block."},
+    {"edf_samples", edf_samples, METH_VARARGS,
+     "edf_samples(raw, first, record_bytes, bps, spr, lo, shift, gain, out): one signal's samples\n"
+     "of EDF (bps 2) or BDF (bps 3) data records, scaled as edflib does, into out (float32)."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {
