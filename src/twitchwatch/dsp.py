@@ -674,7 +674,9 @@ class Preprocessor:
             sine at k f is one at k f's fold.)"""
             ks = np.array(list(self.harmonics) + places(mains)[1], dtype=np.float64)
             z = np.exp(2j * np.pi * mains * np.multiply.outer(t, ks))
-            basis = np.concatenate([z.real, z.imag], axis=1) * w[:, None]
+            basis = np.empty((n, 2 * ks.size))  # the cosines, then the sines, weighted
+            np.multiply(z.real, w[:, None], out=basis[:, :ks.size])
+            np.multiply(z.imag, w[:, None], out=basis[:, ks.size:])
             r = basis.T @ yw.T
             return float(np.sum(r * np.linalg.lstsq(basis.T @ basis, r, rcond=1e-9)[0]))
 
