@@ -616,8 +616,9 @@ class Detector:
             delta = np.where(skewed, s1 * a ** 3 - a * a, 0.0)
             dof = np.where(skewed, a * a - 2 * delta, 1.0 / (s1 * s1))
             for p in ps:
-                q = np.where(delta > 0, filters.chndtrix(1.0 - p, dof, np.maximum(delta, 1e-300)),
-                             filters.gammainccinv(dof / 2.0, p) * 2.0)
+                q = filters.gammainccinv(dof / 2.0, p) * 2.0
+                if np.any(delta > 0):  # (the noncentral quantile is slow, and needed only there)
+                    q = np.where(delta > 0, filters.chndtrix(1.0 - p, dof, np.maximum(delta, 1e-300)), q)
                 out.append(c1 + np.sqrt(c2) * (q - dof - delta) / a)
         t = np.stack(out, axis=1)
         return np.maximum(np.where(np.isfinite(t), t, 0.0), self.t_band)
