@@ -38,6 +38,31 @@ def test_square_cumsum_is_numpys(seed):
         kernels.square_cumsum(view, out[:, 1:], CLIP, SCALE)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_envelopes_are_numpys(seed, monkeypatch):
+    """The detector's window sums and threshold tests with the kernel and with numpy."""
+    rng = np.random.default_rng(seed)
+    det = detect.Detector(1000.0, 4)
+    counts = np.array([13, 250, 250, 250, 14])  # a stretch of centres across the floor's blocks
+    n = int(counts.sum())
+    cs = np.cumsum(rng.integers(0, 10 ** 9, size=(4, n + 2 * det.hs + 1)), axis=1)
+    thresholds = rng.integers(0, 3 * 10 ** 10, size=(4, counts.size, 3))
+    thresholds[0, 1] = 2 ** 62  # beyond reach
+
+    def run():
+        fast = np.zeros((4, n + 50), dtype=np.int64)[:, 50:]  # rows of a wider buffer, as _judge passes them
+        return (fast,) + det._envelopes(cs, thresholds, counts, fast)
+
+    ours = run()
+    monkeypatch.setattr(detect, "_kernels", None)
+    theirs = run()
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(a, b)
+    assert all(v.any() and not v.all() for v in ours[1:])
+    with pytest.raises(ValueError, match="shapes"):
+        kernels.envelopes(cs[:, 1:], det.hs, det.hf, thresholds.reshape(4, -1), counts, *run())
+
+
 @pytest.mark.parametrize("fs", [250.0, 1000.0])
 def test_the_detector_finds_the_same_bursts_without_the_kernels(fs, monkeypatch):
     rec, _ = simulate(SynthConfig(minutes=1.0, fs=fs, n_channels=3, seed=int(fs), twitch_rate=30.0))
@@ -100,3 +125,39 @@ def test_the_preprocessor_gives_the_same_output_without_the_kernels(monkeypatch)
     monkeypatch.setattr(dsp, "_kernels", None)
     for a, b in zip(ours, run()):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("bps", [2, 3])
+def test_edf_samples_are_numpys(bps):
+    """One signal of EDF (int16) or BDF (int24) records decoded and scaled, against the
+    numpy expressions of formats.edf, from a sample inside a record to one in another."""
+    rng = np.random.default_rng(bps)
+    spr, records, offset, record_bytes = 50, 7, 3 * bps * 50, 5 * bps * 50
+    raw = bytearray(rng.integers(0, 256, records * record_bytes + 1, dtype=np.uint8).tobytes())
+    shift, gain = 12.5, 0.031250000123
+    if bps == 2:
+        cells = np.ndarray((records, spr), "<i2", raw, offset + 1, (record_bytes, 2))
+    else:
+        cells = np.ndarray((records, spr), "<i4", raw, offset, (record_bytes, 3)) >> 8
+    want = ((cells.reshape(-1).astype(np.float64) + shift) * gain).astype(np.float32)
+    assert want.min() < 0 < want.max()
+    for lo, n in [(0, records * spr), (17, 1), (49, 2), (33, 250), (0, 0)]:
+        out = np.zeros(n + 4, dtype=np.float32)[2: n + 2]
+        kernels.edf_samples(raw, offset + 1, record_bytes, bps, spr, lo, shift, gain, out)
+        np.testing.assert_array_equal(out, want[lo: lo + n])
+    with pytest.raises(ValueError, match="outside"):
+        kernels.edf_samples(raw, offset + 1, record_bytes, bps, spr, 1, shift, gain, np.empty(records * spr, np.float32))
+
+
+@pytest.mark.parametrize("ext", ["edf", "bdf"])
+def test_edf_files_read_the_same_without_the_kernels(ext, tmp_path, monkeypatch):
+    from twitchwatch.formats import edf, open_recording, write_recording
+
+    rec, _ = simulate(SynthConfig(minutes=0.2, fs=250.0, n_channels=3, seed=2))
+    path = tmp_path / f"r.{ext}"
+    write_recording(path, rec)
+    opened = open_recording(path)
+    ours = [opened.read(a, b) for a, b in [(0, opened.n_samples), (123, 2345)]]
+    monkeypatch.setattr(edf, "_kernels", None)
+    for got, (a, b) in zip(ours, [(0, opened.n_samples), (123, 2345)]):
+        np.testing.assert_array_equal(got, open_recording(path).read(a, b))

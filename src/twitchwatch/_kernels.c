@@ -11,6 +11,16 @@
  * group_sums(x, step, out): per row of x (float64), the sum of each group of ``step``
  *   samples (2 <= step <= 8) as dsp.LowBand._sums makes it: x1 + x2 + ... one after another,
  *   then x0 + that.
+ * envelopes(cs, h, hf, thresholds, counts, fast, strong, seed, active): per row of the
+ *   running sums cs (int64), the window sums around each centre j, slow = cs[j + 2h + 1] -
+ *   cs[j] and fast = cs[j + h + hf + 1] - cs[j + h - hf] (into fast), and the comparisons
+ *   with the thresholds of the block j falls in (thresholds: per row, blocks x (high, low,
+ *   slow); counts: the centres of each block): strong = fast > low, seed = fast > high,
+ *   active = strong | slow > slow's (detect.Detector._judge).
+ * edf_samples(raw, first, record_bytes, bps, spr, lo, shift, gain, out): one signal of EDF
+ *   (bps 2: int16) or BDF (bps 3: int24) data records in raw, its samples in each record
+ *   starting ``first`` bytes in and ``spr`` of them a record, from sample ``lo`` on:
+ *   float32((value + shift) * gain) in float64, edflib's scaling as formats.edf makes it.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -39,8 +49,8 @@ rows_of(PyObject *obj, Py_buffer *v, char kind, Py_ssize_t itemsize, int writabl
     if (v->ndim < 1 || v->ndim > 2 || v->itemsize != itemsize || f[1] != '\0'
         || (kind == 'i' ? strchr("lq", f[0]) == NULL : f[0] != kind)
         || (v->shape[v->ndim - 1] > 1 && v->strides[v->ndim - 1] != itemsize)) {
-        PyErr_Format(PyExc_TypeError, "%s: expected a 1-D or 2-D %s array, contiguous along its rows",
-                     name, kind == 'i' ? "int64" : kind == 'f' ? "float32" : "float64");
+        PyErr_Format(PyExc_TypeError, "%s: expected a 1-D or 2-D %s array, contiguous along its rows", name,
+                     kind == 'i' ? "int64" : kind == 'f' ? "float32" : kind == '?' ? "bool" : "float64");
         PyBuffer_Release(v);
         return -1;
     }
@@ -187,6 +197,122 @@ group_sums(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* Row r of a 2-D buffer (or the 1-D one). */
+#define ROW(v, T, r) ((T *)((char *)(v).buf + (r) * ((v).ndim == 2 ? (v).strides[0] : 0)))
+
+static PyObject *
+envelopes(PyObject *self, PyObject *args)
+{
+    PyObject *obj[7];
+    Py_buffer v[7]; /* cs, thresholds, counts, fast, strong, seed, active */
+    static const char kinds[] = "iiii???", *names[] = {"cs", "thresholds", "counts", "fast",
+                                                       "strong", "seed", "active"};
+    Py_ssize_t h, hf, rows, n, blocks, total, r, k, j, e, got = 0;
+    int ok = 1;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OnnOOOOOO:envelopes", &obj[0], &h, &hf, &obj[1], &obj[2], &obj[3],
+                          &obj[4], &obj[5], &obj[6]))
+        return NULL;
+    for (; got < 7; got++)
+        if (rows_of(obj[got], &v[got], kinds[got], got < 4 ? 8 : 1, got >= 3,
+                    names[got]) < 0) {
+            ok = 0;
+            break;
+        }
+    if (ok) {
+        rows = v[0].ndim == 2 ? v[0].shape[0] : 1;
+        n = v[3].shape[v[3].ndim - 1];
+        blocks = v[2].shape[v[2].ndim - 1];
+        for (k = 0, total = 0; k < blocks; k++)
+            total += ((const int64_t *)v[2].buf)[k];
+        for (k = 0; k < 7; k++)
+            if (k != 2 && (v[k].ndim != v[0].ndim || (v[k].ndim == 2 && v[k].shape[0] != rows)))
+                ok = 0;
+        for (k = 4; k < 7; k++)
+            ok &= v[k].shape[v[k].ndim - 1] == n;
+        if (!ok || h < hf || hf < 0 || v[2].ndim != 1 || total != n || v[0].shape[v[0].ndim - 1] != n + 2 * h + 1
+            || v[1].shape[v[1].ndim - 1] != 3 * blocks) {
+            PyErr_SetString(PyExc_ValueError, "envelopes: the arrays' shapes do not fit together");
+            ok = 0;
+        }
+    }
+    if (ok) {
+        Py_BEGIN_ALLOW_THREADS
+        for (r = 0; r < rows; r++) {
+            const int64_t *cs = ROW(v[0], const int64_t, r), *t = ROW(v[1], const int64_t, r);
+            const int64_t *counts = (const int64_t *)v[2].buf;
+            int64_t *fast = ROW(v[3], int64_t, r);
+            char *strong = ROW(v[4], char, r), *seed = ROW(v[5], char, r), *active = ROW(v[6], char, r);
+            for (k = 0, j = 0; k < blocks; k++, t += 3) {
+                const int64_t high = t[0], low = t[1], slow_t = t[2];
+                const int64_t *f1 = cs + h + hf + 1, *f0 = cs + h - hf, *s1 = cs + 2 * h + 1;
+                for (e = j + counts[k]; j < e; j++) { /* (no branches: the compiler vectorizes) */
+                    int64_t f = f1[j] - f0[j];
+                    fast[j] = f;
+                    strong[j] = (char)(f > low);
+                    seed[j] = (char)(f > high);
+                    active[j] = (char)((f > low) | (s1[j] - cs[j] > slow_t));
+                }
+            }
+        }
+        Py_END_ALLOW_THREADS
+    }
+    while (got-- > 0)
+        PyBuffer_Release(&v[got]);
+    if (!ok)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+edf_samples(PyObject *self, PyObject *args)
+{
+    PyObject *raw_obj, *o_obj;
+    Py_buffer raw, o;
+    Py_ssize_t first, record_bytes, bps, spr, lo, n, j, last;
+    double shift, gain;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OnnnnnddO:edf_samples", &raw_obj, &first, &record_bytes, &bps, &spr, &lo, &shift,
+                          &gain, &o_obj))
+        return NULL;
+    if (PyObject_GetBuffer(raw_obj, &raw, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (rows_of(o_obj, &o, 'f', 4, 1, "out") < 0) {
+        PyBuffer_Release(&raw);
+        return NULL;
+    }
+    n = o.shape[o.ndim - 1];
+    last = lo + n - 1; /* the last sample's bytes must lie inside raw */
+    if (o.ndim != 1 || (bps != 2 && bps != 3) || spr < 1 || lo < 0 || first < 0 || record_bytes < spr * bps
+        || (n > 0 && first + (last / spr) * record_bytes + (last % spr + 1) * bps > raw.len)) {
+        PyErr_SetString(PyExc_ValueError, "edf_samples: the samples asked for lie outside raw (or bps is not 2 or 3)");
+        PyBuffer_Release(&raw);
+        PyBuffer_Release(&o);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    {
+        const unsigned char *base = (const unsigned char *)raw.buf + first;
+        float *out = (float *)o.buf;
+        Py_ssize_t rec = lo / spr, i = lo % spr;
+        for (j = 0; j < n; rec++, i = 0) {
+            const unsigned char *p = base + rec * record_bytes + i * bps;
+            Py_ssize_t e = j + (spr - i < n - j ? spr - i : n - j);
+            if (bps == 2)
+                for (; j < e; j++, p += 2)
+                    out[j] = (float)(((double)(int16_t)(uint16_t)(p[0] | p[1] << 8) + shift) * gain);
+            else /* the three bytes as the top of an int32, then an arithmetic shift brings down the sign */
+                for (; j < e; j++, p += 3)
+                    out[j] = (float)(((double)((int32_t)((uint32_t)p[0] << 8 | (uint32_t)p[1] << 16
+                                                         | (uint32_t)p[2] << 24) >> 8) + shift) * gain);
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&raw);
+    PyBuffer_Release(&o);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"square_cumsum", square_cumsum, METH_VARARGS,
      "square_cumsum(x, out, clip, scale): out = cumsum(rint(minimum(float64(x)**2, clip) * scale))\n"
@@ -196,6 +322,12 @@ static PyMethodDef methods[] = {
     {"group_sums", group_sums, METH_VARARGS,
      "group_sums(x, step, out): the sum of each group of step samples of each row of x (float64),\n"
      "x1 + ... + x(step-1) first, then x0 + that."},
+    {"envelopes", envelopes, METH_VARARGS,
+     "envelopes(cs, h, hf, thresholds, counts, fast, strong, seed, active): the fast window sums\n"
+     "of the running sums cs into fast, and which centres pass the thresholds of their block."},
+    {"edf_samples", edf_samples, METH_VARARGS,
+     "edf_samples(raw, first, record_bytes, bps, spr, lo, shift, gain, out): one signal's samples\n"
+     "of EDF (bps 2) or BDF (bps 3) data records, scaled as edflib does, into out (float32)."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {

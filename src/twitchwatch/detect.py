@@ -53,7 +53,7 @@ except ImportError:  # not built: numpy makes the same sums
 
 _Q = 1024.0  # fixed-point scale of squared microvolts
 _CLIP_UV = 1.0e5  # |x| above this is clipped for the envelopes (100 mV: nothing real)
-_MAX_STEP = 1 << 15  # samples handled per inner step: bounds memory and integer sums
+_MAX_STEP = 1 << 16  # samples handled per inner step: bounds memory and integer sums (a minute at 1000 Hz in one)
 _FLOOR_EVERY = 8  # a full-history floor is refreshed every this many blocks (2 s)
 _DOF_EVERY = 240  # ... and the noise's autocorrelation every this many (60 s)
 SPREAD_CAP = 3  # other channels active at once that make a burst as widespread as can be
@@ -126,10 +126,14 @@ def sorted_quantile(a: np.ndarray, q: float, axis: int = -1, dtype=None, overwri
     s = a if overwrite else np.sort(a, axis=axis)
     pos = (s.shape[axis] - 1) * q
     lo = int(np.floor(pos))
-    below = np.take(s, lo, axis=axis).astype(dtype or s.dtype, copy=False)
+
+    def at(i: int):  # (of one row, a scalar: indexing is several times faster than np.take)
+        return (s[i] if s.ndim == 1 else np.take(s, i, axis=axis)).astype(dtype or s.dtype, copy=False)
+
+    below = at(lo)
     if pos == lo:
         return below
-    return below + (pos - lo) * (np.take(s, lo + 1, axis=axis).astype(dtype or s.dtype, copy=False) - below)
+    return below + (pos - lo) * (at(lo + 1) - below)
 
 
 def chi2_threshold(p: float, dof):
@@ -306,9 +310,11 @@ class _NoiseFloor:
         """Samples (from the start) whose floor is known."""
         return self.n_floors * self.block if self.floors.shape[1] else 0
 
-    def at(self, idx: np.ndarray | int) -> np.ndarray:
-        """Floor per channel at sample indices ``idx`` (channels x len(idx), or channels)."""
-        return self.floors[:, np.minimum(idx // self.block, self.n_floors - 1) - self.k0]
+    def at(self, idx: np.ndarray | int, ch: np.ndarray | int | None = None) -> np.ndarray:
+        """Floor per channel at sample indices ``idx`` (channels x len(idx), or channels);
+        with ``ch``, only channel ``ch[i]``'s at ``idx[i]`` (a number for numbers)."""
+        k = np.minimum(idx // self.block, self.n_floors - 1) - self.k0
+        return self.floors[:, k] if ch is None else self.floors[ch, k]
 
     def runs(self, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The floors that samples [c0, c1) are judged against, one per block (channels x
@@ -486,9 +492,10 @@ class Detector:
         self._trim()
         return sorted(bursts, key=lambda b: (b.start, b.channel)) if final else bursts
 
-    def _window_sums(self, c0: int, c1: int, fast_out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Integer sums of squares over [j-h, j+h] for centres j in [c0, c1), for the fast
-        (into ``fast_out`` when given) and the slow half-width h, from one running sum."""
+    def _running_sums(self, c0: int, c1: int) -> np.ndarray:
+        """The running sum (with a lead zero) of the integer squares over [c0 - h, c1 + h],
+        h the slow half-width (zeros outside the data): the window sums of centres [c0, c1)
+        are differences of it."""
         h = self.hs  # the wider window; the fast one sits inside it
         a, b = c0 - h, c1 + h
         lo, hi = max(a, self._b0), min(b, self._n)
@@ -504,10 +511,27 @@ class Detector:
             seg *= _Q
             np.cumsum(np.rint(seg, out=seg).astype(np.int64), axis=1, out=cs[:, lo - a + 1: hi - a + 1])
         cs[:, hi - a + 1:] = cs[:, hi - a: hi - a + 1]
-        n, d = c1 - c0, h - self.hf
+        return cs
+
+    def _envelopes(self, cs: np.ndarray, thresholds: np.ndarray, counts: np.ndarray,
+                   fast: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The fast window sums (into ``fast``) from the running sums ``cs``, and which
+        centres pass the thresholds (channels x blocks x (seed, low, slow)) of their block
+        (``counts`` centres each): strong (the fast envelope past its low threshold), seed
+        (past the high one) and active (strong, or the slow envelope past its threshold)."""
+        strong, seed, active = np.empty((3,) + fast.shape, dtype=bool)
+        if _kernels is not None:  # the passes below in one
+            _kernels.envelopes(cs, self.hs, self.hf, thresholds.reshape(self.C, -1), counts, fast, strong, seed,
+                               active)
+            return strong, seed, active
+        n, h, d = fast.shape[1], self.hs, self.hs - self.hf
         slow = cs[:, 2 * h + 1: 2 * h + 1 + n] - cs[:, :n]
-        fast = np.subtract(cs[:, d + 2 * self.hf + 1: d + 2 * self.hf + 1 + n], cs[:, d: d + n], out=fast_out)
-        return fast, slow
+        np.subtract(cs[:, d + 2 * self.hf + 1: d + 2 * self.hf + 1 + n], cs[:, d: d + n], out=fast)
+        t_high, t_low, t_slow = (np.repeat(t, counts, axis=1) for t in thresholds.transpose(2, 0, 1))
+        np.greater(fast, t_low, out=strong)
+        np.greater(fast, t_high, out=seed)
+        np.logical_or(strong, slow > t_slow, out=active)
+        return strong, seed, active
 
     def _judge(self, c0: int, c1: int) -> None:
         """Find the runs among centres [c0, c1) and pass the finished ones on."""
@@ -517,14 +541,10 @@ class Detector:
         # (compared as integers: several times faster; no sum comes near 2^62, the cap of a
         # threshold that is beyond reach, inf or NaN)
         thresholds = np.floor(np.fmin(var_q[:, :, None] * limits, 2.0 ** 62)).astype(np.int64)
-        t_high, t_low, t_slow = thresholds.transpose(2, 0, 1)
         kept = self._fast.shape[1]  # the fast sums kept, then these (written in place: no concatenation)
         fast_all = np.empty((self.C, kept + c1 - c0), dtype=np.int64)
         fast_all[:, :kept] = self._fast
-        fast, slow = self._window_sums(c0, c1, fast_all[:, kept:])
-        strong = fast > np.repeat(t_low, counts, axis=1)
-        seed = fast > np.repeat(t_high, counts, axis=1)
-        active = strong | (slow > np.repeat(t_slow, counts, axis=1))
+        strong, seed, active = self._envelopes(self._running_sums(c0, c1), thresholds, counts, fast_all[:, kept:])
         self._strong = np.concatenate([self._strong, strong], axis=1)
         self._fast = fast_all
 
@@ -598,8 +618,9 @@ class Detector:
             delta = np.where(skewed, s1 * a ** 3 - a * a, 0.0)
             dof = np.where(skewed, a * a - 2 * delta, 1.0 / (s1 * s1))
             for p in ps:
-                q = np.where(delta > 0, filters.chndtrix(1.0 - p, dof, np.maximum(delta, 1e-300)),
-                             filters.gammainccinv(dof / 2.0, p) * 2.0)
+                q = filters.gammainccinv(dof / 2.0, p) * 2.0
+                if np.any(delta > 0):  # (the noncentral quantile is slow, and needed only there)
+                    q = np.where(delta > 0, filters.chndtrix(1.0 - p, dof, np.maximum(delta, 1e-300)), q)
                 out.append(c1 + np.sqrt(c2) * (q - dof - delta) / a)
         t = np.stack(out, axis=1)
         return np.maximum(np.where(np.isfinite(t), t, 0.0), self.t_band)
@@ -665,7 +686,7 @@ class Detector:
                 seg = seg[~out]
         if seg.size < 8:
             return 1.0
-        return float(sorted_quantile(np.abs(seg), 0.5, overwrite=True) / 0.6745 / self.floor.at(start)[ch])
+        return float(sorted_quantile(np.abs(seg), 0.5, overwrite=True) / 0.6745 / self.floor.at(start, ch))
 
     def _offer(self, ch: int, start: int, stop: int) -> None:
         """A finished seeded run: merge it with the pending group or queue it."""
@@ -811,8 +832,8 @@ class Detector:
         once: the bursts' samples are laid end to end and reduced per burst. (``rhythm``
         and ``background`` were found when the bursts were queued.)"""
         b0, fs, n_bursts = self._b0, self.fs, ch.size
-        sigma = self.floor.at(start)[ch, np.arange(n_bursts)]
-        sigma_low = self.floor_low.at(start)[ch, np.arange(n_bursts)]
+        sigma = self.floor.at(start, ch)
+        sigma_low = self.floor_low.at(start, ch)
         x, which, first = _ragged(self._x, ch, start - b0, stop - b0)
         n = (stop - start).astype(np.float64)
         ptp = np.maximum.reduceat(x, first) - np.minimum.reduceat(x, first)
@@ -879,29 +900,45 @@ class Detector:
         have = (k >= fl.k0) & (k < min(fl.n_sigmas, fl.n_floors))
         n = have.sum(axis=1)
         if not n.any():
-            return fl.at(start)[ch, np.arange(ch.size)]
+            return fl.at(start, ch)
         at = np.clip(k - fl.k0, 0, fl.sigmas.shape[1] - 1)
         sig = np.sort(np.where(have, fl.sigmas[ch[:, None], at], np.inf), axis=1)  # the ones kept first
         rows = np.arange(ch.size)
         mid = 0.5 * (sig[rows, np.maximum(n - 1, 0) // 2].astype(np.float64) + sig[rows, n // 2])
-        return np.where(n > 0, mid, fl.at(start)[ch, rows])
+        return np.where(n > 0, mid, fl.at(start, ch))
 
     def _centroids(self, ch: np.ndarray, a: np.ndarray, z: np.ndarray) -> np.ndarray:
         """Spectral centroid (Hz) of each segment [a, z) of the buffer: demeaned, Hann
         window, zero-padded to a power of two of at least 64, one FFT per size."""
         x, which, first = _ragged(self._x, ch, a, z)
         size = (z - a).astype(np.int64)
-        pos = np.arange(x.size) - first[which]
-        x = x - (np.add.reduceat(x, first) / size)[which]
-        span = np.maximum(size - 1, 1)[which]
-        x *= np.where(size[which] > 1, 0.5 - 0.5 * np.cos(2.0 * np.pi * pos / span), 1.0)
+        pos = np.arange(x.size) - np.repeat(first, size)
+        x -= np.repeat(np.add.reduceat(x, first) / size, size)
+        window = pos.astype(np.float64)  # the Hann window, in place: 0.5 - 0.5 cos(2 pi pos / span)
+        window *= 2.0 * np.pi
+        window /= np.repeat(np.maximum(size - 1, 1), size)
+        np.cos(window, out=window)
+        window *= 0.5
+        np.subtract(0.5, window, out=window)
+        if np.any(size == 1):  # a one-sample segment is left as it is
+            window[first[size == 1]] = 1.0
+        x *= window
         n_fft = np.maximum(64, 1 << np.ceil(np.log2(np.maximum(size, 1))).astype(np.int64))
+        # the frames of all sizes back to back in one buffer, each segment on its row of its
+        # size's frame (rows in segment order): one scatter of the samples fills them all
+        sizes = sorted(set(n_fft.tolist()))  # (np.unique would import numpy.ma: start-up)
+        rows = np.array([np.count_nonzero(n_fft == nf) for nf in sizes], dtype=np.int64)
+        offset = np.concatenate([[0], np.cumsum(rows * sizes)])
+        group = np.searchsorted(sizes, n_fft)
+        row = np.empty(ch.size, dtype=np.int64)
+        for g, nf in enumerate(sizes):
+            row[n_fft == nf] = np.arange(rows[g])
+        frames = np.zeros(int(offset[-1]))
+        frames[np.repeat(offset[group] + row * n_fft, size) + pos] = x
         out = np.zeros(ch.size)
-        for nf in sorted(set(n_fft.tolist())):  # (np.unique would import numpy.ma: start-up)
+        for g, nf in enumerate(sizes):
             sel = n_fft == nf
-            mine = sel[which]  # the samples of this size's segments
-            frame = np.zeros((int(sel.sum()), nf))
-            frame[(np.cumsum(sel) - 1)[which[mine]], pos[mine]] = x[mine]
+            frame = frames[offset[g]: offset[g + 1]].reshape(rows[g], nf)
             spec = np.abs(np.fft.rfft(frame, axis=1)) ** 2
             total = spec.sum(axis=1)
             cent = (spec * np.fft.rfftfreq(nf, 1.0 / self.fs)).sum(axis=1)  # row by row, as one burst alone
