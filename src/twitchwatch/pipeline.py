@@ -113,19 +113,22 @@ def fold_onsets(episodes: list[Episode], onset_s: float = ONSET_S) -> list[Episo
     20 seeds and 4 rates, and no true one). Applied to a finished list only: a stream
     shows a twitch at once and folds it when it ends, since holding every twitch for
     ``onset_s`` would break the latency bar."""
-    spasms = [e for e in episodes if e.kind == "spasm"]
-    if not spasms:
-        return list(episodes)
+    spasms: dict[int, list[tuple[float, float]]] = {}
+    twitches: dict[int, list[int]] = {}
+    for i, e in enumerate(episodes):
+        if e.kind == "spasm":
+            spasms.setdefault(e.channel, []).append((e.start_s, e.end_s))
+        elif e.kind == "twitch":
+            twitches.setdefault(e.channel, []).append(i)
     drop = set()
-    for ch in {e.channel for e in spasms}:
-        mine = sorted((e.start_s, e.end_s) for e in spasms if e.channel == ch)
+    for ch in spasms.keys() & twitches.keys():
+        mine = sorted(spasms[ch])
         starts, ends = np.array([a for a, _ in mine]), np.maximum.accumulate([z for _, z in mine])
-        twitches = [i for i, e in enumerate(episodes) if e.kind == "twitch" and e.channel == ch]
-        t = np.array([episodes[i].start_s for i in twitches])
+        t = np.array([episodes[i].start_s for i in twitches[ch]])
         after = np.searchsorted(starts, t, side="left")  # the first spasm starting at or after each twitch
         soon = (after < starts.size) & (starts[np.minimum(after, starts.size - 1)] - t < onset_s)
         inside = (after > 0) & (t <= ends[np.maximum(after - 1, 0)])
-        drop.update(i for i, d in zip(twitches, soon | inside) if d)
+        drop.update(i for i, d in zip(twitches[ch], soon | inside) if d)
     return [e for i, e in enumerate(episodes) if i not in drop]
 
 
