@@ -642,9 +642,11 @@ class Detector:
         size = stop - start
         first = np.concatenate([[0], np.cumsum(size)[:-1]])
         which = np.repeat(np.arange(ch.size), size)
-        rows, cols = ch[which], np.arange(which.size) - first[which] + (start - self._b0)[which]
-        f = self._fast[rows, cols]
-        keep = self._strong[rows, cols] & (f >= (np.maximum.reduceat(f, first) * self.params.rel_extent ** 2)[which])
+        # flat takes (the buffers are C-contiguous here, just extended): 2 x faster than [rows, cols]
+        cols = np.arange(which.size) - first[which] + (start - self._b0)[which]
+        f = self._fast.ravel().take(cols + (ch * self._fast.shape[1])[which])
+        strong = self._strong.ravel().take(cols + (ch * self._strong.shape[1])[which])
+        keep = strong & (f >= (np.maximum.reduceat(f, first) * self.params.rel_extent ** 2)[which])
         on = np.flatnonzero(keep)
         lo, hi = np.searchsorted(on, first), np.searchsorted(on, first + size)
         if np.any(hi == lo):  # a run with nothing kept: as _extent fails on it
