@@ -465,3 +465,26 @@ def test_median_is_numpys_to_the_bit(seed):
             ours = median(x, axis=axis)
             assert np.shape(ours) == np.shape(ref)
             np.testing.assert_array_equal(ours, ref)
+
+
+def test_the_hum_guards_window_middles_are_the_sorts():
+    """The comparator network (dsp._window_middles) against sorting each window: every
+    pattern of 8 zeros and ones (which settles a network), ties, inf, and NaN (sorted)."""
+    from itertools import product
+
+    from twitchwatch.dsp import CLIP_HISTORY, _window_middles
+
+    def sorted_middles(hist, n):
+        s = np.sort(np.lib.stride_tricks.sliding_window_view(hist, CLIP_HISTORY, axis=1)[:, :n], axis=2)
+        return s[:, :, CLIP_HISTORY // 2 - 1], s[:, :, CLIP_HISTORY // 2]
+
+    assert CLIP_HISTORY == 8  # the network's width
+    bits = np.array(list(product((0.0, 1.0), repeat=8)))
+    rng = np.random.default_rng(0)
+    cases = [bits, rng.integers(0, 4, size=(6, 40)).astype(float), np.abs(rng.normal(size=(8, 607)))]
+    cases[1][:, :5] = np.inf  # the history before any block
+    cases.append(np.where(rng.random((3, 30)) < 0.1, np.nan, rng.normal(size=(3, 30))))
+    for hist in cases:
+        for n in (1, hist.shape[1] - CLIP_HISTORY + 1):
+            for ours, ref in zip(_window_middles(hist, n), sorted_middles(hist, n)):
+                np.testing.assert_array_equal(ours, ref)

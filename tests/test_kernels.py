@@ -91,6 +91,11 @@ def test_block_peaks_are_numpys(seed):
     kernels.block_peaks(y, 40, out)
     yb = y.reshape(4, 30, 40)
     np.testing.assert_array_equal(out, np.maximum(yb.max(axis=2), -yb.min(axis=2)))
+    y[0, 500] = -np.inf
+    odd = np.empty((4, 200))  # blocks that are no multiple of the kernel's four lanes
+    kernels.block_peaks(y, 6, odd)
+    yb = y.reshape(4, 200, 6)
+    np.testing.assert_array_equal(odd, np.maximum(yb.max(axis=2), -yb.min(axis=2)))
     with pytest.raises(ValueError, match="out's blocks"):
         kernels.block_peaks(y, 41, out)
 

@@ -368,14 +368,17 @@ def _ragged(buf: np.ndarray, rows: np.ndarray, a: np.ndarray, z: np.ndarray) -> 
     return buf[rows[which], cols].astype(np.float64), which, first
 
 
-def _any_between(mask: np.ndarray, rows: np.ndarray, a: np.ndarray, z: np.ndarray) -> np.ndarray:
+def _any_between(mask: np.ndarray, rows: np.ndarray, a: np.ndarray, z: np.ndarray,
+                 on: np.ndarray | None = None) -> np.ndarray:
     """Per segment, whether mask[rows, a:z] holds a True (rows, a and z broadcast
     together): whether a True falls between the segment's ends, among the flat positions
-    of the Trues (one pass over the mask, however many segments)."""
+    of the Trues (one pass over the mask, however many segments; none when the caller
+    passes them, ``on``: np.flatnonzero(mask), for several calls on one mask)."""
     start = rows * mask.shape[1] + a
     if start.size == 0:  # no segments (most stream chunks): no pass over the mask
         return np.zeros(start.shape, dtype=bool)
-    on = np.flatnonzero(mask)
+    if on is None:
+        on = np.flatnonzero(mask)
     return np.searchsorted(on, start + (z - a)) > np.searchsorted(on, start)
 
 
@@ -639,9 +642,11 @@ class Detector:
         size = stop - start
         first = np.concatenate([[0], np.cumsum(size)[:-1]])
         which = np.repeat(np.arange(ch.size), size)
-        rows, cols = ch[which], np.arange(which.size) - first[which] + (start - self._b0)[which]
-        f = self._fast[rows, cols]
-        keep = self._strong[rows, cols] & (f >= (np.maximum.reduceat(f, first) * self.params.rel_extent ** 2)[which])
+        # flat takes (the buffers are C-contiguous here, just extended): 2 x faster than [rows, cols]
+        cols = np.arange(which.size) - first[which] + (start - self._b0)[which]
+        f = self._fast.ravel().take(cols + (ch * self._fast.shape[1])[which])
+        strong = self._strong.ravel().take(cols + (ch * self._strong.shape[1])[which])
+        keep = strong & (f >= (np.maximum.reduceat(f, first) * self.params.rel_extent ** 2)[which])
         on = np.flatnonzero(keep)
         lo, hi = np.searchsorted(on, first), np.searchsorted(on, first + size)
         if np.any(hi == lo):  # a run with nothing kept: as _extent fails on it
@@ -850,14 +855,15 @@ class Detector:
         lo_a, lo_z = np.maximum(start - self.pad, b0) - b0, np.minimum(stop + self.merge + self.hs, self._n) - b0
         low, _, low_first = _ragged(self._low, ch, lo_a, lo_z)
         low_ptp = np.maximum.reduceat(low, low_first) - np.minimum.reduceat(low, low_first)
-        hit = _any_between(self._strong, np.arange(self.C)[:, None], start - b0, stop - b0)  # channels x bursts
+        strong = np.flatnonzero(self._strong)  # (once for the three looks at it below)
+        hit = _any_between(self._strong, np.arange(self.C)[:, None], start - b0, stop - b0, strong)  # channels x bursts
         # how many other channels are active at once, up to SPREAD_CAP (as a share of it):
         # a motor unit shows on its channel and a neighbour or two, however many channels
         # the board has; a movement or a tap reaches more
         others = hit.sum(axis=0) - hit[ch, np.arange(n_bursts)]
         spread = np.minimum(others, SPREAD_CAP) / SPREAD_CAP
         snr = ptp / sigma
-        sync = self._sync(ch, start - b0)
+        sync = self._sync(ch, start - b0, strong)
         return {
             "lead": self._lead(ch, start) / sigma,
             "duration_s": n / fs,
@@ -874,18 +880,18 @@ class Detector:
             "sync": sync,
         }
 
-    def _sync(self, ch: np.ndarray, start: np.ndarray) -> np.ndarray:
+    def _sync(self, ch: np.ndarray, start: np.ndarray, strong: np.ndarray) -> np.ndarray:
         """How many other channels turn active within ``sync_s`` of each burst's start
         (buffer index) after ``sync_quiet_s`` of quiet, up to SPREAD_CAP (as a share of it).
         A cable tap or a knock reaches several channels at the same instant; a motor unit
         shows on its channel and a neighbour or two, and ongoing activity elsewhere did not
         just start. The buffer holds ``context`` (0.5 s) before a burst, so both spans are
-        always inside it."""
+        always inside it. ``strong``: np.flatnonzero of the strong mask."""
         p, rows = self.params, np.arange(self.C)[:, None]
         tol = max(1, int(round(p.sync_s * self.fs)))
         quiet = max(1, int(round(p.sync_quiet_s * self.fs)))
-        turned = (_any_between(self._strong, rows, start - tol, start + tol + 1)
-                  & ~_any_between(self._strong, rows, start - tol - quiet, start - tol))
+        turned = (_any_between(self._strong, rows, start - tol, start + tol + 1, strong)
+                  & ~_any_between(self._strong, rows, start - tol - quiet, start - tol, strong))
         others = turned.sum(axis=0) - turned[ch, np.arange(ch.size)]
         return np.minimum(others, SPREAD_CAP) / SPREAD_CAP
 
