@@ -262,7 +262,7 @@ envelopes(PyObject *self, PyObject *args)
             for (k = 0, j = 0; k < blocks; k++, t += 3) {
                 const int64_t high = t[0], low = t[1], slow_t = t[2];
                 const int64_t *f1 = cs + h + hf + 1, *f0 = cs + h - hf, *s1 = cs + 2 * h + 1;
-                for (e = j + counts[k]; j < e; j++) { /* (no branches: the compiler vectorizes) */
+                for (e = j + counts[k]; j < e; j++) { /* (no branches; not vectorized: 64-bit compares need SSE4.2) */
                     int64_t f = f1[j] - f0[j];
                     fast[j] = f;
                     strong[j] = (char)(f > low);
