@@ -11,7 +11,8 @@ from scipy import signal
 from conftest import QUIET, episode_keys, run_pipeline
 from twitchwatch.detect import Detector, DetectorParams
 from twitchwatch.dsp import Preprocessor, board_cutoff
-from twitchwatch.pipeline import ONSET_S, SPASM_MIN_S, SPASM_SURE, Pipeline, SpasmJoiner, analyze, detect, fold_onsets
+from twitchwatch.pipeline import (ONSET_S, RUN_GAP_S, RUN_LEAST, SPASM_MIN_S, SPASM_SURE, Pipeline, SpasmJoiner,
+                                  analyze, detect, finished, fold_onsets, runs_as_artifacts)
 from twitchwatch.types import Burst, Chunk, Episode, Recording
 
 RATES = (125.0, 200.0, 250.0, 1000.0)
@@ -424,6 +425,22 @@ def test_twitches_just_before_or_inside_a_spasm_on_its_channel_are_folded_into_i
         (0, early, "twitch"), (0, 9.9, "artifact"), (0, 10.0, "spasm"), (0, 20.5, "twitch"), (1, soon, "twitch"),
         (2, 29.0, "spasm"), (2, 30.0, "spasm")]
     assert fold_onsets([e for e in eps if e.kind != "spasm"]) == [e for e in eps if e.kind != "spasm"]
+
+
+def test_a_run_of_twitches_on_a_channel_is_reported_as_a_contractions_potentials():
+    """RUN_LEAST or more twitches on one channel, each within RUN_GAP_S of the one before,
+    are artifacts (a driven unit, a contraction resolved into potentials); fewer, wider
+    apart, on other channels, or broken by a longer gap, stay twitches."""
+    g = RUN_GAP_S
+    run = [_ep(0, 10.0 + k * 0.8 * g, 10.01 + k * 0.8 * g, "twitch") for k in range(RUN_LEAST)]
+    short = [_ep(0, 20.0 + k * 0.8 * g, 20.01 + k * 0.8 * g, "twitch") for k in range(RUN_LEAST - 1)]
+    wide = [_ep(0, 30.0 + k * 1.2 * g, 30.01 + k * 1.2 * g, "twitch") for k in range(RUN_LEAST + 1)]
+    spread = [_ep(k % 2, 40.0 + k * 0.8 * g, 40.01 + k * 0.8 * g, "twitch") for k in range(RUN_LEAST + 1)]
+    eps = run + short + wide + spread + [_ep(0, 10.0 + 0.4 * g, 10.5, "artifact")]
+    out = runs_as_artifacts(eps)
+    assert [e.kind for e in out] == ["artifact"] * RUN_LEAST + ["twitch"] * (len(eps) - RUN_LEAST - 1) + ["artifact"]
+    assert [(e.channel, e.start_s, e.confidence) for e in out] == [(e.channel, e.start_s, e.confidence) for e in eps]
+    assert [e.start_s for e in finished(list(reversed(eps)))] == sorted(e.start_s for e in eps)
 
 
 @pytest.mark.parametrize("fs", [250.0, 1000.0])

@@ -18,7 +18,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from .errors import RecordingError, UserError
-from .pipeline import Pipeline, fold_onsets
+from .pipeline import Pipeline, finished
 from .types import Chunk, Episode
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ def run_stream(source: Source, *, duration_s: float | None = None, mains_hz: flo
             res.lost_samples = int(source.lost_samples) if limit is None else sum(n for _, n in res.gaps)
             for s in sinks:
                 s.close()
-    res.episodes = sorted(fold_onsets(res.episodes), key=lambda e: (e.start_s, e.channel))
+    res.episodes = finished(res.episodes)
     return res
 
 
