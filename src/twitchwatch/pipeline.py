@@ -129,11 +129,7 @@ def runs_as_artifacts(episodes: list[Episode], gap_s: float = RUN_GAP_S, least: 
     generator (20 seeds, 4 rates) 11 false twitches fewer and no true one lost; our
     held-out set is unchanged."""
     out = list(episodes)
-    twitches: dict[int, list[int]] = {}
-    for i, e in enumerate(out):
-        if e.kind == "twitch":
-            twitches.setdefault(e.channel, []).append(i)
-    for idx in twitches.values():
+    for idx in _of_kind(out, "twitch").values():
         idx.sort(key=lambda i: out[i].start_s)
         t = np.array([out[i].start_s for i in idx])
         run = np.concatenate([[0], np.cumsum(np.diff(t) >= gap_s)])  # which run each twitch is in
@@ -147,16 +143,10 @@ def fold_onsets(episodes: list[Episode], onset_s: float = ONSET_S) -> list[Episo
     less than ``onset_s`` before one: a cramp's first single potentials, before its
     interference pattern builds up (on the independent generator, 15 false twitches over
     20 seeds and 4 rates, and no true one). For a finished list (``finished``)."""
-    spasms: dict[int, list[tuple[float, float]]] = {}
-    twitches: dict[int, list[int]] = {}
-    for i, e in enumerate(episodes):
-        if e.kind == "spasm":
-            spasms.setdefault(e.channel, []).append((e.start_s, e.end_s))
-        elif e.kind == "twitch":
-            twitches.setdefault(e.channel, []).append(i)
+    spasms, twitches = _of_kind(episodes, "spasm"), _of_kind(episodes, "twitch")
     drop = set()
     for ch in spasms.keys() & twitches.keys():
-        mine = sorted(spasms[ch])
+        mine = sorted((episodes[i].start_s, episodes[i].end_s) for i in spasms[ch])
         starts, ends = np.array([a for a, _ in mine]), np.maximum.accumulate([z for _, z in mine])
         t = np.array([episodes[i].start_s for i in twitches[ch]])
         after = np.searchsorted(starts, t, side="left")  # the first spasm starting at or after each twitch
@@ -164,6 +154,15 @@ def fold_onsets(episodes: list[Episode], onset_s: float = ONSET_S) -> list[Episo
         inside = (after > 0) & (t <= ends[np.maximum(after - 1, 0)])
         drop.update(i for i, d in zip(twitches[ch], soon | inside) if d)
     return [e for i, e in enumerate(episodes) if i not in drop]
+
+
+def _of_kind(episodes: list[Episode], kind: str) -> dict[int, list[int]]:
+    """Per channel, the indices of the episodes of ``kind``, in list order."""
+    out: dict[int, list[int]] = {}
+    for i, e in enumerate(episodes):
+        if e.kind == kind:
+            out.setdefault(e.channel, []).append(i)
+    return out
 
 
 def analyze(rec: Recording, chunk_s: float = BATCH_CHUNK_S, mains_hz: float | None | str = "auto",

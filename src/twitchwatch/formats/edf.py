@@ -16,12 +16,12 @@ import pyedflib
 
 from ..errors import RecordingError
 from ..types import Recording
+from .checks import FileSamples, check_picks, fail, finish
 
 try:
     from .. import _kernels  # the samples of a signal decoded and scaled in one pass
 except ImportError:  # not built: numpy makes the same values
     _kernels = None
-from .checks import FileSamples, check_picks, fail, finish
 
 DEFAULT_START = _dt.datetime(2000, 1, 1)
 START_UNKNOWN = "twitchwatch start-unknown"
