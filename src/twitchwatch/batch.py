@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 from .errors import RecordingError, UserError
 from .types import Episode
 
-MAINS = {"auto": "auto", "none": None, "50": 50.0, "60": 60.0}
 CONNECT_TIMEOUT_S = 5.0
 LOCAL_WORKERS = 2
 
@@ -78,7 +77,7 @@ def analyze_one(path: str, options: Options) -> Result:
     """Open and analyse one recording; failures come back in the result, not as exceptions."""
     from .classify import make_classifier
     from .formats import open_recording
-    from .pipeline import analyze
+    from .pipeline import MAINS, analyze
     from .quality import SignalStats, signal_warnings, snippets
     from .report_json import events_doc
 

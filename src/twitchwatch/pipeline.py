@@ -27,6 +27,7 @@ from .dsp import Preprocessor
 from .types import Burst, Chunk, Episode, Recording
 
 BATCH_CHUNK_S = 60.0
+MAINS = {"auto": "auto", "none": None, "50": 50.0, "60": 60.0}  # --mains -> analyze's mains_hz
 SPASM_JOIN_S = 1.0
 SPASM_MIN_S = 0.4  # a shorter spasm, even joined, that the model is not sure of (below SPASM_SURE)
 SPASM_SURE = 0.9  # ... is reported as a brief contraction (artifact)
