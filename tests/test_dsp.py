@@ -488,3 +488,18 @@ def test_the_hum_guards_window_middles_are_the_sorts():
         for n in (1, hist.shape[1] - CLIP_HISTORY + 1):
             for ours, ref in zip(_window_middles(hist, n), sorted_middles(hist, n)):
                 np.testing.assert_array_equal(ours, ref)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 1000, 10_000, 12_345])
+def test_tones_are_the_exponentials(n):
+    """dsp.tones (angle addition) against np.exp of each angle: as close as the angles'
+    own rounding allows, at consecutive sample numbers and with holes."""
+    from twitchwatch.dsp import tones
+
+    rng = np.random.default_rng(n)
+    freqs = rng.uniform(-500.0, 500.0, 13)
+    for at in (np.arange(n), np.sort(rng.choice(3 * n, n, replace=False))):
+        ref = np.exp(2j * np.pi * np.multiply.outer(freqs, at / 1000.0))
+        ours = tones(at, freqs, 1000.0)
+        assert ours.shape == ref.shape
+        np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-15 * (1 + 3e3 * at.max()))

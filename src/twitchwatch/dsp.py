@@ -20,6 +20,7 @@ A hole longer than ``MAX_BRIDGE_S`` restarts the filters at the next sample inst
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -155,6 +156,20 @@ def mains_harmonics(x: np.ndarray, fs: float, mains_hz: float, min_ratio: float 
     return tuple(keep)
 
 
+def tones(at: np.ndarray, freqs: np.ndarray, fs: float) -> np.ndarray:
+    """exp(2j pi f t) for each of ``freqs`` at sample numbers ``at`` (whole numbers, t =
+    at / fs): freqs x samples. By angle addition: the exponentials at the multiples of a
+    step of about sqrt(samples) times those within one step. As accurate as np.exp of
+    each angle (whose own rounding is 1e-11 at 10 s of 500 Hz), with a fiftieth of the
+    exponentials over 10,000 samples (a complex exponential costs 25-30 ns)."""
+    at = np.asarray(at, dtype=np.int64)
+    end = int(at.max(initial=0)) + 1
+    step = max(1, math.isqrt(end))
+    turn = 2j * np.pi * np.asarray(freqs, dtype=np.float64)[:, None] / fs  # per sample
+    coarse, fine = np.exp(np.arange(0, end, step) * turn), np.exp(np.arange(step) * turn)
+    return (coarse[:, :, None] * fine[:, None, :]).reshape(turn.size, -1)[:, at]
+
+
 MAINS_DRIFT = 0.005  # grids keep within +-0.5 % of 50/60 Hz (most within +-0.1 %)
 MAINS_EXACT = 2e-4  # closer to nominal than this is nominal (the comb's whole-sample period holds)
 
@@ -171,11 +186,10 @@ def measure_mains(x: np.ndarray, fs: float, nominal: float, harmonics: tuple[int
     n = x.shape[1]
     if n < int(0.5 * fs):
         return nominal
-    t = (np.arange(n) if at is None else np.asarray(at, dtype=np.float64)) / fs
     xw = (x - x.mean(axis=1, keepdims=True)) * np.hanning(n)
     grid = nominal * (1.0 + np.linspace(-MAINS_DRIFT, MAINS_DRIFT, 81))
     f = np.multiply.outer(np.asarray(harmonics, dtype=np.float64), grid).ravel()
-    power = (np.abs(xw @ np.exp(-2j * np.pi * np.multiply.outer(t, f))) ** 2).sum(axis=0)
+    power = (np.abs(xw @ tones(np.arange(n) if at is None else at, -f, fs).T) ** 2).sum(axis=0)
     power = power.reshape(len(harmonics), grid.size).sum(axis=0)
     i = int(power.argmax())
     if i in (0, grid.size - 1):
@@ -664,7 +678,6 @@ class Preprocessor:
         y = np.concatenate(self._rechecked, axis=1).astype(np.float64)
         self._rechecked = []
         n = y.shape[1]
-        t = np.arange(n) / self.fs
         w = np.hanning(n)
         yw = (y - y.mean(axis=1, keepdims=True)) * w
         around = np.concatenate([[0.0], np.linspace(2.0, 5.0, 7), -np.linspace(2.0, 5.0, 7)])
@@ -672,7 +685,7 @@ class Preprocessor:
         def lines(places: list[float]) -> np.ndarray:
             """Which of ``places`` hold a line (power summed over channels)."""
             f = np.asarray(places, dtype=np.float64)[:, None] + around[None, :]
-            p = (np.abs(yw @ np.exp(-2j * np.pi * np.multiply.outer(t, f.ravel()))) ** 2).sum(axis=0)
+            p = (np.abs(yw @ tones(np.arange(n), -f.ravel(), self.fs).T) ** 2).sum(axis=0)
             p = p.reshape(f.shape)
             return p[:, 0] > RECHECK_RATIO * median(p[:, 1:], axis=1)
 
@@ -694,12 +707,12 @@ class Preprocessor:
             weighted basis' Gram matrix and R its products with the output. (A sampled
             sine at k f is one at k f's fold.)"""
             ks = np.array(list(self.harmonics) + places(mains)[1], dtype=np.float64)
-            z = np.exp(2j * np.pi * mains * np.multiply.outer(t, ks))
-            basis = np.empty((n, 2 * ks.size))  # the cosines, then the sines, weighted
-            np.multiply(z.real, w[:, None], out=basis[:, :ks.size])
-            np.multiply(z.imag, w[:, None], out=basis[:, ks.size:])
-            r = basis.T @ yw.T
-            return float(np.sum(r * np.linalg.lstsq(basis.T @ basis, r, rcond=1e-9)[0]))
+            z = tones(np.arange(n), mains * ks, self.fs)
+            basis = np.empty((2 * ks.size, n))  # the cosines, then the sines, weighted
+            np.multiply(z.real, w, out=basis[:ks.size])
+            np.multiply(z.imag, w, out=basis[ks.size:])
+            r = basis @ yw.T
+            return float(np.sum(r * np.linalg.lstsq(basis @ basis.T, r, rcond=1e-9)[0]))
 
         grid = self.mains_hz * (1.0 + np.linspace(-RETUNE_SPAN, RETUNE_SPAN, 49))
         energy = np.array([fit(f) for f in grid])
