@@ -1,5 +1,6 @@
 """The compiled single passes (twitchwatch._kernels) against the numpy expressions they
-stand for, and the detector's bursts the same with them and without."""
+stand for, and the detector's bursts the same with them and without (the window sums and
+their threshold tests on every instruction set the CPU has)."""
 from __future__ import annotations
 
 import numpy as np
@@ -14,13 +15,22 @@ kernels = pytest.importorskip("twitchwatch._kernels", reason="the C extension wa
 CLIP, SCALE = detect._CLIP_UV * detect._CLIP_UV, detect._Q
 
 
+@pytest.fixture(params=kernels.available())
+def isa(request):
+    """Each test on each code path this CPU can run (the default one restored after)."""
+    default = kernels.isa()
+    kernels.isa(request.param)
+    yield request.param
+    kernels.isa(default)
+
+
 def numpy_square_cumsum(x: np.ndarray) -> np.ndarray:
     seg = np.minimum(np.square(x, dtype=np.float64), CLIP) * SCALE
     return np.cumsum(np.rint(seg).astype(np.int64), axis=-1)
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_square_cumsum_is_numpys(seed):
+def test_square_cumsum_is_numpys(seed, isa):
     rng = np.random.default_rng(seed)
     x = (rng.standard_t(2, size=(5, 3000)) * rng.uniform(0.01, 300)).astype(np.float32)
     x[0, :5] = [0.0, -0.0, 1e5, -3e7, np.inf]  # zeros, the clip's edge, beyond it
@@ -32,6 +42,9 @@ def test_square_cumsum_is_numpys(seed):
     one = np.empty(view.shape[1], dtype=np.int64)
     kernels.square_cumsum(view[2], one, CLIP, SCALE)
     np.testing.assert_array_equal(one, numpy_square_cumsum(view[2]))
+    for n in range(9):  # shorter than a vector, and a vector and some
+        kernels.square_cumsum(view[3, :n], one[:n], CLIP, SCALE)
+        np.testing.assert_array_equal(one[:n], numpy_square_cumsum(view[3, :n]))
     with pytest.raises(TypeError, match="float32"):
         kernels.square_cumsum(view.astype(np.float64), out, CLIP, SCALE)
     with pytest.raises(ValueError, match="x's shape"):
@@ -39,7 +52,7 @@ def test_square_cumsum_is_numpys(seed):
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_envelopes_are_numpys(seed, monkeypatch):
+def test_envelopes_are_numpys(seed, isa, monkeypatch):
     """The detector's window sums and threshold tests with the kernel and with numpy."""
     rng = np.random.default_rng(seed)
     det = detect.Detector(1000.0, 4)
@@ -63,8 +76,13 @@ def test_envelopes_are_numpys(seed, monkeypatch):
         kernels.envelopes(cs[:, 1:], det.hs, det.hf, thresholds.reshape(4, -1), counts, *run())
 
 
+def test_an_unknown_instruction_set_is_refused():
+    with pytest.raises(ValueError, match="not available"):
+        kernels.isa("sse9")
+
+
 @pytest.mark.parametrize("fs", [250.0, 1000.0])
-def test_the_detector_finds_the_same_bursts_without_the_kernels(fs, monkeypatch):
+def test_the_detector_finds_the_same_bursts_without_the_kernels(fs, isa, monkeypatch):
     rec, _ = simulate(SynthConfig(minutes=1.0, fs=fs, n_channels=3, seed=int(fs), twitch_rate=30.0))
     pre = Preprocessor(rec.fs, rec.n_channels)
     chunks = [c for chunk in rec.chunks(int(7.3 * fs)) for c in pre.process(chunk)] + pre.flush()

@@ -21,12 +21,26 @@
  *   (bps 2: int16) or BDF (bps 3: int24) data records in raw, its samples in each record
  *   starting ``first`` bytes in and ``spr`` of them a record, from sample ``lo`` on:
  *   float32((value + shift) * gain) in float64, edflib's scaling as formats.edf makes it.
+ *
+ * square_cumsum and envelopes have an AVX2 path, chosen at run time where the CPU has it
+ * (isa() tells which runs and sets it, for the tests): four values a vector, the same
+ * operations on each (the running sums are integer, so their order does not matter).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#define HAVE_AVX2_CLONE 1
+#define AVX2 __attribute__((target("avx2")))
+#include <immintrin.h>
+#else
+#define HAVE_AVX2_CLONE 0
+#endif
+
+static int use_avx2 = 0;
 
 #if defined(__clang__)
 #pragma clang fp contract(off)
@@ -58,13 +72,66 @@ rows_of(PyObject *obj, Py_buffer *v, char kind, Py_ssize_t itemsize, int writabl
     return 0;
 }
 
+#define TWO52 4503599627370496.0
+
+/* One row of square_cumsum from ``sum`` on. */
+static void
+square_cumsum_row(const float *x, int64_t *out, Py_ssize_t n, double clip, double scale, int64_t sum)
+{
+    Py_ssize_t j;
+    for (j = 0; j < n; j++) {
+        double v = (double)x[j] * (double)x[j];
+        if (v > clip) /* (NaN stays NaN, as np.minimum keeps it) */
+            v = clip;
+        v *= scale;
+        /* rint: below 2^52, adding and taking away 2^52 rounds to the nearest integer,
+         * ties to even, as rint does (a library call otherwise, without SSE4.1); the
+         * values are squares (>= 0) and clip * scale is far below 2^52 */
+        sum += (int64_t)(v < TWO52 ? (v + TWO52) - TWO52 : nearbyint(v));
+        out[j] = sum;
+    }
+}
+
+#if HAVE_AVX2_CLONE
+/* square_cumsum_row, four values a vector: the rounded value is the bits of v + 2^52 less
+ * those of 2^52 (v + 2^52 lies in [2^52, 2^53), where the bits count whole numbers); the
+ * running sum within the vector by two shifted adds. A vector with a value not below 2^52
+ * (NaN) goes the scalar way. */
+AVX2 static void
+square_cumsum_avx2(const float *x, int64_t *out, Py_ssize_t n, double clip, double scale)
+{
+    const __m256d vclip = _mm256_set1_pd(clip), vscale = _mm256_set1_pd(scale), two52 = _mm256_set1_pd(TWO52);
+    const __m256i zero = _mm256_setzero_si256();
+    int64_t sum = 0;
+    Py_ssize_t j;
+    for (j = 0; j + 4 <= n; j += 4) {
+        __m256d v = _mm256_cvtps_pd(_mm_loadu_ps(x + j));
+        __m256i k;
+        v = _mm256_mul_pd(v, v);
+        v = _mm256_mul_pd(_mm256_min_pd(vclip, v), vscale); /* (min_pd gives its second operand for NaN) */
+        if (_mm256_movemask_pd(_mm256_cmp_pd(v, two52, _CMP_LT_OQ)) != 0xF) {
+            square_cumsum_row(x + j, out + j, 4, clip, scale, sum);
+            sum = out[j + 3];
+            continue;
+        }
+        k = _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(v, two52)), _mm256_castpd_si256(two52));
+        k = _mm256_add_epi64(k, _mm256_blend_epi32(_mm256_permute4x64_epi64(k, 0x90), zero, 0x03));
+        k = _mm256_add_epi64(k, _mm256_blend_epi32(_mm256_permute4x64_epi64(k, 0x40), zero, 0x0F));
+        /* (the sum so far as a scalar: the only dependence from one vector to the next) */
+        _mm256_storeu_si256((__m256i *)(out + j), _mm256_add_epi64(k, _mm256_set1_epi64x(sum)));
+        sum += _mm256_extract_epi64(k, 3);
+    }
+    square_cumsum_row(x + j, out + j, n - j, clip, scale, sum);
+}
+#endif
+
 static PyObject *
 square_cumsum(PyObject *self, PyObject *args)
 {
     PyObject *x_obj, *o_obj;
     Py_buffer x, o;
     double clip, scale;
-    Py_ssize_t rows, n, xs, os, r, j;
+    Py_ssize_t rows, n, xs, os, r;
     (void)self;
     if (!PyArg_ParseTuple(args, "OOdd:square_cumsum", &x_obj, &o_obj, &clip, &scale))
         return NULL;
@@ -87,19 +154,14 @@ square_cumsum(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     for (r = 0; r < rows; r++) {
         const float *xr = (const float *)((const char *)x.buf + r * xs);
-        int64_t *orow = (int64_t *)((char *)o.buf + r * os), sum = 0;
-        for (j = 0; j < n; j++) {
-            double v = (double)xr[j] * (double)xr[j];
-            if (v > clip) /* (NaN stays NaN, as np.minimum keeps it) */
-                v = clip;
-            v *= scale;
-            /* rint: below 2^52, adding and taking away 2^52 rounds to the nearest integer,
-             * ties to even, as rint does (a library call otherwise, without SSE4.1); the
-             * values are squares (>= 0) and clip * scale is far below 2^52 */
-            sum += (int64_t)(v < 4503599627370496.0 ? (v + 4503599627370496.0) - 4503599627370496.0
-                                                    : nearbyint(v));
-            orow[j] = sum;
+        int64_t *orow = (int64_t *)((char *)o.buf + r * os);
+#if HAVE_AVX2_CLONE
+        if (use_avx2) {
+            square_cumsum_avx2(xr, orow, n, clip, scale);
+            continue;
         }
+#endif
+        square_cumsum_row(xr, orow, n, clip, scale, 0);
     }
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&x);
@@ -216,6 +278,51 @@ group_sums(PyObject *self, PyObject *args)
 /* Row r of a 2-D buffer (or the 1-D one). */
 #define ROW(v, T, r) ((T *)((char *)(v).buf + (r) * ((v).ndim == 2 ? (v).strides[0] : 0)))
 
+/* envelopes' centres [j, e) of one row, all judged by the thresholds t (high, low, slow). */
+static void
+envelopes_run(const int64_t *cs, Py_ssize_t h, Py_ssize_t hf, const int64_t *t, Py_ssize_t j, Py_ssize_t e,
+              int64_t *fast, char *strong, char *seed, char *active)
+{
+    const int64_t high = t[0], low = t[1], slow_t = t[2];
+    const int64_t *f1 = cs + h + hf + 1, *f0 = cs + h - hf, *s1 = cs + 2 * h + 1;
+    for (; j < e; j++) { /* (no branches) */
+        int64_t f = f1[j] - f0[j];
+        fast[j] = f;
+        strong[j] = (char)(f > low);
+        seed[j] = (char)(f > high);
+        active[j] = (char)((f > low) | (s1[j] - cs[j] > slow_t));
+    }
+}
+
+#if HAVE_AVX2_CLONE
+/* envelopes_run, four centres a vector: each comparison's four lanes as a 4-bit mask,
+ * spread to four bytes of 0 or 1 by a table. */
+AVX2 static void
+envelopes_avx2(const int64_t *cs, Py_ssize_t h, Py_ssize_t hf, const int64_t *t, Py_ssize_t j, Py_ssize_t e,
+               int64_t *fast, char *strong, char *seed, char *active)
+{
+    static const uint32_t spread[16] = {
+        0x00000000, 0x00000001, 0x00000100, 0x00000101, 0x00010000, 0x00010001, 0x00010100, 0x00010101,
+        0x01000000, 0x01000001, 0x01000100, 0x01000101, 0x01010000, 0x01010001, 0x01010100, 0x01010101};
+    const __m256i high = _mm256_set1_epi64x(t[0]), low = _mm256_set1_epi64x(t[1]), slow_t = _mm256_set1_epi64x(t[2]);
+    const int64_t *f1 = cs + h + hf + 1, *f0 = cs + h - hf, *s1 = cs + 2 * h + 1;
+    for (; j + 4 <= e; j += 4) {
+        __m256i f = _mm256_sub_epi64(_mm256_loadu_si256((const __m256i *)(f1 + j)),
+                                     _mm256_loadu_si256((const __m256i *)(f0 + j)));
+        __m256i slow = _mm256_sub_epi64(_mm256_loadu_si256((const __m256i *)(s1 + j)),
+                                        _mm256_loadu_si256((const __m256i *)(cs + j)));
+        int is_strong = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(f, low)));
+        int is_seed = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(f, high)));
+        int is_slow = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(slow, slow_t)));
+        _mm256_storeu_si256((__m256i *)(fast + j), f);
+        memcpy(strong + j, &spread[is_strong], 4);
+        memcpy(seed + j, &spread[is_seed], 4);
+        memcpy(active + j, &spread[is_strong | is_slow], 4);
+    }
+    envelopes_run(cs, h, hf, t, j, e, fast, strong, seed, active);
+}
+#endif
+
 static PyObject *
 envelopes(PyObject *self, PyObject *args)
 {
@@ -223,7 +330,7 @@ envelopes(PyObject *self, PyObject *args)
     Py_buffer v[7]; /* cs, thresholds, counts, fast, strong, seed, active */
     static const char kinds[] = "iiii???", *names[] = {"cs", "thresholds", "counts", "fast",
                                                        "strong", "seed", "active"};
-    Py_ssize_t h, hf, rows, n, blocks, total, r, k, j, e, got = 0;
+    Py_ssize_t h, hf, rows, n, blocks, total, r, k, j, got = 0;
     int ok = 1;
     (void)self;
     if (!PyArg_ParseTuple(args, "OnnOOOOOO:envelopes", &obj[0], &h, &hf, &obj[1], &obj[2], &obj[3],
@@ -259,16 +366,14 @@ envelopes(PyObject *self, PyObject *args)
             const int64_t *counts = (const int64_t *)v[2].buf;
             int64_t *fast = ROW(v[3], int64_t, r);
             char *strong = ROW(v[4], char, r), *seed = ROW(v[5], char, r), *active = ROW(v[6], char, r);
-            for (k = 0, j = 0; k < blocks; k++, t += 3) {
-                const int64_t high = t[0], low = t[1], slow_t = t[2];
-                const int64_t *f1 = cs + h + hf + 1, *f0 = cs + h - hf, *s1 = cs + 2 * h + 1;
-                for (e = j + counts[k]; j < e; j++) { /* (no branches; not vectorized: 64-bit compares need SSE4.2) */
-                    int64_t f = f1[j] - f0[j];
-                    fast[j] = f;
-                    strong[j] = (char)(f > low);
-                    seed[j] = (char)(f > high);
-                    active[j] = (char)((f > low) | (s1[j] - cs[j] > slow_t));
+            for (k = 0, j = 0; k < blocks; j += counts[k], k++, t += 3) {
+#if HAVE_AVX2_CLONE
+                if (use_avx2) {
+                    envelopes_avx2(cs, h, hf, t, j, j + counts[k], fast, strong, seed, active);
+                    continue;
                 }
+#endif
+                envelopes_run(cs, h, hf, t, j, j + counts[k], fast, strong, seed, active);
             }
         }
         Py_END_ALLOW_THREADS
@@ -329,6 +434,41 @@ edf_samples(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* Which code path square_cumsum and envelopes take: "avx2" or "baseline" (for the tests,
+ * which run both). */
+static PyObject *
+set_isa(PyObject *self, PyObject *args)
+{
+    const char *name = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "|s:isa", &name))
+        return NULL;
+    if (name != NULL) {
+        if (strcmp(name, "baseline") == 0)
+            use_avx2 = 0;
+#if HAVE_AVX2_CLONE
+        else if (strcmp(name, "avx2") == 0 && __builtin_cpu_supports("avx2"))
+            use_avx2 = 1;
+#endif
+        else {
+            PyErr_Format(PyExc_ValueError, "instruction set %s is not available here", name);
+            return NULL;
+        }
+    }
+    return PyUnicode_FromString(use_avx2 ? "avx2" : "baseline");
+}
+
+static PyObject *
+available(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+#if HAVE_AVX2_CLONE
+    if (__builtin_cpu_supports("avx2"))
+        return Py_BuildValue("(ss)", "baseline", "avx2");
+#endif
+    return Py_BuildValue("(s)", "baseline");
+}
+
 static PyMethodDef methods[] = {
     {"square_cumsum", square_cumsum, METH_VARARGS,
      "square_cumsum(x, out, clip, scale): out = cumsum(rint(minimum(float64(x)**2, clip) * scale))\n"
@@ -344,6 +484,10 @@ static PyMethodDef methods[] = {
     {"edf_samples", edf_samples, METH_VARARGS,
      "edf_samples(raw, first, record_bytes, bps, spr, lo, shift, gain, out): one signal's samples\n"
      "of EDF (bps 2) or BDF (bps 3) data records, scaled as edflib does, into out (float32)."},
+    {"isa", set_isa, METH_VARARGS,
+     "isa([name]): the instruction set square_cumsum and envelopes use ('avx2' or 'baseline');\n"
+     "with a name, use it."},
+    {"available", available, METH_NOARGS, "available(): the instruction sets this CPU can run."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {
@@ -353,5 +497,9 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__kernels(void)
 {
+#if HAVE_AVX2_CLONE
+    __builtin_cpu_init();
+    use_avx2 = __builtin_cpu_supports("avx2");
+#endif
     return PyModule_Create(&module);
 }
