@@ -151,7 +151,7 @@ def test_the_preprocessor_gives_the_same_output_without_the_kernels(monkeypatch)
 
 
 @pytest.mark.parametrize("bps", [2, 3])
-def test_edf_samples_are_numpys(bps):
+def test_edf_samples_are_numpys(bps, isa):
     """One signal of EDF (int16) or BDF (int24) records decoded and scaled, against the
     numpy expressions of formats.edf, from a sample inside a record to one in another."""
     rng = np.random.default_rng(bps)
@@ -164,16 +164,21 @@ def test_edf_samples_are_numpys(bps):
         cells = np.ndarray((records, spr), "<i4", raw, offset, (record_bytes, 3)) >> 8
     want = ((cells.reshape(-1).astype(np.float64) + shift) * gain).astype(np.float32)
     assert want.min() < 0 < want.max()
-    for lo, n in [(0, records * spr), (17, 1), (49, 2), (33, 250), (0, 0)]:
+    for lo, n in [(0, records * spr), (17, 1), (49, 2), (33, 250), (0, 0), (300, 50), (301, 49), (5, 338)]:
         out = np.zeros(n + 4, dtype=np.float32)[2: n + 2]
         kernels.edf_samples(raw, offset + 1, record_bytes, bps, spr, lo, shift, gain, out)
         np.testing.assert_array_equal(out, want[lo: lo + n])
+    # the data ending with the last sample (no vector may read past it)
+    cut = memoryview(raw)[: (records - 1) * record_bytes + offset + 1 + spr * bps]
+    out = np.empty(records * spr, dtype=np.float32)
+    kernels.edf_samples(cut, offset + 1, record_bytes, bps, spr, 0, shift, gain, out)
+    np.testing.assert_array_equal(out, want)
     with pytest.raises(ValueError, match="outside"):
         kernels.edf_samples(raw, offset + 1, record_bytes, bps, spr, 1, shift, gain, np.empty(records * spr, np.float32))
 
 
 @pytest.mark.parametrize("ext", ["edf", "bdf"])
-def test_edf_files_read_the_same_without_the_kernels(ext, tmp_path, monkeypatch):
+def test_edf_files_read_the_same_without_the_kernels(ext, isa, tmp_path, monkeypatch):
     from twitchwatch.formats import edf, open_recording, write_recording
 
     rec, _ = simulate(SynthConfig(minutes=0.2, fs=250.0, n_channels=3, seed=2))

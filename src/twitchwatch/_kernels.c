@@ -22,9 +22,9 @@
  *   starting ``first`` bytes in and ``spr`` of them a record, from sample ``lo`` on:
  *   float32((value + shift) * gain) in float64, edflib's scaling as formats.edf makes it.
  *
- * square_cumsum and envelopes have an AVX2 path, chosen at run time where the CPU has it
- * (isa() tells which runs and sets it, for the tests): four values a vector, the same
- * operations on each (the running sums are integer, so their order does not matter).
+ * square_cumsum, envelopes and edf_samples have an AVX2 path, chosen at run time where the
+ * CPU has it (isa() tells which runs and sets it, for the tests): four values a vector, the
+ * same operations on each (the running sums are integer, so their order does not matter).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -385,6 +385,31 @@ envelopes(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* edf_samples' scaling of one value. */
+#define EDF_SCALED(v) ((float)(((double)(v) + shift) * gain))
+
+#if HAVE_AVX2_CLONE
+/* n samples of one record from p (bps bytes each) into out, four a vector where the 16
+ * bytes read for them lie before ``end``; the number done. Each value is placed in the
+ * top bytes of a 32-bit lane and shifted down with its sign, then scaled as EDF_SCALED. */
+AVX2 static Py_ssize_t
+edf_run_avx2(const unsigned char *p, const unsigned char *end, Py_ssize_t bps, Py_ssize_t n, double shift,
+             double gain, float *out)
+{
+    const __m128i place = bps == 2 ? _mm_setr_epi8(-1, -1, 0, 1, -1, -1, 2, 3, -1, -1, 4, 5, -1, -1, 6, 7)
+                                   : _mm_setr_epi8(-1, 0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11);
+    const __m256d vshift = _mm256_set1_pd(shift), vgain = _mm256_set1_pd(gain);
+    const int down = bps == 2 ? 16 : 8;
+    Py_ssize_t j;
+    for (j = 0; j + 4 <= n && p + 16 <= end; j += 4, p += 4 * bps) {
+        __m128i v = _mm_srai_epi32(_mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p), place), down);
+        __m256d d = _mm256_mul_pd(_mm256_add_pd(_mm256_cvtepi32_pd(v), vshift), vgain);
+        _mm_storeu_ps(out + j, _mm256_cvtpd_ps(d));
+    }
+    return j;
+}
+#endif
+
 static PyObject *
 edf_samples(PyObject *self, PyObject *args)
 {
@@ -414,18 +439,26 @@ edf_samples(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     {
         const unsigned char *base = (const unsigned char *)raw.buf + first;
+        const unsigned char *end = (const unsigned char *)raw.buf + raw.len;
         float *out = (float *)o.buf;
         Py_ssize_t rec = lo / spr, i = lo % spr;
+        (void)end;
         for (j = 0; j < n; rec++, i = 0) {
             const unsigned char *p = base + rec * record_bytes + i * bps;
-            Py_ssize_t e = j + (spr - i < n - j ? spr - i : n - j);
+            Py_ssize_t e = j + (spr - i < n - j ? spr - i : n - j), done;
+#if HAVE_AVX2_CLONE
+            if (use_avx2) {
+                done = edf_run_avx2(p, end, bps, e - j, shift, gain, out + j);
+                j += done;
+                p += done * bps;
+            }
+#endif
             if (bps == 2)
                 for (; j < e; j++, p += 2)
-                    out[j] = (float)(((double)(int16_t)(uint16_t)(p[0] | p[1] << 8) + shift) * gain);
+                    out[j] = EDF_SCALED((int16_t)(uint16_t)(p[0] | p[1] << 8));
             else /* the three bytes as the top of an int32, then an arithmetic shift brings down the sign */
                 for (; j < e; j++, p += 3)
-                    out[j] = (float)(((double)((int32_t)((uint32_t)p[0] << 8 | (uint32_t)p[1] << 16
-                                                         | (uint32_t)p[2] << 24) >> 8) + shift) * gain);
+                    out[j] = EDF_SCALED((int32_t)((uint32_t)p[0] << 8 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 24) >> 8);
         }
     }
     Py_END_ALLOW_THREADS
@@ -434,8 +467,8 @@ edf_samples(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* Which code path square_cumsum and envelopes take: "avx2" or "baseline" (for the tests,
- * which run both). */
+/* Which code path square_cumsum, envelopes and edf_samples take: "avx2" or "baseline" (for
+ * the tests, which run both). */
 static PyObject *
 set_isa(PyObject *self, PyObject *args)
 {
@@ -485,8 +518,8 @@ static PyMethodDef methods[] = {
      "edf_samples(raw, first, record_bytes, bps, spr, lo, shift, gain, out): one signal's samples\n"
      "of EDF (bps 2) or BDF (bps 3) data records, scaled as edflib does, into out (float32)."},
     {"isa", set_isa, METH_VARARGS,
-     "isa([name]): the instruction set square_cumsum and envelopes use ('avx2' or 'baseline');\n"
-     "with a name, use it."},
+     "isa([name]): the instruction set square_cumsum, envelopes and edf_samples use ('avx2' or\n"
+     "'baseline'); with a name, use it."},
     {"available", available, METH_NOARGS, "available(): the instruction sets this CPU can run."},
     {NULL, NULL, 0, NULL}};
 
