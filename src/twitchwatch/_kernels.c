@@ -32,7 +32,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) /* (64-bit lane extracts) */
 #define HAVE_AVX2_CLONE 1
 #define AVX2 __attribute__((target("avx2")))
 #include <immintrin.h>
