@@ -36,6 +36,7 @@ chunking. The detector looks ahead by half the slow window; a short burst is emi
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
@@ -313,6 +314,9 @@ class _NoiseFloor:
     def at(self, idx: np.ndarray | int, ch: np.ndarray | int | None = None) -> np.ndarray:
         """Floor per channel at sample indices ``idx`` (channels x len(idx), or channels);
         with ``ch``, only channel ``ch[i]``'s at ``idx[i]`` (a number for numbers)."""
+        if isinstance(idx, int):  # (one burst's: Python's integers, not numpy's slow scalars)
+            k = min(idx // self.block, self.n_floors - 1) - self.k0
+            return self.floors[:, k] if ch is None else self.floors[ch, k]
         k = np.minimum(idx // self.block, self.n_floors - 1) - self.k0
         return self.floors[:, k] if ch is None else self.floors[ch, k]
 
@@ -666,7 +670,8 @@ class Detector:
         earliest, latest = group.stop + self.long_merge, group.stop + self.max_quiet
         fl = self.floor
         k0 = max(-(-earliest // fl.block) - 1, 0)
-        k1 = min(fl.n_sigmas, fl.n_floors)
+        # (a quiet block from the one ending at or after ``latest`` on closes it there anyway)
+        k1 = min(fl.n_sigmas, fl.n_floors, -(-latest // fl.block))
         sigmas, floors = fl.sigma_floor(k0, k1)
         quiet = np.flatnonzero(sigmas[ch] < self.params.k_quiet * floors[ch])
         if quiet.size:
@@ -813,10 +818,12 @@ class Detector:
         p, n = self.params, _RHYTHM_ONSETS
         lag = np.ones((start.size, n), dtype=np.int64)  # in samples; the missing earlier bursts
         known = np.zeros((start.size, n), dtype=bool)  # ... (at the front) are left out
-        for i, (s, earlier) in enumerate(zip(start.tolist(), before)):
-            if earlier:
-                lag[i, n - len(earlier):] = s - np.array(earlier, dtype=np.int64)
-                known[i, n - len(earlier):] = True
+        counts = np.array([len(earlier) for earlier in before], dtype=np.int64)
+        if counts.any():  # every burst's earlier ones at the end of its row, all at once
+            row = np.repeat(np.arange(start.size), counts)
+            col = np.arange(row.size) - np.repeat(np.cumsum(counts) - counts, counts) + n - counts[row]
+            lag[row, col] = start[row] - np.fromiter(itertools.chain.from_iterable(before), np.int64, row.size)
+            known[row, col] = True
         # enough earlier bursts within 5 of the longest periods, and one within two?
         reach = 5 * 1.5 * (1 + p.rhythm_tolerance) * self.fs
         candidate = (((known & (lag <= reach)).sum(axis=1) >= p.rhythm_beats)
