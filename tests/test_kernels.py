@@ -76,6 +76,33 @@ def test_envelopes_are_numpys(seed, isa, monkeypatch):
         kernels.envelopes(cs[:, 1:], det.hs, det.hf, thresholds.reshape(4, -1), counts, *run())
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_extents_are_numpys(seed, monkeypatch):
+    """The bursts inside runs with the kernel and with numpy, on random sums and masks
+    (peaks that stand alone, plateaus, ties at the peak's share)."""
+    rng = np.random.default_rng(seed)
+    det = detect.Detector(1000.0, 4)
+    det._b0 = 1000
+    det._fast = (rng.integers(0, 10 ** 6, size=(4, 3000)) * rng.integers(1, 4, size=(4, 3000)) ** 6)[:, 100:]
+    det._fast[1, 200:240] = 400  # a plateau: every sample ties with the peak
+    det._fast[2, 10:20] = [9, 100, 0, 2, 3, 4, 2, 100, 1, 2]  # ties at 100 * 0.15^2 = 2.25 and below
+    det._strong = rng.random((4, 3100))[:, 200:] < 0.6
+    det._strong[1:3] = True
+    ch = np.r_[rng.integers(0, 4, 300), 1, 2, 2]
+    start = np.r_[rng.integers(0, 2800, 300), 190, 10, 13] + det._b0
+    stop = np.minimum(start + np.r_[rng.integers(1, 400, 300), 60, 10, 5], det._b0 + 2900)
+    ours = det._extents(ch, start, stop)
+    monkeypatch.setattr(detect, "_kernels", None)
+    theirs = det._extents(ch, start, stop)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(a, b)
+    a, z = np.empty_like(start), np.empty_like(start)
+    nothing = np.zeros_like(det._strong)
+    assert not kernels.extents(det._fast, nothing, ch, start - det._b0, stop - det._b0, 0.0225, a, z)
+    with pytest.raises(ValueError, match="outside"):
+        kernels.extents(det._fast, det._strong, ch, start - det._b0 + 200, stop - det._b0 + 200, 0.0225, a, z)
+
+
 def test_an_unknown_instruction_set_is_refused():
     with pytest.raises(ValueError, match="not available"):
         kernels.isa("sse9")

@@ -17,6 +17,11 @@
  *   with the thresholds of the block j falls in (thresholds: per row, blocks x (high, low,
  *   slow); counts: the centres of each block): strong = fast > low, seed = fast > high,
  *   active = strong | slow > slow's (detect.Detector._judge).
+ * extents(fast, strong, ch, start, stop, rel2, a, z): per run [start, stop) of row ch of
+ *   fast (int64) and strong (bool), the first and last column (into a and z, z one past it)
+ *   where strong holds and fast >= max(fast over the run) * rel2, compared in float64 as
+ *   numpy compares int64 with float64; False when a run keeps none (a and z then partly
+ *   unset): the bursts inside the detector's runs (detect.Detector._extents).
  * edf_samples(raw, first, record_bytes, bps, spr, lo, shift, gain, out): one signal of EDF
  *   (bps 2: int16) or BDF (bps 3: int24) data records in raw, its samples in each record
  *   starting ``first`` bytes in and ``spr`` of them a record, from sample ``lo`` on:
@@ -385,6 +390,68 @@ envelopes(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *
+extents(PyObject *self, PyObject *args)
+{
+    PyObject *obj[7];
+    Py_buffer v[7]; /* fast, strong, ch, start, stop, a, z */
+    static const char kinds[] = "i?iiiii", *names[] = {"fast", "strong", "ch", "start", "stop", "a", "z"};
+    double rel2;
+    Py_ssize_t rows, cols, n = 0, i, got = 0;
+    int ok = 1, kept = 1;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOOOOdOO:extents", &obj[0], &obj[1], &obj[2], &obj[3], &obj[4], &rel2, &obj[5],
+                          &obj[6]))
+        return NULL;
+    for (; got < 7; got++)
+        if (rows_of(obj[got], &v[got], kinds[got], got == 1 ? 1 : 8, got >= 5, names[got]) < 0) {
+            ok = 0;
+            break;
+        }
+    if (ok) {
+        rows = v[0].ndim == 2 ? v[0].shape[0] : 1;
+        cols = v[0].shape[v[0].ndim - 1];
+        n = v[2].shape[0];
+        ok = v[1].ndim == v[0].ndim && (v[1].ndim == 1 || v[1].shape[0] == rows) && v[1].shape[v[1].ndim - 1] == cols;
+        for (i = 2; i < 7; i++)
+            ok &= v[i].ndim == 1 && v[i].shape[0] == n;
+        for (i = 0; ok && i < n; i++) {
+            int64_t c = ((const int64_t *)v[2].buf)[i], a = ((const int64_t *)v[3].buf)[i];
+            int64_t e = ((const int64_t *)v[4].buf)[i];
+            ok = c >= 0 && c < rows && a >= 0 && a < e && e <= cols;
+        }
+        if (!ok)
+            PyErr_SetString(PyExc_ValueError, "extents: a run lies outside the buffers (or the shapes differ)");
+    }
+    if (ok) {
+        Py_BEGIN_ALLOW_THREADS
+        for (i = 0; i < n && kept; i++) {
+            const int64_t c = ((const int64_t *)v[2].buf)[i], a = ((const int64_t *)v[3].buf)[i];
+            const int64_t e = ((const int64_t *)v[4].buf)[i];
+            const int64_t *f = ROW(v[0], const int64_t, c);
+            const char *strong = ROW(v[1], const char, c);
+            int64_t peak = f[a], j, k;
+            double least;
+            for (j = a + 1; j < e; j++)
+                peak = f[j] > peak ? f[j] : peak;
+            least = (double)peak * rel2;
+            for (j = a; j < e && !(strong[j] && (double)f[j] >= least); j++)
+                ;
+            for (k = e - 1; k >= j && !(strong[k] && (double)f[k] >= least); k--)
+                ;
+            kept = j < e;
+            ((int64_t *)v[5].buf)[i] = j;
+            ((int64_t *)v[6].buf)[i] = k + 1;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    while (got-- > 0)
+        PyBuffer_Release(&v[got]);
+    if (!ok)
+        return NULL;
+    return PyBool_FromLong(kept);
+}
+
 /* edf_samples' scaling of one value. */
 #define EDF_SCALED(v) ((float)(((double)(v) + shift) * gain))
 
@@ -514,6 +581,9 @@ static PyMethodDef methods[] = {
     {"envelopes", envelopes, METH_VARARGS,
      "envelopes(cs, h, hf, thresholds, counts, fast, strong, seed, active): the fast window sums\n"
      "of the running sums cs into fast, and which centres pass the thresholds of their block."},
+    {"extents", extents, METH_VARARGS,
+     "extents(fast, strong, ch, start, stop, rel2, a, z): per run, the first and last column (z one\n"
+     "past it) where strong holds and fast >= the run's peak * rel2; False when a run keeps none."},
     {"edf_samples", edf_samples, METH_VARARGS,
      "edf_samples(raw, first, record_bytes, bps, spr, lo, shift, gain, out): one signal's samples\n"
      "of EDF (bps 2) or BDF (bps 3) data records, scaled as edflib does, into out (float32)."},

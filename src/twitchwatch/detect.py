@@ -643,6 +643,11 @@ class Detector:
     def _extents(self, ch: np.ndarray, start: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``_extent`` of many runs at once (channels, starts, stops): their samples laid
         end to end, a peak per run, the first and last sample kept in each."""
+        if _kernels is not None:  # run by run in one pass each, without laying them end to end
+            a, z = np.empty_like(start), np.empty_like(start)
+            if _kernels.extents(self._fast, self._strong, ch, start - self._b0, stop - self._b0,
+                                self.params.rel_extent ** 2, a, z):
+                return a + self._b0, z + self._b0
         size = stop - start
         first = np.concatenate([[0], np.cumsum(size)[:-1]])
         which = np.repeat(np.arange(ch.size), size)
