@@ -216,3 +216,45 @@ def test_edf_files_read_the_same_without_the_kernels(ext, isa, tmp_path, monkeyp
     monkeypatch.setattr(edf, "_kernels", None)
     for got, (a, b) in zip(ours, [(0, opened.n_samples), (123, 2345)]):
         np.testing.assert_array_equal(got, open_recording(path).read(a, b))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_top_two_are_numpys(seed, isa, monkeypatch):
+    """A block's extremes, the next values inward and their counts, with the kernel and
+    with numpy: quantized samples (ties), zeros of both signs, flat rows, rows that are no
+    multiple of the kernel's eight lanes; and the signal checks' figures the same."""
+    from twitchwatch import quality
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 3000))
+    x = (np.round(rng.standard_normal((6, n + 5)) * rng.uniform(0.5, 40)) * 0.25).astype(np.float32)[:, 5:]
+    x[1] = -0.0  # flat, at a zero
+    x[2, ::3] = 0.0
+    x[2, 1::3] = -0.0
+    x[3] = np.minimum(x[3], 0.0)  # highest at zero
+    x[4, -1] = 1e30
+    vals, counts = np.empty((2, 6, 2)), np.empty((2, 6, 2), dtype=np.int64)
+    kernels.top_two(x, vals, counts)
+    for side, v in enumerate((x, -x)):
+        first = v.max(axis=1)
+        second = np.where(v == first[:, None], -np.inf, v).max(axis=1)
+        np.testing.assert_array_equal(vals[side], np.stack([first, second], axis=1) + 0.0)
+        assert not np.signbit(vals[side][vals[side] == 0]).any()  # zeros as +0
+        np.testing.assert_array_equal(counts[side], np.stack([(v == first[:, None]).sum(axis=1),
+                                                             (v == second[:, None]).sum(axis=1)], axis=1))
+
+    def figures():
+        stats = quality.SignalStats(6)
+        for block in np.array_split(x, 3, axis=1):
+            if block.shape[1]:
+                stats.add(block)
+        return [getattr(stats, name) for name in ("bad", "n", "std", "high", "low", "n_high", "n_low",
+                                                    "n_next_high", "n_next_low")]
+
+    ours = figures()
+    monkeypatch.setattr(quality, "_kernels", None)
+    for a, b in zip(ours, figures()):
+        np.testing.assert_array_equal(a, b)
+        assert np.signbit(a).tolist() == np.signbit(b).tolist()
+    with pytest.raises(ValueError, match="top_two"):
+        kernels.top_two(x[:, :0], vals, counts)

@@ -22,12 +22,16 @@
  *   where strong holds and fast >= max(fast over the run) * rel2, compared in float64 as
  *   numpy compares int64 with float64; False when a run keeps none (a and z then partly
  *   unset): the bursts inside the detector's runs (detect.Detector._extents).
+ * top_two(x, values, counts): per row of x (float32, finite, not empty), its largest value
+ *   and the largest below it (-inf if none) into values[0, row] (float64, zeros as +0), and
+ *   how many samples equal each into counts[0, row]; the same of -x into values[1, row] and
+ *   counts[1, row]: the signal checks' extremes (quality.SignalStats.add).
  * edf_samples(raw, first, record_bytes, bps, spr, lo, shift, gain, out): one signal of EDF
  *   (bps 2: int16) or BDF (bps 3: int24) data records in raw, its samples in each record
  *   starting ``first`` bytes in and ``spr`` of them a record, from sample ``lo`` on:
  *   float32((value + shift) * gain) in float64, edflib's scaling as formats.edf makes it.
  *
- * square_cumsum, envelopes and edf_samples have an AVX2 path, chosen at run time where the
+ * square_cumsum, envelopes, top_two and edf_samples have an AVX2 path, chosen at run time where the
  * CPU has it (isa() tells which runs and sets it, for the tests): four values a vector, the
  * same operations on each (the running sums are integer, so their order does not matter).
  */
@@ -452,6 +456,173 @@ extents(PyObject *self, PyObject *args)
     return PyBool_FromLong(kept);
 }
 
+/* top_two of one row: hi[0..1] the largest two distinct values, lo[0..1] the smallest two,
+ * with their counts (the first pass: the extremes; the second: their counts and the next
+ * value inward; the third: its count). */
+static void
+top_two_row(const float *x, Py_ssize_t n, float *hi, float *lo, int64_t *n_hi, int64_t *n_lo)
+{
+    float a = x[0], b = x[0], a2 = -INFINITY, b2 = INFINITY;
+    int64_t na = 0, nb = 0, na2 = 0, nb2 = 0;
+    Py_ssize_t j;
+    for (j = 1; j < n; j++) {
+        a = x[j] > a ? x[j] : a;
+        b = x[j] < b ? x[j] : b;
+    }
+    for (j = 0; j < n; j++) {
+        na += x[j] == a;
+        nb += x[j] == b;
+        a2 = x[j] != a && x[j] > a2 ? x[j] : a2;
+        b2 = x[j] != b && x[j] < b2 ? x[j] : b2;
+    }
+    for (j = 0; j < n; j++) {
+        na2 += x[j] == a2;
+        nb2 += x[j] == b2;
+    }
+    hi[0] = a, hi[1] = a2, lo[0] = b, lo[1] = b2;
+    n_hi[0] = na, n_hi[1] = na2, n_lo[0] = nb, n_lo[1] = nb2;
+}
+
+#if HAVE_AVX2_CLONE
+/* Eight counts of int32 lanes as one int64 sum. */
+AVX2 static int64_t
+lanes_sum(__m256i v)
+{
+    int32_t c[8];
+    int64_t total = 0;
+    int i;
+    _mm256_storeu_si256((__m256i *)c, v);
+    for (i = 0; i < 8; i++)
+        total += c[i];
+    return total;
+}
+
+/* One value of eight lanes by op (max or min); the lanes' extremes are equal values. */
+#define LANES_REDUCE(v, op, out)                                                                \
+    do {                                                                                        \
+        float l_[8];                                                                            \
+        int i_;                                                                                 \
+        _mm256_storeu_ps(l_, (v));                                                              \
+        (out) = l_[0];                                                                          \
+        for (i_ = 1; i_ < 8; i_++)                                                              \
+            (out) = op((out), l_[i_]);                                                          \
+    } while (0)
+#define MAX_OF(p, q) ((q) > (p) ? (q) : (p))
+#define MIN_OF(p, q) ((q) < (p) ? (q) : (p))
+
+/* top_two_row, eight samples a vector (the samples after the last whole eight, and the
+ * lanes, combined as the scalar code does: equal values, the same counts; counts in int32
+ * lanes, at most 2^28 samples a call). */
+AVX2 static void
+top_two_avx2(const float *x, Py_ssize_t n, float *hi, float *lo, int64_t *n_hi, int64_t *n_lo)
+{
+    Py_ssize_t m = n & ~(Py_ssize_t)7, j;
+    __m256 va, vb, va2 = _mm256_set1_ps(-INFINITY), vb2 = _mm256_set1_ps(INFINITY), a_, b_, a2_, b2_;
+    __m256i na = _mm256_setzero_si256(), nb = na, na2 = na, nb2 = na;
+    float a, b, a2, b2;
+    if (m == 0 || n > (1 << 28)) {
+        top_two_row(x, n, hi, lo, n_hi, n_lo);
+        return;
+    }
+    va = vb = _mm256_loadu_ps(x);
+    for (j = 8; j < m; j += 8) {
+        __m256 v = _mm256_loadu_ps(x + j);
+        va = _mm256_max_ps(va, v);
+        vb = _mm256_min_ps(vb, v);
+    }
+    LANES_REDUCE(va, MAX_OF, a);
+    LANES_REDUCE(vb, MIN_OF, b);
+    for (j = m; j < n; j++) {
+        a = MAX_OF(a, x[j]);
+        b = MIN_OF(b, x[j]);
+    }
+    a_ = _mm256_set1_ps(a), b_ = _mm256_set1_ps(b);
+    for (j = 0; j < m; j += 8) { /* a lane equal to the extreme is left out by blending in -inf (+inf) */
+        __m256 v = _mm256_loadu_ps(x + j), at_a = _mm256_cmp_ps(v, a_, _CMP_EQ_OQ), at_b = _mm256_cmp_ps(v, b_, _CMP_EQ_OQ);
+        na = _mm256_sub_epi32(na, _mm256_castps_si256(at_a));
+        nb = _mm256_sub_epi32(nb, _mm256_castps_si256(at_b));
+        va2 = _mm256_max_ps(va2, _mm256_blendv_ps(v, _mm256_set1_ps(-INFINITY), at_a));
+        vb2 = _mm256_min_ps(vb2, _mm256_blendv_ps(v, _mm256_set1_ps(INFINITY), at_b));
+    }
+    LANES_REDUCE(va2, MAX_OF, a2);
+    LANES_REDUCE(vb2, MIN_OF, b2);
+    n_hi[0] = lanes_sum(na), n_lo[0] = lanes_sum(nb);
+    for (j = m; j < n; j++) {
+        n_hi[0] += x[j] == a;
+        n_lo[0] += x[j] == b;
+        a2 = x[j] != a && x[j] > a2 ? x[j] : a2;
+        b2 = x[j] != b && x[j] < b2 ? x[j] : b2;
+    }
+    a2_ = _mm256_set1_ps(a2), b2_ = _mm256_set1_ps(b2);
+    for (j = 0; j < m; j += 8) {
+        __m256 v = _mm256_loadu_ps(x + j);
+        na2 = _mm256_sub_epi32(na2, _mm256_castps_si256(_mm256_cmp_ps(v, a2_, _CMP_EQ_OQ)));
+        nb2 = _mm256_sub_epi32(nb2, _mm256_castps_si256(_mm256_cmp_ps(v, b2_, _CMP_EQ_OQ)));
+    }
+    n_hi[1] = lanes_sum(na2), n_lo[1] = lanes_sum(nb2);
+    for (j = m; j < n; j++) {
+        n_hi[1] += x[j] == a2;
+        n_lo[1] += x[j] == b2;
+    }
+    hi[0] = a, hi[1] = a2, lo[0] = b, lo[1] = b2;
+}
+#endif
+
+static PyObject *
+top_two(PyObject *self, PyObject *args)
+{
+    PyObject *x_obj, *v_obj, *c_obj;
+    Py_buffer x, v, c;
+    Py_ssize_t rows, n, r;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOO:top_two", &x_obj, &v_obj, &c_obj))
+        return NULL;
+    if (rows_of(x_obj, &x, 'f', 4, 0, "x") < 0)
+        return NULL;
+    if (PyObject_GetBuffer(v_obj, &v, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(&x);
+        return NULL;
+    }
+    if (PyObject_GetBuffer(c_obj, &c, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(&x);
+        PyBuffer_Release(&v);
+        return NULL;
+    }
+    rows = x.ndim == 2 ? x.shape[0] : 1;
+    n = x.shape[x.ndim - 1];
+    if (n < 1 || v.itemsize != 8 || c.itemsize != 8 || v.len != 4 * rows * 8 || c.len != 4 * rows * 8
+        || strchr("d", v.format ? v.format[strlen(v.format) - 1] : 'B') == NULL
+        || strchr("lq", c.format ? c.format[strlen(c.format) - 1] : 'B') == NULL) {
+        PyErr_SetString(PyExc_ValueError,
+                        "top_two: x must hold samples; values (float64) and counts (int64) 2 x rows x 2 each");
+        PyBuffer_Release(&x);
+        PyBuffer_Release(&v);
+        PyBuffer_Release(&c);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (r = 0; r < rows; r++) {
+        const float *xr = ROW(x, const float, r);
+        double *hi = (double *)v.buf + 2 * r, *lo = (double *)v.buf + 2 * (rows + r);
+        int64_t *n_hi = (int64_t *)c.buf + 2 * r, *n_lo = (int64_t *)c.buf + 2 * (rows + r);
+        float h[2], l[2];
+#if HAVE_AVX2_CLONE
+        if (use_avx2)
+            top_two_avx2(xr, n, h, l, n_hi, n_lo);
+        else
+#endif
+            top_two_row(xr, n, h, l, n_hi, n_lo);
+        /* (+ 0.0f: a zero as +0, whichever zero came first) */
+        hi[0] = (double)(h[0] + 0.0f), hi[1] = (double)(h[1] + 0.0f);
+        lo[0] = (double)(0.0f - l[0]), lo[1] = (double)(0.0f - l[1]);
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&v);
+    PyBuffer_Release(&c);
+    Py_RETURN_NONE;
+}
+
 /* edf_samples' scaling of one value. */
 #define EDF_SCALED(v) ((float)(((double)(v) + shift) * gain))
 
@@ -534,8 +705,8 @@ edf_samples(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* Which code path square_cumsum, envelopes and edf_samples take: "avx2" or "baseline" (for
- * the tests, which run both). */
+/* Which code path square_cumsum, envelopes, top_two and edf_samples take: "avx2" or
+ * "baseline" (for the tests, which run both). */
 static PyObject *
 set_isa(PyObject *self, PyObject *args)
 {
@@ -584,12 +755,15 @@ static PyMethodDef methods[] = {
     {"extents", extents, METH_VARARGS,
      "extents(fast, strong, ch, start, stop, rel2, a, z): per run, the first and last column (z one\n"
      "past it) where strong holds and fast >= the run's peak * rel2; False when a run keeps none."},
+    {"top_two", top_two, METH_VARARGS,
+     "top_two(x, values, counts): per row of x (float32, finite), its two largest distinct values\n"
+     "and their counts, and those of -x (values, counts: 2 x rows x 2)."},
     {"edf_samples", edf_samples, METH_VARARGS,
      "edf_samples(raw, first, record_bytes, bps, spr, lo, shift, gain, out): one signal's samples\n"
      "of EDF (bps 2) or BDF (bps 3) data records, scaled as edflib does, into out (float32)."},
     {"isa", set_isa, METH_VARARGS,
-     "isa([name]): the instruction set square_cumsum, envelopes and edf_samples use ('avx2' or\n"
-     "'baseline'); with a name, use it."},
+     "isa([name]): the instruction set square_cumsum, envelopes, top_two and edf_samples use\n"
+     "('avx2' or 'baseline'); with a name, use it."},
     {"available", available, METH_NOARGS, "available(): the instruction sets this CPU can run."},
     {NULL, NULL, 0, NULL}};
 
