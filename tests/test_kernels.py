@@ -103,6 +103,23 @@ def test_extents_are_numpys(seed, monkeypatch):
         kernels.extents(det._fast, det._strong, ch, start - det._b0 + 200, stop - det._b0 + 200, 0.0225, a, z)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_sign_changes_are_numpys(seed, monkeypatch):
+    """Sign flips within segments with the kernel and with numpy (segments of one value,
+    empty ones, none at all)."""
+    rng = np.random.default_rng(seed)
+    which = np.repeat(np.arange(40), rng.integers(0, 30, 40))
+    sign = rng.random(which.size) < 0.5
+    ours = [detect._changes(which, sign, 40), detect._changes(which[:0], sign[:0], 3)]
+    monkeypatch.setattr(detect, "_kernels", None)
+    theirs = [detect._changes(which, sign, 40), detect._changes(which[:0], sign[:0], 3)]
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(a, b)
+    assert ours[0].any()
+    with pytest.raises(ValueError, match="within out"):
+        kernels.sign_changes(which, sign, np.zeros(39))
+
+
 def test_an_unknown_instruction_set_is_refused():
     with pytest.raises(ValueError, match="not available"):
         kernels.isa("sse9")

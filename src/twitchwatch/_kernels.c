@@ -22,6 +22,9 @@
  *   where strong holds and fast >= max(fast over the run) * rel2, compared in float64 as
  *   numpy compares int64 with float64; False when a run keeps none (a and z then partly
  *   unset): the bursts inside the detector's runs (detect.Detector._extents).
+ * sign_changes(which, sign, out): out[which[i]] += 1 (out float64) wherever which[i] ==
+ *   which[i - 1] and sign[i] != sign[i - 1] (which int64 in [0, len(out)), sign bool): per
+ *   segment, how often the sign flips within it (detect._changes).
  * top_two(x, values, counts): per row of x (float32, finite, not empty), its largest value
  *   and the largest below it (-inf if none) into values[0, row] (float64, zeros as +0), and
  *   how many samples equal each into counts[0, row]; the same of -x into values[1, row] and
@@ -456,6 +459,63 @@ extents(PyObject *self, PyObject *args)
     return PyBool_FromLong(kept);
 }
 
+static PyObject *
+sign_changes(PyObject *self, PyObject *args)
+{
+    PyObject *w_obj, *s_obj, *o_obj;
+    Py_buffer w, sg, o;
+    Py_ssize_t n, m, i;
+    int ok = 1;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOO:sign_changes", &w_obj, &s_obj, &o_obj))
+        return NULL;
+    if (rows_of(w_obj, &w, 'i', 8, 0, "which") < 0)
+        return NULL;
+    if (rows_of(s_obj, &sg, '?', 1, 0, "sign") < 0) {
+        PyBuffer_Release(&w);
+        return NULL;
+    }
+    if (rows_of(o_obj, &o, 'd', 8, 1, "out") < 0) {
+        PyBuffer_Release(&w);
+        PyBuffer_Release(&sg);
+        return NULL;
+    }
+    n = w.shape[0], m = o.shape[0];
+    ok = w.ndim == 1 && sg.ndim == 1 && o.ndim == 1 && sg.shape[0] == n;
+    if (ok && n > 0) {
+        const int64_t *which = (const int64_t *)w.buf;
+        int64_t lo = which[0], hi = which[0];
+        for (i = 1; i < n; i++) {
+            lo = which[i] < lo ? which[i] : lo;
+            hi = which[i] > hi ? which[i] : hi;
+        }
+        ok = lo >= 0 && hi < m;
+    }
+    if (!ok)
+        PyErr_SetString(PyExc_ValueError, "sign_changes: which and sign must be alike, which within out");
+    else if (n > 0) { /* flips counted per run of one segment, added to it when the run ends */
+        const int64_t *which = (const int64_t *)w.buf;
+        const char *sign = (const char *)sg.buf;
+        double *out = (double *)o.buf;
+        int64_t now = which[0], flips = 0;
+        for (i = 1; i < n; i++) {
+            if (which[i] != now) {
+                out[now] += (double)flips;
+                now = which[i], flips = 0;
+                continue;
+            }
+            flips += (sign[i] != 0) != (sign[i - 1] != 0);
+        }
+        out[now] += (double)flips;
+    }
+    PyBuffer_Release(&w);
+    PyBuffer_Release(&sg);
+    PyBuffer_Release(&o);
+    if (!ok)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 /* top_two of one row: hi[0..1] the largest two distinct values, lo[0..1] the smallest two,
  * with their counts (the first pass: the extremes; the second: their counts and the next
  * value inward; the third: its count). */
@@ -755,6 +815,9 @@ static PyMethodDef methods[] = {
     {"extents", extents, METH_VARARGS,
      "extents(fast, strong, ch, start, stop, rel2, a, z): per run, the first and last column (z one\n"
      "past it) where strong holds and fast >= the run's peak * rel2; False when a run keeps none."},
+    {"sign_changes", sign_changes, METH_VARARGS,
+     "sign_changes(which, sign, out): out[which[i]] += 1 where which[i] == which[i - 1] and\n"
+     "sign[i] != sign[i - 1]."},
     {"top_two", top_two, METH_VARARGS,
      "top_two(x, values, counts): per row of x (float32, finite), its two largest distinct values\n"
      "and their counts, and those of -x (values, counts: 2 x rows x 2)."},

@@ -388,6 +388,10 @@ def _any_between(mask: np.ndarray, rows: np.ndarray, a: np.ndarray, z: np.ndarra
 
 def _changes(which: np.ndarray, sign: np.ndarray, n: int) -> np.ndarray:
     """Per segment, how often ``sign`` flips from one value to the next within it."""
+    if _kernels is not None:  # the passes below in one
+        out = np.zeros(n)
+        _kernels.sign_changes(which.astype(np.int64, copy=False), sign, out)
+        return out
     flip = (which[1:] == which[:-1]) & (sign[1:] != sign[:-1])
     return np.bincount(which[1:][flip], minlength=n).astype(np.float64)
 
