@@ -579,6 +579,9 @@ class Detector:
                                  seeded[wanted].tolist())))
         finished = []  # the seeded runs that ended, in order: their bursts' extents all at once
         for ch, pos, stop_pos, is_seeded in todo:
+            if 0 <= stop_pos < n:  # a run that opened and ended in this stretch (most): no _Run
+                finished.append((ch, c0 + pos, c0 + stop_pos))  # (only seeded ones ending are wanted)
+                continue
             if stop_pos >= 0:  # a run that opened in this stretch
                 run = _Run(c0 + pos, is_seeded)
                 pos = stop_pos
