@@ -70,3 +70,18 @@ def test_leaves_of_any_number_of_trees_and_rows(model, n_trees):
                 node = t["left"][node] if (t["missing_left"][node] if np.isnan(v) else v <= t["threshold"][node]) \
                     else t["right"][node]
             assert out[r, j] == node
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 7])
+def test_class_sums_are_numpys(k):
+    """Each class's leaf values added up as numpy sums them over the trees, any number of
+    rows (one included) and classes."""
+    rng = np.random.default_rng(k)
+    value = rng.normal(size=500) * 10.0 ** rng.uniform(-3, 3, size=500)
+    for rows in (1, 2, 37):
+        node = rng.integers(0, value.size, size=(rows, 60 * k))
+        out = np.empty((rows, k))
+        trees.class_sums(node, value, out)
+        np.testing.assert_array_equal(out, value[node].reshape(rows, 60, k).sum(axis=1))
+    with pytest.raises(ValueError, match="whole number"):
+        trees.class_sums(np.ascontiguousarray(node[:, 1:]), value, out)

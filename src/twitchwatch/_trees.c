@@ -5,11 +5,15 @@
  * so a walk of the four trees' greatest depth ends every path at its leaf (the trees are
  * taken shallowest first, so that the four are of about one depth). The same comparisons
  * (x <= threshold, NaN going where the node sends missing values), so the same leaves;
- * the leaf values are summed in numpy as before.
+ * class_sums then adds up the leaf values per class as numpy's sum over the trees does
+ * (one tree after another).
  *
  * leaves(X, root, feature, threshold, missing_left, left, right, leaf, out): X (rows x
  * features, float64), root (trees), feature/left/right (nodes, int64), threshold (nodes,
  * float64), missing_left/leaf (nodes, bool), out (rows x trees, int64): the leaf nodes.
+ * class_sums(node, value, out): node (rows x trees, int64: leaves' output), value (nodes,
+ * float64), out (rows x classes, float64): per row and class c, the values of the leaves
+ * of trees c, c + classes, c + 2 classes, ... added one after another from the first.
  * All C-contiguous; the indices are trusted to be in range (classify checks the model).
  */
 #define PY_SSIZE_T_CLEAN
@@ -206,10 +210,56 @@ done:
     return out;
 }
 
+static PyObject *
+class_sums(PyObject *self, PyObject *args)
+{
+    static const char *names[] = {"node", "value", "out"};
+    static const int ndims[] = {2, 1, 2};
+    static const char kinds[] = {'i', 'd', 'd'};
+    PyObject *obj[3], *out = NULL;
+    arg a[3] = {{{0}, 0}};
+    int i;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOO:class_sums", &obj[0], &obj[1], &obj[2]))
+        return NULL;
+    for (i = 0; i < 3; i++)
+        if (take(obj[i], &a[i], ndims[i], kinds[i], 8, i == 2, names[i]) < 0)
+            goto done;
+    {
+        const int64_t *node = a[0].view.buf;
+        const double *value = a[1].view.buf;
+        double *o = a[2].view.buf;
+        Py_ssize_t rows = a[0].view.shape[0], trees = a[0].view.shape[1], k = a[2].view.shape[1], r, c, j;
+        if (a[2].view.shape[0] != rows || k < 1 || trees % k != 0 || trees == 0) {
+            PyErr_SetString(PyExc_ValueError, "class_sums: out must be rows x classes, the trees a whole number a class");
+            goto done;
+        }
+        for (r = 0; r < rows; r++) {
+            const int64_t *nr = node + r * trees;
+            for (c = 0; c < k; c++) {
+                double sum = value[nr[c]];
+                for (j = c + k; j < trees; j += k)
+                    sum += value[nr[j]];
+                o[r * k + c] = sum;
+            }
+        }
+        Py_INCREF(Py_None);
+        out = Py_None;
+    }
+done:
+    for (i = 0; i < 3; i++)
+        if (a[i].held)
+            PyBuffer_Release(&a[i].view);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"leaves", leaves, METH_VARARGS,
      "leaves(X, root, feature, threshold, missing_left, left, right, leaf, out): the leaf\n"
      "node of every (row, tree) pair into out (rows x trees)."},
+    {"class_sums", class_sums, METH_VARARGS,
+     "class_sums(node, value, out): per row and class c, the leaf values of trees c, c + k, ...\n"
+     "added one after another (k: out's columns), as numpy sums them."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {
