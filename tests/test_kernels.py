@@ -104,6 +104,29 @@ def test_extents_are_numpys(seed, monkeypatch):
 
 
 @pytest.mark.parametrize("seed", range(3))
+def test_ragged_segments_are_numpys(seed, monkeypatch):
+    """Segments laid end to end with the kernel and with numpy, from a whole buffer and
+    from a view of one (as after a trim), one-sample segments and overlaps included."""
+    rng = np.random.default_rng(seed)
+    wide = (rng.standard_normal((5, 900)) * 100).astype(np.float32)
+    rows = rng.integers(0, 5, 60)
+    a = rng.integers(0, 700, 60)
+    z = np.minimum(a + rng.integers(1, 200, 60), 700)
+    z[:3] = a[:3] + 1
+    for buf in (wide[:, :700].copy(), wide[:, 200:]):
+        ours = detect._ragged(buf, rows, a, z)
+        with monkeypatch.context() as m:
+            m.setattr(detect, "_kernels", None)
+            theirs = detect._ragged(buf, rows, a, z)
+        for u, v in zip(ours, theirs):
+            np.testing.assert_array_equal(u, v)
+            assert u.dtype == v.dtype
+    out, which = np.empty(int((z - a).sum())), np.empty(int((z - a).sum()), dtype=np.intp)
+    with pytest.raises(ValueError, match="outside buf"):
+        kernels.ragged(wide[:, :700], rows, a, z + 1, out, which)
+
+
+@pytest.mark.parametrize("seed", range(3))
 def test_sign_changes_are_numpys(seed, monkeypatch):
     """Sign flips within segments with the kernel and with numpy (segments of one value,
     empty ones, none at all)."""

@@ -22,6 +22,9 @@
  *   where strong holds and fast >= max(fast over the run) * rel2, compared in float64 as
  *   numpy compares int64 with float64; False when a run keeps none (a and z then partly
  *   unset): the bursts inside the detector's runs (detect.Detector._extents).
+ * ragged(buf, rows, a, z, out, which): the segments buf[rows[i], a[i]:z[i]] (buf float32)
+ *   laid end to end in out (float64), and in which the segment each value belongs to
+ *   (detect._ragged).
  * sign_changes(which, sign, out): out[which[i]] += 1 (out float64) wherever which[i] ==
  *   which[i - 1] and sign[i] != sign[i - 1] (which int64 in [0, len(out)), sign bool): per
  *   segment, how often the sign flips within it (detect._changes).
@@ -460,6 +463,59 @@ extents(PyObject *self, PyObject *args)
 }
 
 static PyObject *
+ragged(PyObject *self, PyObject *args)
+{
+    PyObject *obj[6];
+    Py_buffer v[6]; /* buf, rows, a, z, out, which */
+    static const char kinds[] = "fiiidi", *names[] = {"buf", "rows", "a", "z", "out", "which"};
+    Py_ssize_t n_rows, width, n = 0, total = 0, i, got = 0;
+    int ok = 1;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOOOOO:ragged", &obj[0], &obj[1], &obj[2], &obj[3], &obj[4], &obj[5]))
+        return NULL;
+    for (; got < 6; got++)
+        if (rows_of(obj[got], &v[got], kinds[got], got == 0 ? 4 : 8, got >= 4, names[got]) < 0) {
+            ok = 0;
+            break;
+        }
+    if (ok) {
+        n_rows = v[0].ndim == 2 ? v[0].shape[0] : 1;
+        width = v[0].shape[v[0].ndim - 1];
+        n = v[1].shape[0];
+        for (i = 1; i < 6; i++)
+            ok &= v[i].ndim == 1 && (i >= 4 || v[i].shape[0] == n);
+        for (i = 0; ok && i < n; i++) {
+            int64_t r = ((const int64_t *)v[1].buf)[i], a = ((const int64_t *)v[2].buf)[i];
+            int64_t e = ((const int64_t *)v[3].buf)[i];
+            ok = r >= 0 && r < n_rows && a >= 0 && a <= e && e <= width;
+            total += e - a;
+        }
+        ok &= v[4].shape[0] == total && v[5].shape[0] == total;
+        if (!ok)
+            PyErr_SetString(PyExc_ValueError, "ragged: a segment lies outside buf, or out and which do not hold them");
+    }
+    if (ok) {
+        double *out = (double *)v[4].buf;
+        int64_t *which = (int64_t *)v[5].buf;
+        Py_BEGIN_ALLOW_THREADS
+        for (i = 0; i < n; i++) {
+            int64_t a = ((const int64_t *)v[2].buf)[i], e = ((const int64_t *)v[3].buf)[i], j;
+            const float *row = ROW(v[0], const float, ((const int64_t *)v[1].buf)[i]);
+            for (j = a; j < e; j++, out++, which++) {
+                *out = (double)row[j];
+                *which = i;
+            }
+        }
+        Py_END_ALLOW_THREADS
+    }
+    while (got-- > 0)
+        PyBuffer_Release(&v[got]);
+    if (!ok)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
 sign_changes(PyObject *self, PyObject *args)
 {
     PyObject *w_obj, *s_obj, *o_obj;
@@ -815,6 +871,9 @@ static PyMethodDef methods[] = {
     {"extents", extents, METH_VARARGS,
      "extents(fast, strong, ch, start, stop, rel2, a, z): per run, the first and last column (z one\n"
      "past it) where strong holds and fast >= the run's peak * rel2; False when a run keeps none."},
+    {"ragged", ragged, METH_VARARGS,
+     "ragged(buf, rows, a, z, out, which): the segments buf[rows[i], a[i]:z[i]] (float32) end to end\n"
+     "in out (float64), and the segment of each value in which."},
     {"sign_changes", sign_changes, METH_VARARGS,
      "sign_changes(which, sign, out): out[which[i]] += 1 where which[i] == which[i - 1] and\n"
      "sign[i] != sign[i - 1]."},

@@ -367,6 +367,12 @@ def _ragged(buf: np.ndarray, rows: np.ndarray, a: np.ndarray, z: np.ndarray) -> 
     float64; also the segment each value belongs to and where each segment starts."""
     size = z - a
     first = np.concatenate([[0], np.cumsum(size)[:-1]]).astype(np.intp)
+    if _kernels is not None and buf.dtype == np.float32:  # one pass, without index arrays
+        n = int(size.sum())
+        out, which = np.empty(n), np.empty(n, dtype=np.intp)
+        _kernels.ragged(buf, rows.astype(np.int64, copy=False), a.astype(np.int64, copy=False),
+                        z.astype(np.int64, copy=False), out, which)
+        return out, which, first
     which = np.repeat(np.arange(rows.size), size)
     if buf.flags.c_contiguous:  # (as the buffers are while bursts are finished) a flat take: 2 x faster
         flat = np.arange(which.size) - first[which] + (a + rows * buf.shape[1])[which]
