@@ -127,6 +127,25 @@ def test_ragged_segments_are_numpys(seed, monkeypatch):
 
 
 @pytest.mark.parametrize("seed", range(3))
+def test_centroids_are_numpys(seed, monkeypatch):
+    """The bursts' spectral centroids with the kernels (the window's angles, the frames)
+    and with numpy: segments of one sample, of a power of two, longer than 64."""
+    rng = np.random.default_rng(seed)
+    det = detect.Detector(1000.0, 4)
+    det._x = (rng.standard_normal((4, 6000)) * 50).astype(np.float32)[:, 500:]
+    ch = rng.integers(0, 4, 80)
+    a = rng.integers(0, 4000, 80)
+    z = a + np.r_[1, 1, 64, 128, 65, rng.integers(1, 1500, 75)]
+    ours = det._centroids(ch, a, z)
+    monkeypatch.setattr(detect, "_kernels", None)
+    np.testing.assert_array_equal(ours, det._centroids(ch, a, z))
+    with pytest.raises(ValueError, match="add up"):
+        kernels.hann_angles(np.array([3, 4]), 1.0, np.empty(8))
+    with pytest.raises(ValueError, match="outside frames"):
+        kernels.into_frames(np.ones(7), np.ones(7), np.array([3, 4]), np.array([0, 61]), np.zeros(64))
+
+
+@pytest.mark.parametrize("seed", range(3))
 def test_sign_changes_are_numpys(seed, monkeypatch):
     """Sign flips within segments with the kernel and with numpy (segments of one value,
     empty ones, none at all)."""

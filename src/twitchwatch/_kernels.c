@@ -25,6 +25,12 @@
  * ragged(buf, rows, a, z, out, which): the segments buf[rows[i], a[i]:z[i]] (buf float32)
  *   laid end to end in out (float64), and in which the segment each value belongs to
  *   (detect._ragged).
+ * hann_angles(size, turn, out): for segments of size[i] samples laid end to end in out
+ *   (float64), j * turn / max(size[i] - 1, 1) at the j-th sample of each: the Hann window's
+ *   angles as detect.Detector._centroids makes them (float64(j) * turn, then / that).
+ * into_frames(x, window, size, start, frames): for segments of size[i] samples laid end to
+ *   end in x and window (float64), frames[start[i] + j] = x * window at the j-th sample of
+ *   each: the windowed segments in their FFT frames (detect.Detector._centroids).
  * sign_changes(which, sign, out): out[which[i]] += 1 (out float64) wherever which[i] ==
  *   which[i - 1] and sign[i] != sign[i - 1] (which int64 in [0, len(out)), sign bool): per
  *   segment, how often the sign flips within it (detect._changes).
@@ -515,6 +521,114 @@ ragged(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* The segments' sizes (int64, each >= 0) against the length of the values they lay end to
+ * end: their total, or -1 when it differs from ``n`` (error set). */
+static Py_ssize_t
+segments_total(const Py_buffer *size, Py_ssize_t n, const char *name)
+{
+    Py_ssize_t i, total = 0;
+    for (i = 0; i < size->shape[0]; i++) {
+        int64_t s = ((const int64_t *)size->buf)[i];
+        if (s < 0)
+            break;
+        total += s;
+    }
+    if (i < size->shape[0] || total != n) {
+        PyErr_Format(PyExc_ValueError, "%s: the segments' sizes do not add up to the values", name);
+        return -1;
+    }
+    return total;
+}
+
+static PyObject *
+hann_angles(PyObject *self, PyObject *args)
+{
+    PyObject *s_obj, *o_obj;
+    Py_buffer sz, o;
+    double turn;
+    Py_ssize_t i;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OdO:hann_angles", &s_obj, &turn, &o_obj))
+        return NULL;
+    if (rows_of(s_obj, &sz, 'i', 8, 0, "size") < 0)
+        return NULL;
+    if (rows_of(o_obj, &o, 'd', 8, 1, "out") < 0) {
+        PyBuffer_Release(&sz);
+        return NULL;
+    }
+    if (sz.ndim != 1 || o.ndim != 1 || segments_total(&sz, o.shape[0], "hann_angles") < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "hann_angles: size and out must be 1-D");
+        PyBuffer_Release(&sz);
+        PyBuffer_Release(&o);
+        return NULL;
+    }
+    {
+        double *out = (double *)o.buf;
+        Py_BEGIN_ALLOW_THREADS
+        for (i = 0; i < sz.shape[0]; i++) {
+            int64_t n = ((const int64_t *)sz.buf)[i], j;
+            double span = (double)(n - 1 > 1 ? n - 1 : 1);
+            for (j = 0; j < n; j++)
+                *out++ = (double)j * turn / span;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&sz);
+    PyBuffer_Release(&o);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+into_frames(PyObject *self, PyObject *args)
+{
+    PyObject *obj[5];
+    Py_buffer v[5]; /* x, window, size, start, frames */
+    static const char kinds[] = "ddiid", *names[] = {"x", "window", "size", "start", "frames"};
+    Py_ssize_t n = 0, i, got = 0;
+    int ok = 1;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOOOO:into_frames", &obj[0], &obj[1], &obj[2], &obj[3], &obj[4]))
+        return NULL;
+    for (; got < 5; got++)
+        if (rows_of(obj[got], &v[got], kinds[got], 8, got == 4, names[got]) < 0) {
+            ok = 0;
+            break;
+        }
+    if (ok) {
+        for (i = 0; i < 5; i++)
+            ok &= v[i].ndim == 1;
+        ok = ok && v[1].shape[0] == v[0].shape[0] && v[3].shape[0] == v[2].shape[0];
+        if (!ok)
+            PyErr_SetString(PyExc_ValueError, "into_frames: x and window, size and start must be alike (1-D)");
+        else if (segments_total(&v[2], v[0].shape[0], "into_frames") < 0)
+            ok = 0;
+        for (i = 0, n = v[2].shape[0]; ok && i < n; i++) {
+            int64_t s = ((const int64_t *)v[3].buf)[i];
+            ok = s >= 0 && s + ((const int64_t *)v[2].buf)[i] <= v[4].shape[0];
+            if (!ok)
+                PyErr_SetString(PyExc_ValueError, "into_frames: a segment lies outside frames");
+        }
+    }
+    if (ok) {
+        const double *x = (const double *)v[0].buf, *w = (const double *)v[1].buf;
+        double *frames = (double *)v[4].buf;
+        Py_BEGIN_ALLOW_THREADS
+        for (i = 0; i < n; i++) {
+            int64_t size = ((const int64_t *)v[2].buf)[i], j;
+            double *f = frames + ((const int64_t *)v[3].buf)[i];
+            for (j = 0; j < size; j++)
+                f[j] = *x++ * *w++;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    while (got-- > 0)
+        PyBuffer_Release(&v[got]);
+    if (!ok)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 sign_changes(PyObject *self, PyObject *args)
 {
@@ -874,6 +988,12 @@ static PyMethodDef methods[] = {
     {"ragged", ragged, METH_VARARGS,
      "ragged(buf, rows, a, z, out, which): the segments buf[rows[i], a[i]:z[i]] (float32) end to end\n"
      "in out (float64), and the segment of each value in which."},
+    {"hann_angles", hann_angles, METH_VARARGS,
+     "hann_angles(size, turn, out): j * turn / max(size[i] - 1, 1) at the j-th of each segment of\n"
+     "size[i] values laid end to end in out."},
+    {"into_frames", into_frames, METH_VARARGS,
+     "into_frames(x, window, size, start, frames): frames[start[i] + j] = x * window at the j-th of\n"
+     "each segment of size[i] values laid end to end in x and window."},
     {"sign_changes", sign_changes, METH_VARARGS,
      "sign_changes(which, sign, out): out[which[i]] += 1 where which[i] == which[i - 1] and\n"
      "sign[i] != sign[i - 1]."},

@@ -946,17 +946,21 @@ class Detector:
         window, zero-padded to a power of two of at least 64, one FFT per size."""
         x, which, first = _ragged(self._x, ch, a, z)
         size = (z - a).astype(np.int64)
-        pos = np.arange(x.size) - np.repeat(first, size)
         x -= np.repeat(np.add.reduceat(x, first) / size, size)
-        window = pos.astype(np.float64)  # the Hann window, in place: 0.5 - 0.5 cos(2 pi pos / span)
-        window *= 2.0 * np.pi
-        window /= np.repeat(np.maximum(size - 1, 1), size)
+        # the Hann window, in place: 0.5 - 0.5 cos(2 pi pos / span), pos the place in the segment
+        if _kernels is not None:  # (the angles, and below the frames, each in one pass: no pos)
+            pos, window = None, np.empty(x.size)
+            _kernels.hann_angles(size, 2.0 * np.pi, window)
+        else:
+            pos = np.arange(x.size) - np.repeat(first, size)
+            window = pos.astype(np.float64)
+            window *= 2.0 * np.pi
+            window /= np.repeat(np.maximum(size - 1, 1), size)
         np.cos(window, out=window)
         window *= 0.5
         np.subtract(0.5, window, out=window)
         if np.any(size == 1):  # a one-sample segment is left as it is
             window[first[size == 1]] = 1.0
-        x *= window
         n_fft = np.maximum(64, 1 << np.ceil(np.log2(np.maximum(size, 1))).astype(np.int64))
         # the frames of all sizes back to back in one buffer, each segment on its row of its
         # size's frame (rows in segment order): one scatter of the samples fills them all
@@ -968,7 +972,11 @@ class Detector:
         for g, nf in enumerate(sizes):
             row[n_fft == nf] = np.arange(rows[g])
         frames = np.zeros(int(offset[-1]))
-        frames[np.repeat(offset[group] + row * n_fft, size) + pos] = x
+        if pos is None:
+            _kernels.into_frames(x, window, size, offset[group] + row * n_fft, frames)
+        else:
+            x *= window
+            frames[np.repeat(offset[group] + row * n_fft, size) + pos] = x
         out = np.zeros(ch.size)
         for g, nf in enumerate(sizes):
             sel = n_fft == nf
