@@ -315,5 +315,6 @@ def test_top_two_are_numpys(seed, isa, monkeypatch):
     for a, b in zip(ours, figures()):
         np.testing.assert_array_equal(a, b)
         assert np.signbit(a).tolist() == np.signbit(b).tolist()
+    assert ours[3][1] == 0.0 and not np.signbit(ours[3][1]) and not np.signbit(ours[4][1])  # "constant 0 uV"
     with pytest.raises(ValueError, match="top_two"):
         kernels.top_two(x[:, :0], vals, counts)

@@ -130,7 +130,7 @@ class SignalStats:
 
     @property
     def low(self) -> np.ndarray:
-        return -self._top[1][:, 0]
+        return 0.0 - self._top[1][:, 0]  # (a zero as +0, as the highs keep it)
 
     @property
     def n_high(self) -> np.ndarray:
