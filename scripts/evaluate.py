@@ -5,8 +5,9 @@ the rule baseline beside the model, and the real recordings (in-sample and left 
                                          [--plot models/confusion.png] [--json OUT]
 
 Seeds 1000-1009 are never used in training (twitchwatch.train.EVAL_SEEDS). ``--loo``
-also retrains the model once per labelled real recording without it (smaller synthetic
-set, --loo-per-rate) and reports what the model does on the recording it never saw.
+also retrains the model once per labelled real recording without it (on the synthetic
+set of --loo-per-rate, by default the shipped model's) and reports what the model does on the
+recording it never saw.
 Prints markdown.
 """
 from __future__ import annotations
@@ -114,7 +115,8 @@ def main(argv=None) -> int:
     ap.add_argument("--plot", default=None, help="write the confusion matrix plot here")
     ap.add_argument("--json", default=None, help="write all figures as JSON here")
     ap.add_argument("--loo", action="store_true", help="also leave each real recording out of training")
-    ap.add_argument("--loo-per-rate", type=int, default=20)
+    ap.add_argument("--loo-per-rate", type=int, default=120,
+                    help="synthetic recordings per rate of the left-out models (default 120: as the shipped model's)")
     a = ap.parse_args(argv)
     if any(s not in EVAL_SEEDS for s in a.seeds):
         ap.error(f"evaluate only on held-out seeds ({EVAL_SEEDS.start}-{EVAL_SEEDS.stop - 1})")

@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/train_default_model.py
 
-The same as `twitchwatch train --out models/twitchwatch-default.skops --seed 0 --per-rate 40
+The same as `twitchwatch train --out models/twitchwatch-default.skops --seed 0 --per-rate 120
 --real ../shared/recordings/real`: deterministic, a few minutes on two cores. After it,
 run scripts/evaluate.py to refresh the held-out figures in models/MODEL_CARD.md.
 """
@@ -18,7 +18,7 @@ from twitchwatch.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     real = ROOT.parent / "shared" / "recordings" / "real"
-    args = ["train", "--out", str(ROOT / "models" / "twitchwatch-default.skops"), "--seed", "0", "--per-rate", "40"]
+    args = ["train", "--out", str(ROOT / "models" / "twitchwatch-default.skops"), "--seed", "0", "--per-rate", "120"]
     if real.is_dir():
         args += ["--real", str(real)]
     else:

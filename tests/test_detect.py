@@ -529,6 +529,39 @@ def test_sync_counts_the_channels_that_start_at_the_same_instant(fs, seed):
         sorted((bu.channel, bu.start, bu.features["sync"]) for bu in bursts)
 
 
+@pytest.mark.parametrize("fs", [200.0, 250.0, 1000.0])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_noise_centroid_is_the_colour_of_the_channels_own_noise(fs, seed):
+    """``noise_centroid_hz`` is the spectral centroid of the channel's quiet noise: a swell
+    of that same noise has about its centroid (``centroid_over_noise`` within 0.1 of the
+    band's top of 0), while activity of another colour (here white, over noise falling
+    like 1/f) stands well above it. The same however the stream is chunked."""
+    from twitchwatch.classify import FEATURES, feature_matrix
+
+    rng = np.random.default_rng(seed)
+    n = int(120 * fs)
+    x = signal.lfilter([1.0], [1.0, -0.95], rng.standard_normal((2, n)), axis=1)  # electrode noise, 1/f-like
+    x /= x.std(axis=1, keepdims=True)
+    a, b = int(70 * fs), int(76 * fs)
+    x[0, a:b] *= 4.0  # channel 0: the noise itself swells for 6 s
+    x[1, a:b] += 6.0 * rng.standard_normal(b - a)  # channel 1: activity of another colour
+    rec = Recording(x.astype(np.float32), fs, ("A", "B"))
+    bursts = detect(rec)
+    col = FEATURES.index("centroid_over_noise")
+
+    def shift(ch: int) -> list[float]:
+        near = [bu for bu in bursts if bu.channel == ch and bu.end_s - bu.start_s > 1 and 69 < bu.start_s < 75]
+        return [float(feature_matrix([bu.features], fs)[0, col]) for bu in near]
+
+    quiet = [bu.features["noise_centroid_hz"] for bu in bursts if bu.start_s > 61]
+    assert quiet and all(0 < c < fs / 2 for c in quiet), quiet
+    assert shift(0) and all(abs(v) < 0.1 for v in shift(0)), shift(0)
+    assert shift(1) and all(v > 0.1 + max(shift(0)) for v in shift(1)), (shift(0), shift(1))
+    again = detect(rec, chunk_s=0.37)
+    assert sorted((bu.channel, bu.start, bu.features["noise_centroid_hz"]) for bu in again) == \
+        sorted((bu.channel, bu.start, bu.features["noise_centroid_hz"]) for bu in bursts)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_extents_of_many_runs_at_once_are_each_ones(seed):
     """Detector._extents (all of a stretch's runs at once) against _extent, run by run."""

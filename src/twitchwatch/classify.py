@@ -35,10 +35,10 @@ from .types import Burst, Episode
 
 MODEL_CLASSES = ("twitch", "spasm", "artifact", "noise")
 # Bump when the features change: a model trained on other features is refused.
-FEATURE_VERSION = "6"
+FEATURE_VERSION = "7"
 FEATURES = ("log_duration_ms", "log_snr", "log_crest", "phases", "turns_rel", "centroid_rel", "log_lf_ratio",
             "spread", "log_background", "rhythm", "log_band_hz", "log_prev_gap_ms",
-            "log_prev_ratio", "log_lead", "sync")
+            "log_prev_ratio", "log_lead", "sync", "centroid_over_noise")
 TWITCH_SURE = 0.6  # the least probability at which a burst is called a twitch (ModelClassifier)
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "twitchwatch-default.skops"
 
@@ -113,9 +113,9 @@ def feature_matrix(features: list[dict[str, float]], fs: float) -> np.ndarray:
     durations in ms, amplitudes only over the noise floor (never in uV: boards, gains and
     units differ), spectral centroid and turns over the band's top."""
     keys = ("duration_s", "snr", "peak_uv", "rms_uv", "phases", "turns_per_s", "centroid_hz", "lf_ratio",
-            "spread", "background", "rhythm", "prev_gap_s", "prev_ratio", "lead", "sync")
+            "spread", "background", "rhythm", "prev_gap_s", "prev_ratio", "lead", "sync", "noise_centroid_hz")
     raw = np.array([[f.get(k, 0.0) for k in keys] for f in features], dtype=np.float64).reshape(-1, len(keys))
-    dur, snr, ptp, rms, phases, turns, cent, lf, spread, bg, rhythm, gap, ratio, lead, sync = raw.T
+    dur, snr, ptp, rms, phases, turns, cent, lf, spread, bg, rhythm, gap, ratio, lead, sync, noise_cent = raw.T
     top = band_top(fs)
     tiny = 1e-9
     return np.column_stack([
@@ -125,6 +125,7 @@ def feature_matrix(features: list[dict[str, float]], fs: float) -> np.ndarray:
         np.full(dur.shape, np.log(top)),
         np.log(np.maximum(gap * 1000.0, 1.0)), np.log(np.maximum(ratio, 1e-3)),
         np.log(np.maximum(lead, 1e-3)), sync,
+        np.where(noise_cent > 0, (cent - noise_cent) / top, 0.0),  # (0 where the noise's colour is not known)
     ])
 
 

@@ -187,7 +187,10 @@ class _NoiseFloor:
         self._even: list[tuple[int, np.ndarray]] = []
         self.thresholds = thresholds
         self.limits = np.zeros((n_channels, 0, 0))  # the thresholds per floor
-        self._memo: tuple[int, np.ndarray] = (-1, self.limits)
+        # the spectral centroid of the quiet blocks behind each floor, in FFT bins of a
+        # block (0: not known): the colour of the channel's own noise
+        self.colour = np.zeros((n_channels, 0))
+        self._memo: tuple[int, tuple[np.ndarray, np.ndarray]] = (-1, (self.limits, self.colour))
         self._keep_back = history + 2 * (_DOF_EVERY if self.lags else _FLOOR_EVERY)  # blocks a future figure needs
 
     def _bias(self, independent: np.ndarray | float) -> np.ndarray | float:
@@ -242,12 +245,15 @@ class _NoiseFloor:
             # (while the first DOF_EVERY blocks come in: at 1, 2, 4, 8, ... blocks)
             start = 2 ** np.floor(np.log2(np.maximum(ks, 1))).astype(np.int64)
             uniq, where = _distinct(np.where(ks >= _DOF_EVERY, ks - ks % _DOF_EVERY, start))
-            limits = np.stack([self._limits(int(end)) for end in uniq], axis=1)[:, where]
+            figures = [self._limits(int(end)) for end in uniq]
+            limits = np.stack([f[0] for f in figures], axis=1)[:, where]
             self.limits = np.concatenate([self.limits, limits], axis=1) if self.limits.shape[1] else limits
+            self.colour = np.concatenate([self.colour, np.stack([f[1] for f in figures], axis=1)[:, where]], axis=1)
 
-    def _limits(self, end: int) -> np.ndarray:
+    def _limits(self, end: int) -> tuple[np.ndarray, np.ndarray]:
         """The thresholds (channels x thresholds) for the autocorrelation of the noise in
-        the quiet blocks among the history that ends at ``end``. Coloured
+        the quiet blocks among the history that ends at ``end``, and that noise's spectral
+        centroid (channels; FFT bins of a block, 0 where no block was quiet). Coloured
         noise also makes the block sigmas scatter more, which puts the floor's quantile
         further below the true sigma than ``bias`` allows for: the thresholds (on sums of
         squares over the floor's square) are raised by that ratio squared."""
@@ -278,6 +284,8 @@ class _NoiseFloor:
                                 axis=1)
         around = np.sort(np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1, axis=1), axis=2)[:, :, half]
         power = np.minimum(power, 4.0 * around)
+        total = power.sum(axis=1)  # (the blocks as they are, no window: a burst's centroid is taken with one)
+        colour = (power @ np.arange(power.shape[1], dtype=np.float64)) / np.where(total > 0, total, 1.0)
         # the blocks' circular autocorrelation: up to half a block, the pairs that wrap
         # around are far apart (uncorrelated), so dividing by the pairs that do not gives
         # the autocorrelation without bias; beyond, noise in the band is taken as uncorrelated
@@ -290,7 +298,7 @@ class _NoiseFloor:
         dof = n * n / (n + 2 * np.sum((n - np.arange(1, lags)) * rho2[:, 1:], axis=1))
         dof = np.where(np.isfinite(dof), np.minimum(dof, self.independent), self.independent)
         scale = np.square(self.bias / self._bias(dof))
-        self._memo = (end, self.thresholds(rho[:, :self.lags]) * scale[:, None])
+        self._memo = (end, (self.thresholds(rho[:, :self.lags]) * scale[:, None], colour))
         return self._memo[1]
 
     def trim(self, sample: int) -> None:
@@ -298,7 +306,7 @@ class _NoiseFloor:
         k = min(sample // self.block, self.n_sigmas - self._keep_back, self.n_floors - 1)
         if k > self.k0:
             self.sigmas, self.floors = self.sigmas[:, k - self.k0:], self.floors[:, k - self.k0:]
-            self.limits = self.limits[:, k - self.k0:]
+            self.limits, self.colour = self.limits[:, k - self.k0:], self.colour[:, k - self.k0:]
             self._even = [(j, p) for j, p in self._even if j + 2 * p.shape[1] > k]
             self.k0 = k
 
@@ -309,19 +317,22 @@ class _NoiseFloor:
             self.floors = np.maximum(sigma, self.min_sigma)[:, None]
             if self.lags:
                 self.limits = self.thresholds(None)[:, None] * np.ones((sigma.size, 1, 1))
+                self.colour = np.zeros((sigma.size, 1))
 
     def known_until(self) -> int:
         """Samples (from the start) whose floor is known."""
         return self.n_floors * self.block if self.floors.shape[1] else 0
 
-    def at(self, idx: np.ndarray | int, ch: np.ndarray | int | None = None) -> np.ndarray:
+    def at(self, idx: np.ndarray | int, ch: np.ndarray | int | None = None, of: str = "floors") -> np.ndarray:
         """Floor per channel at sample indices ``idx`` (channels x len(idx), or channels);
-        with ``ch``, only channel ``ch[i]``'s at ``idx[i]`` (a number for numbers)."""
+        with ``ch``, only channel ``ch[i]``'s at ``idx[i]`` (a number for numbers). With
+        ``of="colour"``, the noise's centroid there instead."""
+        table = self.floors if of == "floors" else self.colour
         if isinstance(idx, int):  # (one burst's: Python's integers, not numpy's slow scalars)
             k = min(idx // self.block, self.n_floors - 1) - self.k0
-            return self.floors[:, k] if ch is None else self.floors[ch, k]
+            return table[:, k] if ch is None else table[ch, k]
         k = np.minimum(idx // self.block, self.n_floors - 1) - self.k0
-        return self.floors[:, k] if ch is None else self.floors[ch, k]
+        return table[:, k] if ch is None else table[ch, k]
 
     def runs(self, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The floors that samples [c0, c1) are judged against, one per block (channels x
@@ -902,6 +913,9 @@ class Detector:
             "phases": crossings + 1.0,
             "turns_per_s": turns * fs / n,
             "centroid_hz": centroid,
+            # the centroid of the channel's quiet noise (0: not known): a swell of the
+            # electrode's own noise has its colour, a muscle's potentials their own
+            "noise_centroid_hz": self.floor.at(start, ch, of="colour") * (fs / self.floor.block),
             # how far the low band stands out of its noise, against how far the EMG band does
             "lf_ratio": (low_ptp / sigma_low) / np.maximum(snr, 1e-9),
             "spread": spread,
