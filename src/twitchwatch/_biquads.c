@@ -134,7 +134,7 @@ DEFINE_FILTER(float, _avx2, AVX2)
 DEFINE_FILTER(double, _avx2, AVX2)
 #endif
 
-static int use_avx2 = 0;
+#include "_isa.h" /* use_avx2, isa_init(), isa(), available() */
 
 static int
 get(PyObject *obj, Py_buffer *view, int ndim, int flags, const char *name)
@@ -219,40 +219,6 @@ free_sos:
     return out;
 }
 
-/* Which code path runs: "avx2" or "baseline" (for the tests, which run both). */
-static PyObject *
-set_isa(PyObject *self, PyObject *args)
-{
-    const char *name = NULL;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "|s:isa", &name))
-        return NULL;
-    if (name != NULL) {
-        if (strcmp(name, "baseline") == 0)
-            use_avx2 = 0;
-#if HAVE_AVX2_CLONE
-        else if (strcmp(name, "avx2") == 0 && __builtin_cpu_supports("avx2"))
-            use_avx2 = 1;
-#endif
-        else {
-            PyErr_Format(PyExc_ValueError, "instruction set %s is not available here", name);
-            return NULL;
-        }
-    }
-    return PyUnicode_FromString(use_avx2 ? "avx2" : "baseline");
-}
-
-static PyObject *
-available(PyObject *self, PyObject *unused)
-{
-    (void)self, (void)unused;
-#if HAVE_AVX2_CLONE
-    if (__builtin_cpu_supports("avx2"))
-        return Py_BuildValue("(ss)", "baseline", "avx2");
-#endif
-    return Py_BuildValue("(s)", "baseline");
-}
-
 static PyMethodDef methods[] = {
     {"sosfilt", sosfilt, METH_VARARGS,
      "sosfilt(sos, x, zi[, out]): x (signals x samples) through the sections sos, in place\n"
@@ -270,9 +236,6 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__biquads(void)
 {
-#if HAVE_AVX2_CLONE
-    __builtin_cpu_init();
-    use_avx2 = __builtin_cpu_supports("avx2");
-#endif
+    isa_init();
     return PyModule_Create(&module);
 }

@@ -61,7 +61,7 @@
 #define HAVE_AVX2_CLONE 0
 #endif
 
-static int use_avx2 = 0;
+#include "_isa.h" /* use_avx2, isa_init(), isa(), available() */
 
 #if defined(__clang__)
 #pragma clang fp contract(off)
@@ -935,41 +935,6 @@ edf_samples(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* Which code path square_cumsum, envelopes, top_two and edf_samples take: "avx2" or
- * "baseline" (for the tests, which run both). */
-static PyObject *
-set_isa(PyObject *self, PyObject *args)
-{
-    const char *name = NULL;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "|s:isa", &name))
-        return NULL;
-    if (name != NULL) {
-        if (strcmp(name, "baseline") == 0)
-            use_avx2 = 0;
-#if HAVE_AVX2_CLONE
-        else if (strcmp(name, "avx2") == 0 && __builtin_cpu_supports("avx2"))
-            use_avx2 = 1;
-#endif
-        else {
-            PyErr_Format(PyExc_ValueError, "instruction set %s is not available here", name);
-            return NULL;
-        }
-    }
-    return PyUnicode_FromString(use_avx2 ? "avx2" : "baseline");
-}
-
-static PyObject *
-available(PyObject *self, PyObject *unused)
-{
-    (void)self, (void)unused;
-#if HAVE_AVX2_CLONE
-    if (__builtin_cpu_supports("avx2"))
-        return Py_BuildValue("(ss)", "baseline", "avx2");
-#endif
-    return Py_BuildValue("(s)", "baseline");
-}
-
 static PyMethodDef methods[] = {
     {"square_cumsum", square_cumsum, METH_VARARGS,
      "square_cumsum(x, out, clip, scale): out = cumsum(rint(minimum(float64(x)**2, clip) * scale))\n"
@@ -1016,9 +981,6 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__kernels(void)
 {
-#if HAVE_AVX2_CLONE
-    __builtin_cpu_init();
-    use_avx2 = __builtin_cpu_supports("avx2");
-#endif
+    isa_init();
     return PyModule_Create(&module);
 }
