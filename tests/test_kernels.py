@@ -281,7 +281,8 @@ def test_edf_files_read_the_same_without_the_kernels(ext, isa, tmp_path, monkeyp
 def test_top_two_are_numpys(seed, isa, monkeypatch):
     """A block's extremes, the next values inward and their counts, with the kernel and
     with numpy: quantized samples (ties), zeros of both signs, flat rows, rows that are no
-    multiple of the kernel's eight lanes; and the signal checks' figures the same."""
+    multiple of the kernel's eight lanes; and the signal checks' figures the same (the
+    spread to rounding: the moments kernel adds up in another order)."""
     from twitchwatch import quality
 
     rng = np.random.default_rng(seed)
@@ -312,9 +313,40 @@ def test_top_two_are_numpys(seed, isa, monkeypatch):
 
     ours = figures()
     monkeypatch.setattr(quality, "_kernels", None)
-    for a, b in zip(ours, figures()):
-        np.testing.assert_array_equal(a, b)
+    for k, (a, b) in enumerate(zip(ours, figures())):
+        if k == 2:  # std
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=0)
+        else:
+            np.testing.assert_array_equal(a, b)
         assert np.signbit(a).tolist() == np.signbit(b).tolist()
     assert ours[3][1] == 0.0 and not np.signbit(ours[3][1]) and not np.signbit(ours[4][1])  # "constant 0 uV"
     with pytest.raises(ValueError, match="top_two"):
         kernels.top_two(x[:, :0], vals, counts)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_moments_are_numpys(seed, isa):
+    """Per row, the finite samples' number, sum and sum of squared deviations from their
+    mean, with the kernel and with numpy in float64 (to rounding: the kernel adds up in
+    another order): rows of every length up to two vectors and more, offsets far above
+    the spread, NaN and inf, a row with nothing finite."""
+    rng = np.random.default_rng(seed)
+    for n in [*range(18), 33, 1000 + seed, 4099]:
+        x = rng.standard_normal((5, n + 3)) * rng.uniform(0.1, 100) + rng.choice([0.0, 4e4, -7e5])
+        x = x.astype(np.float32)[:, 3:]  # (rows that start anywhere in a vector)
+        bad = rng.random(x.shape) < 0.05
+        x[bad] = rng.choice(np.array([np.nan, np.inf, -np.inf], np.float32), bad.sum())
+        x[2] = np.nan
+        x[3, ::2] = 1e30
+        counts, sums, m2 = np.empty(5, np.int64), np.empty(5), np.empty(5)
+        kernels.moments(x, counts, sums, m2)
+        ok = np.isfinite(x)
+        v = np.where(ok, x, 0).astype(np.float64)
+        np.testing.assert_array_equal(counts, ok.sum(axis=1))
+        np.testing.assert_allclose(sums, v.sum(axis=1), rtol=1e-12, atol=1e-9)
+        mean = v.sum(axis=1) / np.maximum(counts, 1)
+        want = (np.where(ok, v - mean[:, None], 0) ** 2).sum(axis=1)
+        np.testing.assert_allclose(m2, want, rtol=1e-9, atol=1e-9)
+        assert counts[2] == 0 and sums[2] == 0 and m2[2] == 0
+    with pytest.raises(ValueError, match="moments"):
+        kernels.moments(x, counts[:4], sums, m2)

@@ -38,12 +38,16 @@
  *   and the largest below it (-inf if none) into values[0, row] (float64, zeros as +0), and
  *   how many samples equal each into counts[0, row]; the same of -x into values[1, row] and
  *   counts[1, row]: the signal checks' extremes (quality.SignalStats.add).
+ * moments(x, counts, sums, m2): per row of x (float32), how many samples are finite, their
+ *   sum and the sum of their squared deviations from their mean (two passes), in float64:
+ *   the signal checks' spread (quality.SignalStats.add). Unlike the others, not numpy's
+ *   result to the bit: the sums go in another order.
  * edf_samples(raw, first, record_bytes, bps, spr, lo, shift, gain, out): one signal of EDF
  *   (bps 2: int16) or BDF (bps 3: int24) data records in raw, its samples in each record
  *   starting ``first`` bytes in and ``spr`` of them a record, from sample ``lo`` on:
  *   float32((value + shift) * gain) in float64, edflib's scaling as formats.edf makes it.
  *
- * square_cumsum, envelopes, top_two and edf_samples have an AVX2 path, chosen at run time where the
+ * square_cumsum, envelopes, top_two, moments and edf_samples have an AVX2 path, chosen at run time where the
  * CPU has it (isa() tells which runs and sets it, for the tests): four values a vector, the
  * same operations on each (the running sums are integer, so their order does not matter).
  */
@@ -853,6 +857,159 @@ top_two(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* moments' first pass over one row: the sum of its finite samples, their number in *k. */
+static double
+finite_sum(const float *x, Py_ssize_t n, int64_t *k)
+{
+    double sum = 0.0;
+    Py_ssize_t j;
+    for (j = 0; j < n; j++)
+        if (isfinite(x[j])) {
+            sum += x[j];
+            ++*k;
+        }
+    return sum;
+}
+
+/* moments' second pass: the sum of (x - mean)^2 over the finite samples (in float64 a
+ * finite sample's square is finite, a non-finite one's is not). */
+static double
+squared_deviations(const float *x, Py_ssize_t n, double mean)
+{
+    double sum = 0.0;
+    Py_ssize_t j;
+    for (j = 0; j < n; j++) {
+        double d = (double)x[j] - mean;
+        d *= d;
+        if (d < INFINITY)
+            sum += d;
+    }
+    return sum;
+}
+
+#if HAVE_AVX2_CLONE
+/* The four lanes of a float64 vector added up. */
+AVX2 static double
+lanes_total(__m256d v)
+{
+    __m128d h = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+}
+
+/* finite_sum, sixteen samples a step into four float64 vectors (a non-finite sample masked
+ * to 0 and not counted; counts in int32 lanes, below 2^31 each for rows under 2^34). */
+AVX2 static double
+finite_sum_avx2(const float *x, Py_ssize_t n, int64_t *k)
+{
+    const __m256 inf = _mm256_set1_ps(INFINITY), sign = _mm256_set1_ps(-0.0f);
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+    __m256i count = _mm256_setzero_si256();
+    Py_ssize_t j;
+    for (j = 0; j + 16 <= n; j += 16) {
+        __m256 a = _mm256_loadu_ps(x + j), b = _mm256_loadu_ps(x + j + 8);
+        __m256 ok_a = _mm256_cmp_ps(_mm256_andnot_ps(sign, a), inf, _CMP_LT_OQ);
+        __m256 ok_b = _mm256_cmp_ps(_mm256_andnot_ps(sign, b), inf, _CMP_LT_OQ);
+        count = _mm256_sub_epi32(count, _mm256_add_epi32(_mm256_castps_si256(ok_a), _mm256_castps_si256(ok_b)));
+        a = _mm256_and_ps(a, ok_a), b = _mm256_and_ps(b, ok_b);
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(a)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)));
+        s2 = _mm256_add_pd(s2, _mm256_cvtps_pd(_mm256_castps256_ps128(b)));
+        s3 = _mm256_add_pd(s3, _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1)));
+    }
+    *k += lanes_sum(count);
+    return lanes_total(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3))) + finite_sum(x + j, n - j, k);
+}
+
+/* (x[0..3] - mean)^2 in float64, 0 for a non-finite sample. */
+AVX2 static inline __m256d
+squared_finite(const float *x, __m256d mean)
+{
+    __m256d d = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x)), mean);
+    d = _mm256_mul_pd(d, d);
+    return _mm256_and_pd(d, _mm256_cmp_pd(d, _mm256_set1_pd(INFINITY), _CMP_LT_OQ));
+}
+
+/* squared_deviations, sixteen samples a step into four float64 vectors. */
+AVX2 static double
+squared_deviations_avx2(const float *x, Py_ssize_t n, double mean)
+{
+    const __m256d vmean = _mm256_set1_pd(mean);
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+    Py_ssize_t j;
+    for (j = 0; j + 16 <= n; j += 16) {
+        s0 = _mm256_add_pd(s0, squared_finite(x + j, vmean));
+        s1 = _mm256_add_pd(s1, squared_finite(x + j + 4, vmean));
+        s2 = _mm256_add_pd(s2, squared_finite(x + j + 8, vmean));
+        s3 = _mm256_add_pd(s3, squared_finite(x + j + 12, vmean));
+    }
+    return lanes_total(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)))
+           + squared_deviations(x + j, n - j, mean);
+}
+#endif
+
+static PyObject *
+moments(PyObject *self, PyObject *args)
+{
+    PyObject *x_obj, *k_obj, *s_obj, *q_obj;
+    Py_buffer x, k, s, q;
+    Py_ssize_t rows, n, r;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOOO:moments", &x_obj, &k_obj, &s_obj, &q_obj))
+        return NULL;
+    if (rows_of(x_obj, &x, 'f', 4, 0, "x") < 0)
+        return NULL;
+    if (rows_of(k_obj, &k, 'i', 8, 1, "counts") < 0) {
+        PyBuffer_Release(&x);
+        return NULL;
+    }
+    if (rows_of(s_obj, &s, 'd', 8, 1, "sums") < 0) {
+        PyBuffer_Release(&x);
+        PyBuffer_Release(&k);
+        return NULL;
+    }
+    if (rows_of(q_obj, &q, 'd', 8, 1, "m2") < 0) {
+        PyBuffer_Release(&x);
+        PyBuffer_Release(&k);
+        PyBuffer_Release(&s);
+        return NULL;
+    }
+    rows = x.ndim == 2 ? x.shape[0] : 1;
+    n = x.shape[x.ndim - 1];
+    if (k.ndim != 1 || s.ndim != 1 || q.ndim != 1 || k.shape[0] != rows || s.shape[0] != rows
+        || q.shape[0] != rows) {
+        PyErr_SetString(PyExc_ValueError, "moments: counts, sums and m2 must hold one value a row of x");
+        PyBuffer_Release(&x);
+        PyBuffer_Release(&k);
+        PyBuffer_Release(&s);
+        PyBuffer_Release(&q);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (r = 0; r < rows; r++) {
+        const float *xr = ROW(x, const float, r);
+        int64_t *count = (int64_t *)k.buf + r;
+        double *sum = (double *)s.buf + r, *m2 = (double *)q.buf + r, mean;
+        *count = 0;
+#if HAVE_AVX2_CLONE
+        if (use_avx2 && n < (Py_ssize_t)1 << 34) {
+            *sum = finite_sum_avx2(xr, n, count);
+            mean = *sum / (*count > 0 ? *count : 1);
+            *m2 = squared_deviations_avx2(xr, n, mean);
+            continue;
+        }
+#endif
+        *sum = finite_sum(xr, n, count);
+        mean = *sum / (*count > 0 ? *count : 1);
+        *m2 = squared_deviations(xr, n, mean);
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&k);
+    PyBuffer_Release(&s);
+    PyBuffer_Release(&q);
+    Py_RETURN_NONE;
+}
+
 /* edf_samples' scaling of one value. */
 #define EDF_SCALED(v) ((float)(((double)(v) + shift) * gain))
 
@@ -965,12 +1122,15 @@ static PyMethodDef methods[] = {
     {"top_two", top_two, METH_VARARGS,
      "top_two(x, values, counts): per row of x (float32, finite), its two largest distinct values\n"
      "and their counts, and those of -x (values, counts: 2 x rows x 2)."},
+    {"moments", moments, METH_VARARGS,
+     "moments(x, counts, sums, m2): per row of x (float32), its finite samples' number, sum and sum\n"
+     "of squared deviations from their mean (float64), non-finite samples left out."},
     {"edf_samples", edf_samples, METH_VARARGS,
      "edf_samples(raw, first, record_bytes, bps, spr, lo, shift, gain, out): one signal's samples\n"
      "of EDF (bps 2) or BDF (bps 3) data records, scaled as edflib does, into out (float32)."},
     {"isa", set_isa, METH_VARARGS,
-     "isa([name]): the instruction set square_cumsum, envelopes, top_two and edf_samples use\n"
-     "('avx2' or 'baseline'); with a name, use it."},
+     "isa([name]): the instruction set square_cumsum, envelopes, top_two, moments and edf_samples\n"
+     "use ('avx2' or 'baseline'); with a name, use it."},
     {"available", available, METH_NOARGS, "available(): the instruction sets this CPU can run."},
     {NULL, NULL, 0, NULL}};
 

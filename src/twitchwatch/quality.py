@@ -15,7 +15,7 @@ from . import filters
 from .types import Recording
 
 try:
-    from . import _kernels  # the extremes and their counts in three passes a row
+    from . import _kernels  # the moments in two passes a row, the extremes in three
 except ImportError:  # not built: numpy finds the same
     _kernels = None
 
@@ -53,25 +53,11 @@ class SignalStats:
         return stats
 
     def add(self, block: np.ndarray) -> None:
-        """Take in the next channels x samples block. About nine passes over it (see
-        ``_tops`` for the extremes)."""
+        """Take in the next channels x samples block: its moments (``_moments``) merged
+        into those so far, then its extremes (``_tops``)."""
         x = np.asarray(block)
-        with np.errstate(invalid="ignore"):  # inf - inf: NaN, as wanted
-            total = x.sum(axis=1, dtype=np.float64)
-        whole = bool(np.isfinite(total).all())  # NaN and inf would show in the sum
-        finite = None if whole else np.isfinite(x)
-        if finite is None:
-            nb = np.full(x.shape[0], x.shape[1], dtype=np.int64)
-        else:
-            nb = _row_counts(finite)
-            total = np.where(finite, x, 0).sum(axis=1, dtype=np.float64)
+        nb, mb, m2b, finite = _moments(x)
         self.bad += x.shape[1] - nb
-        mb = total / np.maximum(nb, 1)
-        dev = np.subtract(x, mb[:, None], dtype=np.float64)
-        if finite is not None:
-            dev[~finite] = 0.0
-        m2b = np.einsum("ij,ij->i", dev, dev)
-        del dev
         n = self.n + nb
         delta = mb - self._mean
         share = nb / np.maximum(n, 1)
@@ -147,6 +133,32 @@ class SignalStats:
     @property
     def n_next_low(self) -> np.ndarray:
         return self._top_n[1][:, 1]
+
+
+def _moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Per row of a channels x samples block: how many samples are finite, their mean and
+    the sum of their squared deviations from it (float64); and where the samples are
+    finite (None: everywhere). The kernel, for float32 blocks, reads each row twice;
+    numpy three times or more, with a float64 copy of the block."""
+    if _kernels is not None and x.dtype == np.float32:
+        nb, total, m2b = np.empty(x.shape[0], np.int64), np.empty(x.shape[0]), np.empty(x.shape[0])
+        _kernels.moments(x, nb, total, m2b)
+        finite = None if (nb == x.shape[1]).all() else np.isfinite(x)
+        return nb, total / np.maximum(nb, 1), m2b, finite
+    with np.errstate(invalid="ignore"):  # inf - inf: NaN, as wanted
+        total = x.sum(axis=1, dtype=np.float64)
+    whole = bool(np.isfinite(total).all())  # NaN and inf would show in the sum
+    finite = None if whole else np.isfinite(x)
+    if finite is None:
+        nb = np.full(x.shape[0], x.shape[1], dtype=np.int64)
+    else:
+        nb = _row_counts(finite)
+        total = np.where(finite, x, 0).sum(axis=1, dtype=np.float64)
+    mb = total / np.maximum(nb, 1)
+    dev = np.subtract(x, mb[:, None], dtype=np.float64)
+    if finite is not None:
+        dev[~finite] = 0.0
+    return nb, mb, np.einsum("ij,ij->i", dev, dev), finite
 
 
 def _row_counts(mask: np.ndarray) -> np.ndarray:
