@@ -4,21 +4,25 @@ writes EDF+/BDF+.
 Formats (``rec.meta['format']``): 'edf', 'bdf' (EDF/EDF+/BDF/BDF+), 'brainflow-csv'
 (needs ``board``), 'openbci-txt' (OpenBCI GUI old and v5/v6), 'text' (delimited numbers;
 needs ``fs`` unless a BioSPPy header gives it). Every failure is a RecordingError whose
-one-line message names the file and says what to do.
+one-line message names the file and says what to do. The text readers are imported when
+a text file is opened: an EDF/BDF file needs none of them.
 """
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import RecordingError
 from ..types import Recording
-from . import brainflow_csv, edf, openbci_txt, table, text
+from . import edf
 from .checks import check_fs, check_path, fail
 from .edf import EdfWriter
-from .table import Lines, data_mask
+
+if TYPE_CHECKING:
+    from .table import Lines
 
 __all__ = ["open_recording", "write_recording", "parse_columns", "sniff", "EdfWriter"]
 
@@ -59,6 +63,8 @@ def _sniff(p: Path, board: str | None) -> tuple[str, Lines | None]:
         kind = edf.sniff(f.read(256))
         if kind:
             return kind, None
+        from . import brainflow_csv, openbci_txt, table  # (text only: an EDF/BDF file needs none)
+
         f.seek(0)
         sample = np.frombuffer(f.read(65536), np.uint8)
         ext = p.suffix.lower()
@@ -69,14 +75,14 @@ def _sniff(p: Path, board: str | None) -> tuple[str, Lines | None]:
             raise fail(p, "is not a recording format twitchwatch reads (EDF/BDF, BrainFlow CSV, "
                           "OpenBCI GUI txt, delimited numbers)")
         f.seek(0)
-        lines = Lines.of(next(table.text_blocks(f, table.HEAD_BYTES), b""))
+        lines = table.Lines.of(next(table.text_blocks(f, table.HEAD_BYTES), b""))
     if openbci_txt.sniff(lines):
         return "openbci-txt", lines
     if ext in (".edf", ".bdf"):
         raise fail(p, f"has a {ext} name but holds text, not {ext[1:].upper()}; rename it or re-export it")
     if board is not None:
         return "brainflow-csv", lines
-    if brainflow_csv.looks_like(lines, data_mask(lines, 0)):
+    if brainflow_csv.looks_like(lines, table.data_mask(lines, 0)):
         return "brainflow-csv", lines  # its board from its column count (brainflow_csv.read)
     return "text", lines
 
@@ -103,6 +109,8 @@ def open_recording(path: str | Path, *, board: str | None = None, fs: float | No
         rec = edf.read(p, kind, picks)
         return rec if fs is None else _override_fs(p, rec, fs)
     assert lines is not None
+    from . import brainflow_csv, openbci_txt, text
+
     if kind == "openbci-txt":
         return openbci_txt.read(p, lines, fs, picks)
     if kind == "brainflow-csv":
