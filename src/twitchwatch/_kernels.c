@@ -348,6 +348,17 @@ envelopes_avx2(const int64_t *cs, Py_ssize_t h, Py_ssize_t hf, const int64_t *t,
 }
 #endif
 
+/* Release the first ``got`` views of ``v``: None when ``ok``, else NULL (the error is set). */
+static PyObject *
+release(Py_buffer *v, Py_ssize_t got, int ok)
+{
+    while (got-- > 0)
+        PyBuffer_Release(&v[got]);
+    if (!ok)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 envelopes(PyObject *self, PyObject *args)
 {
@@ -403,11 +414,7 @@ envelopes(PyObject *self, PyObject *args)
         }
         Py_END_ALLOW_THREADS
     }
-    while (got-- > 0)
-        PyBuffer_Release(&v[got]);
-    if (!ok)
-        return NULL;
-    Py_RETURN_NONE;
+    return release(v, got, ok);
 }
 
 static PyObject *
@@ -518,11 +525,7 @@ ragged(PyObject *self, PyObject *args)
         }
         Py_END_ALLOW_THREADS
     }
-    while (got-- > 0)
-        PyBuffer_Release(&v[got]);
-    if (!ok)
-        return NULL;
-    Py_RETURN_NONE;
+    return release(v, got, ok);
 }
 
 /* The segments' sizes (int64, each >= 0) against the length of the values they lay end to
@@ -626,11 +629,7 @@ into_frames(PyObject *self, PyObject *args)
         }
         Py_END_ALLOW_THREADS
     }
-    while (got-- > 0)
-        PyBuffer_Release(&v[got]);
-    if (!ok)
-        return NULL;
-    Py_RETURN_NONE;
+    return release(v, got, ok);
 }
 
 static PyObject *
