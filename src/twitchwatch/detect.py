@@ -323,11 +323,11 @@ class _NoiseFloor:
         """Samples (from the start) whose floor is known."""
         return self.n_floors * self.block if self.floors.shape[1] else 0
 
-    def at(self, idx: np.ndarray | int, ch: np.ndarray | int | None = None, of: str = "floors") -> np.ndarray:
+    def at(self, idx: np.ndarray | int, ch: np.ndarray | int | None = None, colour: bool = False) -> np.ndarray:
         """Floor per channel at sample indices ``idx`` (channels x len(idx), or channels);
         with ``ch``, only channel ``ch[i]``'s at ``idx[i]`` (a number for numbers). With
-        ``of="colour"``, the noise's centroid there instead."""
-        table = self.floors if of == "floors" else self.colour
+        ``colour``, the noise's centroid there instead."""
+        table = self.colour if colour else self.floors
         if isinstance(idx, int):  # (one burst's: Python's integers, not numpy's slow scalars)
             k = min(idx // self.block, self.n_floors - 1) - self.k0
             return table[:, k] if ch is None else table[ch, k]
@@ -915,7 +915,7 @@ class Detector:
             "centroid_hz": centroid,
             # the centroid of the channel's quiet noise (0: not known): a swell of the
             # electrode's own noise has its colour, a muscle's potentials their own
-            "noise_centroid_hz": self.floor.at(start, ch, of="colour") * (fs / self.floor.block),
+            "noise_centroid_hz": self.floor.at(start, ch, colour=True) * (fs / self.floor.block),
             # how far the low band stands out of its noise, against how far the EMG band does
             "lf_ratio": (low_ptp / sigma_low) / np.maximum(snr, 1e-9),
             "spread": spread,
