@@ -11,7 +11,7 @@ from scipy import signal
 from conftest import QUIET, episode_keys, run_pipeline
 from twitchwatch.detect import Detector, DetectorParams
 from twitchwatch.dsp import Preprocessor, board_cutoff
-from twitchwatch.pipeline import (ONSET_S, RUN_GAP_S, RUN_LEAST, SPASM_MIN_S, SPASM_SURE, Pipeline, SpasmJoiner,
+from twitchwatch.pipeline import (ONSET_S, RUN_GAP_S, RUN_LEAST, SPASM_MIN_S, Pipeline, SpasmJoiner,
                                   analyze, detect, finished, fold_onsets, runs_as_artifacts)
 from twitchwatch.types import Burst, Chunk, Episode, Recording
 
@@ -60,14 +60,14 @@ def noise_bursts(synth, fs: float, seed: int) -> tuple[Recording, list[Burst]]:
 def test_pure_noise_gives_few_bursts(fs, seed, synth):
     rec, bursts = noise_bursts(synth, fs, seed)
     channel_minutes = rec.n_channels * rec.duration_s / 60
-    # DetectorParams.false_seeds_per_hour sets the seed threshold for pure noise: 1 per
-    # channel-hour at the time of writing, i.e. 0.017 per channel-minute. The bound of 2 per
-    # channel-minute is over 100x that: loose enough for the floor's estimation error (the
+    # DetectorParams.false_seeds_per_hour sets the seed threshold for pure noise: 10 per
+    # channel-hour at the time of writing, i.e. 0.17 per channel-minute. The bound of 2 per
+    # channel-minute is over 10x that: loose enough for the floor's estimation error (the
     # seed threshold sits in the far tail, where a few percent of sigma moves the rate a
     # lot) and for hum/wander residue, tight enough to catch a floor or a chi-square
     # threshold that is off by a factor (that gives tens to hundreds per minute). The
     # pooled test below holds the rate to 10x the nominal one.
-    assert DetectorParams().false_seeds_per_hour / 60 < 2.0 / 100
+    assert DetectorParams().false_seeds_per_hour / 60 < 2.0 / 10
     assert len(bursts) / channel_minutes < 2.0, [(b.channel, b.start_s) for b in bursts]
 
 
@@ -106,6 +106,40 @@ def test_coloured_noise_false_alarm_rate_near_nominal(fs):
         hours += rec.n_channels * rec.duration_s / 3600
     nominal = DetectorParams().false_seeds_per_hour
     assert bursts / hours <= 10 * nominal, f"{bursts / hours:.1f} false bursts per channel-hour"
+
+
+@pytest.mark.parametrize("fs", [250.0, 1000.0])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_spasm_at_the_end_of_a_swell_of_noise_is_a_burst_of_its_own(fs, seed):
+    """Electrode noise that swells to about twice its level for 20 s seeds bursts every
+    second or so, and sustained activity takes in each that follows: without more, a
+    brief contraction in it and the spasm that ends it were one 20 s burst. Cut into its
+    loud islands, the spasm is a burst of its own, at its own extent, and so is the brief
+    contraction; chunking does not change that. (A swell loud enough to be one unbroken
+    run of activity is not cut: the islands take whole runs.)"""
+    rng = np.random.default_rng(seed)
+    n = int(80 * fs)
+    t = np.arange(n) / fs
+    white = signal.sosfilt(signal.butter(4, board_cutoff(fs), fs=fs, output="sos"), rng.standard_normal(n))
+    x = 2.0 * white / white.std()
+    band = signal.butter(2, [20.0, min(150.0, 0.4 * fs)], btype="bandpass", fs=fs, output="sos")
+    swell = signal.sosfilt(band, rng.standard_normal(n))
+    level = np.clip(np.minimum(t - 38.0, 60.0 - t) / 4.0, 0.0, 1.0)  # 38-60 s, 4 s ramps
+    x += 3.0 * level * swell / swell.std()
+    bursts = {"contraction": (45.0, 45.4, 30.0), "spasm": (58.5, 60.5, 30.0)}
+    for a, b, size in bursts.values():
+        env = np.clip(np.minimum(t - a, b - t) / 0.1, 0.0, 1.0)
+        pattern = signal.sosfilt(band, rng.standard_normal(n))
+        x += size * env * pattern / pattern.std()
+    rec = Recording(np.stack([x, 2.0 * white[::-1] / white.std()]).astype(np.float32), fs, ("EMG1", "EMG2"))
+    found = detect_bursts(rec, mains=None)
+    for name, (a, b, _) in bursts.items():
+        over = [u for u in found if u.channel == 0 and u.start_s < b and u.end_s > a]
+        assert over, f"no burst over the {name}"
+        best = max(over, key=lambda u: min(u.end_s, b) - max(u.start_s, a))
+        assert a - 0.5 < best.start_s and best.end_s < b + 0.5, (name, best.start_s, best.end_s)
+    assert [(u.channel, u.start, u.stop) for u in detect_bursts(rec, chunk=int(2.7 * fs), mains=None)] == \
+        [(u.channel, u.start, u.stop) for u in found]
 
 
 # -- a known pulse ---------------------------------------------------------------------
@@ -328,10 +362,10 @@ def _holes_125(seed: int, what: str):
 
 @pytest.mark.parametrize("fs,seed", [
     (250.0, 91), (1000.0, 92), (125.0, 96), (125.0, 97),
-    _holes_125(94, "16 of 18 episodes keep their place and kind (17 needed): a long artifact's end moves, "
-                   "a burst at snr 8.6 goes"),
-    _holes_125(95, "13 of 16 episodes keep their place and kind (15 needed): two long artifacts' ends move "
-                   "by about a second, a twitch the model gave 0.67 goes"),
+    _holes_125(94, "two more episodes well above the threshold with the holes: a 5.3 s stretch at snr 17 "
+                   "that the model calls spasm (0.58) and a large twitch whose burst grows to 0.9 s"),
+    _holes_125(95, "12 of 17 episodes keep their place and kind (15 needed): an 11 s spasm the model gave "
+                   "0.41 goes, a 12 s artifact shrinks to 4.5 s, two long bursts' ends move"),
     _holes_125(98, "a twitch the reference missed is found just after a hole"),
 ])
 def test_lost_samples_keep_the_clock_and_leave_no_false_bursts(fs, seed, synth):
@@ -359,11 +393,15 @@ def test_lost_samples_keep_the_clock_and_leave_no_false_bursts(fs, seed, synth):
                                      and abs(g.end_s * fs - first - e.end_s * fs) <= (tol if e.kind != "spasm"
                                                                                       else 0.1 * fs)
                                      for g in got)]
-    assert len(matched) >= min(0.9 * len(ref), len(ref) - 1)  # one may come, go or change kind
+    # at the threshold (snr under 10) an episode may come or go; besides those, one may
+    # come, go or change kind
+    weak_gone = [e for e in ref if e.features["snr"] < 10 and not any(
+        g.channel == e.channel and g.start_s * fs - first < e.end_s * fs + tol and e.start_s * fs < g.end_s * fs - first + tol
+        for g in got)]
+    assert len(matched) >= min(0.9 * len(ref), len(ref) - 1 - len(weak_gone))
     clear = [sum(e.features["snr"] >= 10 for e in eps) for eps in (ref, got)]  # well above the threshold
     assert abs(clear[1] - clear[0]) <= max(1, 0.05 * clear[0])
-    # at the threshold (snr under 10) an episode may come or go; of those well above it,
-    # one in ten (at least one) may change kind or place
+    # of those well above it, one in ten (at least one) may change kind or place
     strong = [e for e in ref if e.features["snr"] >= 10]
     assert len(strong) >= 4
     assert sum(e not in matched for e in strong) <= max(1, 0.1 * len(strong))
@@ -388,16 +426,15 @@ def _ep(ch: int, a: float, b: float, kind: str, peak: float = 10.0, confidence: 
 
 
 def test_a_brief_spasm_is_a_brief_contraction_unless_it_joins_others():
-    """A 'spasm' shorter than SPASM_MIN_S, even after joining, that the model is not sure
-    of (below SPASM_SURE) is reported as a brief contraction (artifact); short pieces
-    that join into a longer spasm are kept as one spasm, and so is a brief one the model
-    is sure of (a real contraction of which the detector saw only the strongest part)."""
+    """A 'spasm' shorter than SPASM_MIN_S, even after joining and however sure the model
+    is, is reported as a brief contraction (artifact); short pieces that join into a
+    longer spasm are kept as one spasm, and so is one just long enough."""
     j = SpasmJoiner(3)
     brief = SPASM_MIN_S / 3
-    out = j.push([_ep(0, 1.0, 1.0 + brief, "spasm"), _ep(1, 1.0, 1.0 + brief, "spasm"),
-                  _ep(1, 1.5, 1.5 + brief, "spasm"), _ep(2, 1.0, 1.0 + brief, "spasm", confidence=SPASM_SURE)], None)
+    out = j.push([_ep(0, 1.0, 1.0 + brief, "spasm", confidence=0.99), _ep(1, 1.0, 1.0 + brief, "spasm"),
+                  _ep(1, 1.5, 1.5 + brief, "spasm"), _ep(2, 1.0, 1.0 + SPASM_MIN_S, "spasm")], None)
     assert sorted((e.channel, e.start_s, e.end_s, e.kind) for e in out) == [
-        (0, 1.0, 1.0 + brief, "artifact"), (1, 1.0, 1.5 + brief, "spasm"), (2, 1.0, 1.0 + brief, "spasm")]
+        (0, 1.0, 1.0 + brief, "artifact"), (1, 1.0, 1.5 + brief, "spasm"), (2, 1.0, 1.0 + SPASM_MIN_S, "spasm")]
 
 
 def test_a_brief_spasm_followed_by_another_is_still_a_brief_contraction():

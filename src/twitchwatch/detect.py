@@ -20,7 +20,8 @@ How a burst is found, per channel, on the band-passed signal x:
   ``long_s`` or more, or one that starts on a raised background) takes in the bursts
   that follow within ``long_merge_s``, and then goes on until a 0.25 s block is back
   near the floor. A merged group of short bursts that is mostly quiet inside
-  (``min_duty``) is given back as its separate bursts;
+  (``min_duty``) is given back as its separate bursts; a long one is cut into its loud
+  islands (``island_*``), so that a spasm that a swell of noise ran into is itself;
 - spikes inside long bursts: a burst longer than ``split_s`` is also searched for runs
   past ``k_split`` times its own robust sigma, each given as a burst of its own (flagged
   ``inner``; reported only as a twitch inside a long burst called noise, see
@@ -68,7 +69,7 @@ class DetectorParams:
 
     fast_s: float = 0.012
     slow_s: float = 0.06
-    false_seeds_per_hour: float = 1.0  # per channel, in pure noise
+    false_seeds_per_hour: float = 10.0  # per channel, in pure noise (the classifier tells them from twitches)
     p_low: float = 0.01  # share of noise samples above the fast envelope's low threshold
     p_slow: float = 1e-3  # ... above the slow envelope's threshold
     board_cutoff_hz: float | None = None  # None: the usual one for the sampling rate
@@ -82,6 +83,9 @@ class DetectorParams:
     k_context: float = 1.5  # ... raised by this factor over the floor: sustained activity
     k_quiet: float = 1.25  # sustained activity has ended when a block's sigma is below this
     max_quiet_s: float = 3.0  # ... or when no burst came for this long
+    island_min_s: float = 2.0  # sustained activity this long is cut into its loud islands: ...
+    island_share: float = 0.25  # ... runs of blocks whose sigma over the floor reaches this share of its peak ...
+    island_gap_s: float = 1.0  # ... apart by this long or more (the runs between them go on their own)
     rhythm_beats: int = 3  # a heartbeat: this many earlier bursts on one steady beat ...
     rhythm_tolerance: float = 0.12  # ... each within this share of the period
     min_snr: float = 6.0  # a burst's peak-to-peak must reach this many noise sigmas
@@ -436,6 +440,7 @@ class Detector:
         self.max_quiet = max(self.long_merge, int(round(p.max_quiet_s * fs)))
         self.pad = max(1, int(round(p.pad_s * fs)))
         self.max_len = int(p.max_burst_s * fs)
+        self.island_min = int(round(p.island_min_s * fs))
         wf, ws = 2 * self.hf + 1, 2 * self.hs + 1
         cutoff = p.board_cutoff_hz or board_cutoff(fs)
         self.wf, self.ws = wf, ws
@@ -753,6 +758,41 @@ class Detector:
         if closing is not None and horizon >= closing:
             self._emit(ch)
 
+    def _islands(self, ch: int, group: _Group) -> list[tuple[int, int]]:
+        """A long group of sustained activity as its loud islands (each with the runs that
+        overlap it, whole) and the runs between them (each on its own): a spasm or a brief
+        contraction that noise swelling for seconds ran into is a burst of its own.
+        Loud: a block whose sigma over the floor reaches ``k_context`` and ``island_share``
+        of the group's peak; islands closer than ``island_gap_s`` are one."""
+        fl, p = self.floor, self.params
+        k0 = group.start // fl.block
+        sigmas, floors = fl.sigma_floor(k0, -(-group.stop // fl.block))
+        ratio = sigmas[ch] / np.maximum(floors[ch], p.min_sigma_uv)
+        if not ratio.size:
+            return [(group.start, group.stop)]
+        loud = np.flatnonzero(ratio >= max(p.k_context, p.island_share * float(ratio.max())))
+        if not loud.size:
+            return [(group.start, group.stop)]
+        gap = max(1, int(round(p.island_gap_s * self.fs / fl.block)))
+        cuts = np.flatnonzero(np.diff(loud) > gap)
+        firsts, lasts = loud[np.r_[0, cuts + 1]], loud[np.r_[cuts, loud.size - 1]]
+        islands = [((k0 + f) * fl.block, (k0 + z + 1) * fl.block) for f, z in zip(firsts.tolist(), lasts.tolist())]
+        spans, taken = [], [[] for _ in islands]
+        for a, b in group.runs:
+            i = next((i for i, (u, v) in enumerate(islands) if a < v and b > u), None)
+            if i is None:
+                spans.append((a, b))
+            else:
+                taken[i].append((a, b))
+        spans += [(min(a for a, _ in t), max(b for _, b in t)) for t in taken if t]
+        out: list[tuple[int, int]] = []
+        for a, b in sorted(spans):  # (a run over two islands makes them one)
+            if out and a < out[-1][1]:
+                out[-1] = (out[-1][0], max(out[-1][1], b))
+            else:
+                out.append((a, b))
+        return out
+
     def _close_all(self) -> None:
         for ch in range(self.C):
             run = self._runs[ch]
@@ -770,7 +810,8 @@ class Detector:
         start, stop = group.start, group.stop
         lengths = [b - a for a, b in group.runs]
         whole = group.sustained or max(lengths) >= self.long or sum(lengths) >= self.params.min_duty * (stop - start)
-        for a, b in [(start, stop)] if whole else group.runs:
+        spans = group.runs if not whole else self._islands(ch, group) if stop - start >= self.island_min else [(start, stop)]
+        for a, b in spans:
             background = group.background if a == start else self._background(ch, a)
             onsets = self._onsets[ch]
             self._ready.append((ch, a, b, onsets[-_RHYTHM_ONSETS:], background))

@@ -3,8 +3,10 @@
 Batch analysis is the stream path fed a recording's chunks as fast as they run, so the
 two give the same episodes. The last stage joins spasm episodes on one channel that are
 less than ``SPASM_JOIN_S`` apart (a cramp waxes and wanes; its quieter moments split the
-detector's bursts); a joined spasm shorter than ``SPASM_MIN_S`` that the model is not
-sure of (below ``SPASM_SURE``) is reported as a brief contraction (artifact). A spasm is
+detector's bursts); a joined spasm shorter than ``SPASM_MIN_S`` is reported as a brief
+contraction (artifact): a spasm or cramp is sustained, a brief voluntary contraction
+lasts 0.1-0.45 s, and the model alone called such bursts spasm with confidence over 0.9
+(on the independent generator, and in real recordings' contractions). A spasm is
 held until the detector's horizon shows that nothing can join it any more, so the result
 never depends on chunking; twitches are not held (stream latency). When a stream or a
 recording ends, the twitches on a spasm's channel in the ``ONSET_S`` before it starts,
@@ -29,8 +31,7 @@ from .types import Burst, Chunk, Episode, Recording
 BATCH_CHUNK_S = 60.0
 MAINS = {"auto": "auto", "none": None, "50": 50.0, "60": 60.0}  # --mains -> analyze's mains_hz
 SPASM_JOIN_S = 1.0
-SPASM_MIN_S = 0.4  # a shorter spasm, even joined, that the model is not sure of (below SPASM_SURE)
-SPASM_SURE = 0.9  # ... is reported as a brief contraction (artifact)
+SPASM_MIN_S = 0.5  # a shorter spasm, even joined, is reported as a brief contraction (artifact)
 ONSET_S = 0.5  # twitches this close before a spasm on its channel are its first potentials
 RUN_GAP_S = 0.2  # twitches on a channel that follow each other this closely ...
 RUN_LEAST = 3  # ... this many or more in a row: a contraction's potentials (artifact)
@@ -64,9 +65,8 @@ class SpasmJoiner:
 
 
 def _settled(spasm: Episode) -> Episode:
-    """A spasm that nothing can join any more: short and unsure, a brief contraction."""
-    brief = spasm.end_s - spasm.start_s < SPASM_MIN_S and spasm.confidence < SPASM_SURE
-    return replace(spasm, kind="artifact") if brief else spasm
+    """A spasm that nothing can join any more: if short, a brief contraction."""
+    return replace(spasm, kind="artifact") if spasm.end_s - spasm.start_s < SPASM_MIN_S else spasm
 
 
 def _joined(a: Episode, b: Episode) -> Episode:
