@@ -9,7 +9,9 @@
  *
  * Every sample is computed by scipy's expressions in scipy's order, in the array's own
  * precision, without fused multiply-adds: the result is scipy's to the bit, and it does
- * not depend on the blocking, the grouping or the instruction set.
+ * not depend on the blocking, the grouping or the instruction set. (With AVX2, float64
+ * blocks are interleaved and put back four samples of four signals at a time, by 4 x 4
+ * transposes in registers: element by element, that took as long as four sections.)
  *
  * sosfilt(sos, x, zi[, out]): sos (sections x 6, a0 == 1), x (signals x samples, filtered
  * in place, or into out, of x's shape), zi (signals x sections x 2, the state, updated in
@@ -21,7 +23,8 @@
 #if defined(__clang__)
 #pragma clang fp contract(off)
 #elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
+/* (no-wrapv: Python builds extensions with -fwrapv, which costs the loops here 10-15 %) */
+#pragma GCC optimize("fp-contract=off", "no-wrapv")
 #elif defined(_MSC_VER)
 #pragma fp_contract(off)
 #endif
@@ -29,6 +32,7 @@
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
 #define HAVE_AVX2_CLONE 1
 #define AVX2 __attribute__((target("avx2")))
+#include <immintrin.h>
 #else
 #define HAVE_AVX2_CLONE 0
 #endif
@@ -70,6 +74,52 @@
             }                                                                              \
     }
 
+/* The nb samples of W signals from x (rows n_samples apart) interleaved sample-major into
+ * buf (to = 1), or put back from it into x (to = 0), from sample j on. */
+#define DEFINE_COPY(T, SUFFIX, ATTR)                                                       \
+    ATTR static inline void copy_##T##SUFFIX(T *x, Py_ssize_t n_samples, T *buf, Py_ssize_t W, \
+                                              Py_ssize_t j, Py_ssize_t nb, int to)          \
+    {                                                                                      \
+        Py_ssize_t w;                                                                      \
+        for (; j < nb; j++)                                                                \
+            for (w = 0; w < W; w++) {                                                      \
+                if (to)                                                                    \
+                    buf[j * W + w] = x[w * n_samples + j];                                 \
+                else                                                                       \
+                    x[w * n_samples + j] = buf[j * W + w];                                 \
+            }                                                                              \
+    }
+
+DEFINE_COPY(float, , )
+DEFINE_COPY(double, , )
+#if HAVE_AVX2_CLONE
+#define copy_float_avx2 copy_float
+
+/* copy_double, four samples of four signals at a time (a 4 x 4 transpose in registers,
+ * the same either way), then the samples left element by element. */
+AVX2 static inline void
+copy_double_avx2(double *x, Py_ssize_t n_samples, double *buf, Py_ssize_t W, Py_ssize_t j,
+                 Py_ssize_t nb, int to)
+{
+    Py_ssize_t w;
+    int q;
+    for (; W % 4 == 0 && j + 4 <= nb; j += 4)
+        for (w = 0; w < W; w += 4) {
+            double *xs = x + w * n_samples + j, *bs = buf + j * W + w;
+            __m256d r[4], t[4];
+            for (q = 0; q < 4; q++)
+                r[q] = to ? _mm256_loadu_pd(xs + q * n_samples) : _mm256_loadu_pd(bs + q * W);
+            t[0] = _mm256_unpacklo_pd(r[0], r[1]), t[1] = _mm256_unpackhi_pd(r[0], r[1]);
+            t[2] = _mm256_unpacklo_pd(r[2], r[3]), t[3] = _mm256_unpackhi_pd(r[2], r[3]);
+            r[0] = _mm256_permute2f128_pd(t[0], t[2], 0x20), r[1] = _mm256_permute2f128_pd(t[1], t[3], 0x20);
+            r[2] = _mm256_permute2f128_pd(t[0], t[2], 0x31), r[3] = _mm256_permute2f128_pd(t[1], t[3], 0x31);
+            for (q = 0; q < 4; q++)
+                _mm256_storeu_pd(to ? bs + q * W : xs + q * n_samples, r[q]);
+        }
+    copy_double(x, n_samples, buf, W, j, nb, to);
+}
+#endif
+
 /* W signals (the rows of x from the one given): each block of samples is interleaved
  * sample-major, goes through all sections, and is put in y (which may be x). */
 #define DEFINE_GROUP(T, W, SUFFIX, ATTR)                                                   \
@@ -81,9 +131,7 @@
         Py_ssize_t n0, nb, j, w, s, k;                                                     \
         for (n0 = 0; n0 < n_samples; n0 += BLOCK) {                                        \
             nb = n_samples - n0 < BLOCK ? n_samples - n0 : BLOCK;                          \
-            for (w = 0; w < W; w++)                                                        \
-                for (j = 0; j < nb; j++)                                                   \
-                    buf[j][w] = x[w * n_samples + n0 + j];                                 \
+            copy_##T##SUFFIX((T *)x + n0, n_samples, &buf[0][0], W, 0, nb, 1);             \
             for (s = 0; s + 4 <= n_sections; s += 4)                                       \
                 PASS(T, W, 4)                                                              \
             if (s + 2 <= n_sections) {                                                     \
@@ -92,9 +140,7 @@
             }                                                                              \
             if (s < n_sections)                                                            \
                 PASS(T, W, 1)                                                              \
-            for (w = 0; w < W; w++)                                                        \
-                for (j = 0; j < nb; j++)                                                   \
-                    y[w * n_samples + n0 + j] = buf[j][w];                                 \
+            copy_##T##SUFFIX(y + n0, n_samples, &buf[0][0], W, 0, nb, 0);                  \
         }                                                                                  \
     }
 
