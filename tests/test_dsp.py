@@ -493,7 +493,8 @@ def test_the_hum_guards_window_middles_are_the_sorts():
 @pytest.mark.parametrize("n", [1, 2, 7, 1000, 10_000, 12_345])
 def test_tones_are_the_exponentials(n):
     """dsp.tones (angle addition) against np.exp of each angle: as close as the angles'
-    own rounding allows, at consecutive sample numbers and with holes."""
+    own rounding allows, at consecutive sample numbers and with holes; a number n gives
+    those at 0 .. n - 1 to the bit."""
     from twitchwatch.dsp import tones
 
     rng = np.random.default_rng(n)
@@ -503,3 +504,4 @@ def test_tones_are_the_exponentials(n):
         ours = tones(at, freqs, 1000.0)
         assert ours.shape == ref.shape
         np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-15 * (1 + 3e3 * at.max()))
+    np.testing.assert_array_equal(tones(n, freqs, 1000.0), tones(np.arange(n), freqs, 1000.0))  # (n: no gather)

@@ -165,6 +165,9 @@ def test_sign_changes_are_numpys(seed, monkeypatch):
 def test_an_unknown_instruction_set_is_refused():
     with pytest.raises(ValueError, match="not available"):
         kernels.isa("sse9")
+    with pytest.raises(ValueError, match="not available"):  # (only _biquads has an AVX-512 path)
+        kernels.isa("avx512")
+    assert "avx512" not in kernels.available()
 
 
 @pytest.mark.parametrize("fs", [250.0, 1000.0])

@@ -273,11 +273,3 @@ def _kill(pool: ProcessPoolExecutor) -> None:
     for proc in list((getattr(pool, "_processes", None) or {}).values()):
         proc.terminate()
 
-
-def session_start(path: Path, info: RecordingInfo) -> tuple[dt.datetime, str]:
-    """Where a recording goes in the log's time line, and a note when the file gives no start."""
-    if info.start_time is not None:
-        return info.start_time, ""
-    end = dt.datetime.fromtimestamp(path.stat().st_mtime)
-    return end - dt.timedelta(seconds=info.duration_s), \
-        " (the file gives no start time: placed to end at its modification time)"

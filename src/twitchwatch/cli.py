@@ -233,8 +233,7 @@ def _log_recording(store, path: Path, info, episodes: list, waveforms: dict, reg
                    err_con) -> None:
     """Put a recording's episodes in the log, placed in time by its start (``info``: the
     Recording, or a batch worker's RecordingInfo)."""
-    from .batch import session_start
-    from .episodes import fingerprint
+    from .episodes import fingerprint, session_start
 
     start, placed = session_start(path, info)
     _, replaced = store.log_session(source_key=fingerprint(path), source=str(path.resolve()), start=start,

@@ -61,6 +61,7 @@ _FLOOR_EVERY = 8  # a full-history floor is refreshed every this many blocks (2 
 _DOF_EVERY = 240  # ... and the noise's autocorrelation every this many (60 s)
 SPREAD_CAP = 3  # other channels active at once that make a burst as widespread as can be
 _RHYTHM_ONSETS = 12  # a burst's rhythm is judged from the bursts before it, this many
+_BIT_COUNTS = np.array([bin(i).count("1") for i in range(32)])  # the bits set in 0 .. 31
 
 
 @dataclass
@@ -239,9 +240,11 @@ class _NoiseFloor:
         if have >= lo:  # full histories: all at once, refreshed every FLOOR_EVERY blocks
             ks = np.arange(lo, have + 1)
             uniq, where = _distinct(np.maximum(ks - ks % _FLOOR_EVERY, self.history))  # history ends at this block
-            idx = uniq[:, None] + np.arange(-self.history, 0)[None, :] - self.k0
+            # the histories gathered from a view of every window (4 x faster than a 2-d fancy index)
+            windows = np.lib.stride_tricks.sliding_window_view(self.sigmas, self.history, axis=1)
             # channels x len(ks)
-            parts.append(sorted_quantile(self.sigmas[:, idx], self.q, axis=2, dtype=np.float64, overwrite=True)[:, where])
+            parts.append(sorted_quantile(windows[:, uniq - self.history - self.k0], self.q, axis=2, dtype=np.float64,
+                                         overwrite=True)[:, where])
         floors = np.maximum(np.concatenate(parts, axis=1) / self.bias, self.min_sigma)
         self.floors = np.concatenate([self.floors, floors], axis=1)
         if self.lags:  # the noise's colour changes slowly: measured every DOF_EVERY blocks
@@ -908,7 +911,9 @@ class Detector:
             k = np.rint(lags[:, None, :] / periods[:, :, None])  # bursts x periods x earlier bursts
             off = np.abs(lags[:, None, :] - k * periods[:, :, None])
         on_beat = known[:, None, :] & (k >= 1) & (k <= 5) & (off <= p.rhythm_tolerance * periods[:, :, None])
-        beats = sum((on_beat & (k == j)).any(axis=2) for j in range(1, 6))  # distinct k per period
+        # distinct k per period: bit k set for each k on the beat, then the bits counted
+        seen = np.bitwise_or.reduce(np.left_shift(1, np.where(on_beat, k, 0).astype(np.int8)), axis=2)
+        beats = _BIT_COUNTS[seen >> 1]
         return np.where(candidate & (usable & (beats >= p.rhythm_beats)).any(axis=1), 1.0, 0.0)
 
     # -- features ------------------------------------------------------------------

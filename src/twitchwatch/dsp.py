@@ -156,18 +156,21 @@ def mains_harmonics(x: np.ndarray, fs: float, mains_hz: float, min_ratio: float 
     return tuple(keep)
 
 
-def tones(at: np.ndarray, freqs: np.ndarray, fs: float) -> np.ndarray:
+def tones(at: np.ndarray | int, freqs: np.ndarray, fs: float) -> np.ndarray:
     """exp(2j pi f t) for each of ``freqs`` at sample numbers ``at`` (whole numbers, t =
-    at / fs): freqs x samples. By angle addition: the exponentials at the multiples of a
-    step of about sqrt(samples) times those within one step. As accurate as np.exp of
-    each angle (whose own rounding is 1e-11 at 10 s of 500 Hz), with a fiftieth of the
-    exponentials over 10,000 samples (a complex exponential costs 25-30 ns)."""
-    at = np.asarray(at, dtype=np.int64)
-    end = int(at.max(initial=0)) + 1
+    at / fs; a number n: 0 .. n - 1, taken without a gather): freqs x samples. By angle
+    addition: the exponentials at the multiples of a step of about sqrt(samples) times
+    those within one step. As accurate as np.exp of each angle (whose own rounding is
+    1e-11 at 10 s of 500 Hz), with a fiftieth of the exponentials over 10,000 samples (a
+    complex exponential costs 25-30 ns)."""
+    if not isinstance(at, int):
+        at = np.asarray(at, dtype=np.int64)
+    end = at if isinstance(at, int) else int(at.max(initial=0)) + 1
     step = max(1, math.isqrt(end))
     turn = 2j * np.pi * np.asarray(freqs, dtype=np.float64)[:, None] / fs  # per sample
     coarse, fine = np.exp(np.arange(0, end, step) * turn), np.exp(np.arange(step) * turn)
-    return (coarse[:, :, None] * fine[:, None, :]).reshape(turn.size, -1)[:, at]
+    every = (coarse[:, :, None] * fine[:, None, :]).reshape(turn.size, -1)
+    return every[:, :end] if isinstance(at, int) else every[:, at]
 
 
 MAINS_DRIFT = 0.005  # grids keep within +-0.5 % of 50/60 Hz (most within +-0.1 %)
@@ -189,7 +192,7 @@ def measure_mains(x: np.ndarray, fs: float, nominal: float, harmonics: tuple[int
     xw = (x - x.mean(axis=1, keepdims=True)) * np.hanning(n)
     grid = nominal * (1.0 + np.linspace(-MAINS_DRIFT, MAINS_DRIFT, 81))
     f = np.multiply.outer(np.asarray(harmonics, dtype=np.float64), grid).ravel()
-    power = (np.abs(xw @ tones(np.arange(n) if at is None else at, -f, fs).T) ** 2).sum(axis=0)
+    power = (np.abs(xw @ tones(n if at is None else at, -f, fs).T) ** 2).sum(axis=0)
     power = power.reshape(len(harmonics), grid.size).sum(axis=0)
     i = int(power.argmax())
     if i in (0, grid.size - 1):
@@ -685,7 +688,7 @@ class Preprocessor:
         def lines(places: list[float]) -> np.ndarray:
             """Which of ``places`` hold a line (power summed over channels)."""
             f = np.asarray(places, dtype=np.float64)[:, None] + around[None, :]
-            p = (np.abs(yw @ tones(np.arange(n), -f.ravel(), self.fs).T) ** 2).sum(axis=0)
+            p = (np.abs(yw @ tones(n, -f.ravel(), self.fs).T) ** 2).sum(axis=0)
             p = p.reshape(f.shape)
             return p[:, 0] > RECHECK_RATIO * median(p[:, 1:], axis=1)
 
@@ -707,7 +710,7 @@ class Preprocessor:
             weighted basis' Gram matrix and R its products with the output. (A sampled
             sine at k f is one at k f's fold.)"""
             ks = np.array(list(self.harmonics) + places(mains)[1], dtype=np.float64)
-            z = tones(np.arange(n), mains * ks, self.fs)
+            z = tones(n, mains * ks, self.fs)
             basis = np.empty((2 * ks.size, n))  # the cosines, then the sines, weighted
             np.multiply(z.real, w, out=basis[:ks.size])
             np.multiply(z.imag, w, out=basis[ks.size:])

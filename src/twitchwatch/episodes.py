@@ -102,6 +102,16 @@ def fingerprint(path: Path) -> str:
     return f"file:{size}:{h.hexdigest()}"
 
 
+def session_start(path: Path, info) -> tuple[_dt.datetime, str]:
+    """Where a recording goes in the log's time line, and a note when the file gives no start
+    (``info``: the Recording, or a batch worker's RecordingInfo)."""
+    if info.start_time is not None:
+        return info.start_time, ""
+    end = _dt.datetime.fromtimestamp(path.stat().st_mtime)
+    return end - _dt.timedelta(seconds=info.duration_s), \
+        " (the file gives no start time: placed to end at its modification time)"
+
+
 class EpisodeStore:
     """One episode log (a SQLite file). Use as a context manager, or call ``close()``."""
 
