@@ -352,11 +352,11 @@ class _NoiseFloor:
         k = np.minimum(k, self.n_floors - 1) - self.k0  # past the last floor known: the last one
         return self.floors[:, k], self.limits[:, k], counts
 
-    def sigma_floor(self, k0: int, k1: int) -> tuple[np.ndarray, np.ndarray]:
-        """Sigmas and floors of blocks [k0, k1) that have both (channels x blocks each)."""
+    def sigma_floor(self, ch: int, k0: int, k1: int) -> tuple[np.ndarray, np.ndarray]:
+        """Channel ``ch``'s sigmas and floors of blocks [k0, k1) that have both."""
         k1 = min(k1, self.n_sigmas, self.n_floors)
         a, b = max(k0, self.k0) - self.k0, max(k1, k0) - self.k0
-        return self.sigmas[:, a:b], self.floors[:, a:b]
+        return self.sigmas[ch, a:b], self.floors[ch, a:b]
 
 
 @dataclass
@@ -714,8 +714,8 @@ class Detector:
         k0 = max(-(-earliest // fl.block) - 1, 0)
         # (a quiet block from the one ending at or after ``latest`` on closes it there anyway)
         k1 = min(fl.n_sigmas, fl.n_floors, -(-latest // fl.block))
-        sigmas, floors = fl.sigma_floor(k0, k1)
-        quiet = np.flatnonzero(sigmas[ch] < self.params.k_quiet * floors[ch])
+        sigmas, floors = fl.sigma_floor(ch, k0, k1)
+        quiet = np.flatnonzero(sigmas < self.params.k_quiet * floors)
         if quiet.size:
             return min(max((k0 + int(quiet[0]) + 1) * fl.block, earliest), latest)
         return latest if k1 * fl.block >= latest else None
@@ -766,8 +766,8 @@ class Detector:
     def _levels(self, ch: int, group: _Group) -> tuple[np.ndarray, np.ndarray]:
         """The sigma, and the floor, of each 0.25 s block the group touches."""
         fl = self.floor
-        sigmas, floors = fl.sigma_floor(group.start // fl.block, -(-group.stop // fl.block))
-        return sigmas[ch], np.maximum(floors[ch], self.params.min_sigma_uv)
+        sigmas, floors = fl.sigma_floor(ch, group.start // fl.block, -(-group.stop // fl.block))
+        return sigmas, np.maximum(floors, self.params.min_sigma_uv)
 
     def _above_lead(self, ch: int, group: _Group) -> bool:
         """Whether the group's blocks stand, in the median, ``k_context`` over the level
