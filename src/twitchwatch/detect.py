@@ -20,10 +20,8 @@ How a burst is found, per channel, on the band-passed signal x:
   ``long_s`` or more, or one that starts on a raised background) takes in the bursts
   that follow within ``long_merge_s``, and then goes on until a 0.25 s block is back
   near the floor. A merged group of short bursts that is mostly quiet inside
-  (``min_duty``) is given back as its separate bursts (one that began on a raised
-  background too, unless it rises ``k_context`` over the level before it); a long one is
-  cut into its loud islands (``island_*``), so that a spasm that a swell of noise ran
-  into is itself;
+  (``min_duty``) is given back as its separate bursts; a long one is cut into its loud
+  islands (``island_*``), so that a spasm that a swell of noise ran into is itself;
 - spikes inside long bursts: a burst longer than ``split_s`` is also searched for runs
   past ``k_split`` times its own robust sigma, each given as a burst of its own (flagged
   ``inner``; reported only as a twitch inside a long burst called noise, see
@@ -763,21 +761,6 @@ class Detector:
         if closing is not None and horizon >= closing:
             self._emit(ch)
 
-    def _levels(self, ch: int, group: _Group) -> tuple[np.ndarray, np.ndarray]:
-        """The sigma, and the floor, of each 0.25 s block the group touches."""
-        fl = self.floor
-        sigmas, floors = fl.sigma_floor(ch, group.start // fl.block, -(-group.stop // fl.block))
-        return sigmas, np.maximum(floors, self.params.min_sigma_uv)
-
-    def _above_lead(self, ch: int, group: _Group) -> bool:
-        """Whether the group's blocks stand, in the median, ``k_context`` over the level
-        before it (``_lead``): short bursts on a raised background that do not raise it as a
-        whole (a unit firing again and again on a channel whose floor sits low) are separate;
-        a spasm rises out of what came before, however slowly it recruits."""
-        sigmas, _ = self._levels(ch, group)
-        lead = float(self._lead(np.array([ch]), np.array([group.start]))[0])
-        return not sigmas.size or float(np.median(sigmas)) >= self.params.k_context * lead
-
     def _islands(self, ch: int, group: _Group) -> list[tuple[int, int]]:
         """A long group of sustained activity as its loud islands (each with the runs that
         overlap it, whole) and the runs between them (each on its own): a spasm or a brief
@@ -786,8 +769,8 @@ class Detector:
         of the group's peak; islands closer than ``island_gap_s`` are one."""
         fl, p = self.floor, self.params
         k0 = group.start // fl.block
-        sigmas, floors = self._levels(ch, group)
-        ratio = sigmas / floors
+        sigmas, floors = fl.sigma_floor(ch, k0, -(-group.stop // fl.block))
+        ratio = sigmas / np.maximum(floors, p.min_sigma_uv)
         if not ratio.size:
             return [(group.start, group.stop)]
         loud = np.flatnonzero(ratio >= max(p.k_context, p.island_share * float(ratio.max())))
@@ -829,8 +812,7 @@ class Detector:
         self._pending[ch] = None
         start, stop = group.start, group.stop
         lengths = [b - a for a, b in group.runs]
-        whole = (group.sustained and self._above_lead(ch, group)) or max(lengths) >= self.long \
-            or sum(lengths) >= self.params.min_duty * (stop - start)
+        whole = group.sustained or max(lengths) >= self.long or sum(lengths) >= self.params.min_duty * (stop - start)
         spans = group.runs if not whole else self._islands(ch, group) if stop - start >= self.island_min else [(start, stop)]
         for a, b in spans:
             background = group.background if a == start else self._background(ch, a)
