@@ -325,3 +325,34 @@ def test_a_twitch_the_model_is_unsure_of_is_what_it_ranks_next(fs, synth):
                     (e.kind == "artifact" and e.confidence == pytest.approx(p[classes.index("artifact")]))
         assert all(e.confidence >= TWITCH_SURE for e in episodes.values() if e.kind == "twitch")
     assert unsure >= 1, "no unsure twitch in the recordings: the test checks nothing"
+
+
+_FEATURES_CHILD = """
+import sys
+{first}
+import numpy as np
+from twitchwatch.train import _one_blas_thread, _synthetic_job
+{init}
+np.save(sys.argv[1], _synthetic_job((500.0, 527377, 3.0))[0])
+"""
+
+
+def test_training_examples_do_not_depend_on_the_blas_threads(tmp_path):
+    """A training recording's features, computed as the command line does (twitchwatch
+    imported first: one BLAS thread) and by a caller that imported numpy first with two
+    BLAS threads (the training workers hold it to one): the same to the bit. With two
+    threads the hum guard's products summed in another order, and a model trained on two
+    cores differed from one trained on one (this recording's features by 6e-14)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")}
+    env["PYTHONPATH"] = str(ROOT / "src")
+    runs = {"cli": ("import twitchwatch", "", {}),
+            "numpy first": ("", "_one_blas_thread()", {"OPENBLAS_NUM_THREADS": "2"})}
+    out = {}
+    for name, (first, init, extra) in runs.items():
+        path = tmp_path / f"{name.replace(' ', '_')}.npy"
+        code = _FEATURES_CHILD.format(first=first, init=init)
+        proc = subprocess.run([sys.executable, "-c", code, str(path)], env={**env, **extra}, capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        out[name] = np.load(path)
+    assert out["cli"].shape == out["numpy first"].shape and np.array_equal(out["cli"], out["numpy first"])

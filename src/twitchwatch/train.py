@@ -88,6 +88,15 @@ def _events(bursts: list[Burst]) -> list[dict]:
     return [{"channel": b.channel, "start_s": b.start_s, "end_s": b.end_s} for b in bursts]
 
 
+def _one_blas_thread() -> None:
+    """A worker's BLAS on one thread, as twitchwatch's import sets it (see __init__), also
+    when the caller imported numpy first: the examples, and so the model, must not depend
+    on the number of cores."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
+
+
 def _synthetic_job(args: tuple[float, int, float]) -> tuple[np.ndarray, list[str], float, str]:
     fs, seed, minutes = args
     rec, truth = simulate(SynthConfig(minutes=minutes, fs=fs, seed=seed, cutoff_hz=board_band(fs, seed)))
@@ -178,7 +187,7 @@ def build_examples(seed: int = 0, per_rate: int = 8, minutes: float = 3.0, real_
     work = synthetic_jobs(seed, per_rate, minutes)
     ex = Examples()
     workers = max(1, jobs or os.cpu_count() or 1)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=_one_blas_thread) as pool:
         for k, (X, y, fs, source) in enumerate(pool.map(_synthetic_job, work)):  # in order: deterministic
             ex.extend(X, y, fs, source)
             if progress is not None:
