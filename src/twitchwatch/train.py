@@ -88,13 +88,14 @@ def _events(bursts: list[Burst]) -> list[dict]:
     return [{"channel": b.channel, "start_s": b.start_s, "end_s": b.end_s} for b in bursts]
 
 
-def _one_blas_thread() -> None:
-    """A worker's BLAS on one thread, as twitchwatch's import sets it (see __init__), also
-    when the caller imported numpy first: the examples, and so the model, must not depend
-    on the number of cores."""
+def _one_blas_thread():
+    """BLAS on one thread, as twitchwatch's import sets it (see __init__), also when the
+    caller imported numpy first: the examples, and so the model, must not depend on the
+    number of cores. For the training workers, for good; also a context manager (the
+    caller's own limit comes back after it)."""
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(1, user_api="blas")
+    return threadpool_limits(1, user_api="blas")
 
 
 def _synthetic_job(args: tuple[float, int, float]) -> tuple[np.ndarray, list[str], float, str]:
@@ -157,19 +158,20 @@ def real_examples(folder: Path) -> Examples:
     from .formats import open_recording
 
     ex = Examples()
-    for name, (options, labels) in REAL_LABELS.items():
-        path = folder / name
-        if not path.is_file():
-            continue
-        rec = open_recording(path, **options)
-        bursts = outer(detect(rec))
-        if labels is None:
-            y = ["artifact"] * len(bursts)
-        elif labels == "label-column":
-            y = label_by_intervals(bursts, label_column_intervals(path, rec.fs))
-        else:
-            y = label_by_intervals(bursts, labels)  # type: ignore[arg-type]
-        ex.extend(feature_matrix([b.features for b in bursts], rec.fs), y, rec.fs, f"real:{name}")
+    with _one_blas_thread():
+        for name, (options, labels) in REAL_LABELS.items():
+            path = folder / name
+            if not path.is_file():
+                continue
+            rec = open_recording(path, **options)
+            bursts = outer(detect(rec))
+            if labels is None:
+                y = ["artifact"] * len(bursts)
+            elif labels == "label-column":
+                y = label_by_intervals(bursts, label_column_intervals(path, rec.fs))
+            else:
+                y = label_by_intervals(bursts, labels)  # type: ignore[arg-type]
+            ex.extend(feature_matrix([b.features for b in bursts], rec.fs), y, rec.fs, f"real:{name}")
     return ex
 
 
