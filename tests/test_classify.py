@@ -14,7 +14,7 @@ import pytest
 import skops.io as sio
 from sklearn.base import clone
 
-from twitchwatch.classify import (DEFAULT_MODEL, TWITCH_SURE, reported, FEATURE_VERSION, FEATURES, MODEL_CLASSES, ModelClassifier, RuleClassifier,
+from twitchwatch.classify import (DEFAULT_MODEL, SPASM_SURE, TWITCH_SURE, reported, FEATURE_VERSION, FEATURES, MODEL_CLASSES, ModelClassifier, RuleClassifier,
                                   TreeEnsemble, feature_matrix, load_model, load_predictor, make_classifier, save_model)
 from twitchwatch.estimator import EpisodeClassifier
 from twitchwatch.errors import UserError
@@ -230,7 +230,8 @@ def test_shipped_model_is_calibrated_on_held_out_recordings(fs, synth):
 
 def test_noise_bursts_are_not_reported(tiny):
     """A burst is dropped exactly when the model makes it noise: noise first, or an
-    unsure twitch (under TWITCH_SURE) that it ranks noise over artifact."""
+    unsure twitch or spasm (under TWITCH_SURE, SPASM_SURE) that it ranks noise over
+    artifact."""
     from twitchwatch.types import Burst
 
     model = fit(tiny, seed=0)
@@ -241,7 +242,7 @@ def test_noise_bursts_are_not_reported(tiny):
     expected = []
     for p in model.predict_proba(feature_matrix([b.features for b in bursts], 250.0)):
         kind = classes[int(np.argmax(p))]
-        if kind == "twitch" and p[classes.index("twitch")] < TWITCH_SURE:
+        if p[classes.index(kind)] < {"twitch": TWITCH_SURE, "spasm": SPASM_SURE}.get(kind, 0.0):
             kind = max(("artifact", "noise"), key=lambda c: p[classes.index(c)])
         expected.append(kind)
     assert "noise" in expected and set(expected) - {"noise"}, expected  # both cases are exercised
@@ -297,34 +298,37 @@ def test_a_twitch_too_small_to_tell_from_the_noise_is_taught_as_noise():
 
 
 @pytest.mark.parametrize("fs", [200.0, 250.0, 1000.0])
-def test_a_twitch_the_model_is_unsure_of_is_what_it_ranks_next(fs, synth):
+@pytest.mark.parametrize("kind,least,busy", [("twitch", TWITCH_SURE, {"twitch_rate": 40.0, "artifact_rate": 6.0}),
+                                             ("spasm", SPASM_SURE, {"spasm_rate": 3.0, "artifact_rate": 10.0})])
+def test_a_burst_the_model_is_unsure_of_is_what_it_ranks_next(fs, kind, least, busy, synth):
     """With the shipped model on busy recordings (three seeds): every burst the model
-    ranks twitch first at TWITCH_SURE or more is reported as a twitch with that
-    probability; one it ranks twitch first below that is reported as an artifact, or not
-    at all when the model ranks noise above artifact (never as a spasm); no twitch is
-    reported below TWITCH_SURE."""
+    ranks twitch (spasm) first at TWITCH_SURE (SPASM_SURE) or more is reported as such with
+    that probability; one it ranks so below that is reported as an artifact, or not at
+    all when the model ranks noise above artifact; no twitch (spasm) is reported below
+    it. (A spasm's confidence may change when pieces are joined, so spasms are checked
+    before the pipeline joins them.)"""
     clf = make_classifier(None, fs)
     classes = list(clf.model.classes_)
     unsure = 0
     for seed in (11, 12, 13):
-        rec, _ = synth(minutes=3.0, fs=fs, seed=seed, twitch_rate=40.0, artifact_rate=6.0)
+        rec, _ = synth(minutes=3.0, fs=fs, seed=seed, **busy)
         bursts = [b for b in detect(rec) if not b.features.get("inner", 0.0)]
         proba = clf.model.predict_proba(feature_matrix([b.features for b in bursts], fs))
         episodes = {(e.channel, round(e.start_s, 6)): e for e in clf.classify(bursts, rec.channels)}
         for b, p in zip(bursts, proba):
             order = np.argsort(-p)
-            if classes[order[0]] != "twitch":
+            if classes[order[0]] != kind:
                 continue
             e = episodes.get((b.channel, round(b.start_s, 6)))
-            if p[order[0]] >= TWITCH_SURE:
-                assert e is not None and e.kind == "twitch" and e.confidence == pytest.approx(p[order[0]])
+            if p[order[0]] >= least:
+                assert e is not None and e.kind == kind and e.confidence == pytest.approx(p[order[0]])
             else:
                 unsure += 1
                 nxt = max(("artifact", "noise"), key=lambda k: p[classes.index(k)])
                 assert (e is None) if nxt == "noise" else \
                     (e.kind == "artifact" and e.confidence == pytest.approx(p[classes.index("artifact")]))
-        assert all(e.confidence >= TWITCH_SURE for e in episodes.values() if e.kind == "twitch")
-    assert unsure >= 1, "no unsure twitch in the recordings: the test checks nothing"
+        assert all(e.confidence >= least for e in episodes.values() if e.kind == kind)
+    assert unsure >= 1, f"no unsure {kind} in the recordings: the test checks nothing"
 
 
 _FEATURES_CHILD = """
