@@ -416,6 +416,14 @@ def test_hum_guard_does_not_depend_on_chunking(fs, seed):
         assert np.array_equal(np.concatenate(out, axis=1), ref)
 
 
+def _twitch(n: int, at: int, fs: float, size: float) -> np.ndarray:
+    """A biphasic 12 ms twitch of peak ``size`` at sample ``at``."""
+    twitch = np.zeros(n)
+    width = max(3, int(0.012 * fs))
+    twitch[at: at + width] = size * np.sin(np.pi * np.arange(width) / width) * np.sign(np.arange(width) - width / 2 + 0.5)
+    return twitch
+
+
 @pytest.mark.parametrize("fs", [200.0, 250.0, 1000.0])
 def test_a_large_twitch_does_not_set_the_notches_ringing(fs, rng):
     """A twitch 100 times the noise, on 40 uV of hum (notched): a tenth of a second after
@@ -426,14 +434,33 @@ def test_a_large_twitch_does_not_set_the_notches_ringing(fs, rng):
     noise = 1.0 * rng.standard_normal((2, n))
     hum = 40.0 * np.sin(2 * np.pi * 60.0 * t + rng.uniform(0, 6, (2, 1)))
     at = int(5 * fs)
-    twitch = np.zeros(n)
-    width = max(3, int(0.012 * fs))
-    twitch[at: at + width] = 100.0 * np.sin(np.pi * np.arange(width) / width) * np.sign(np.arange(width) - width / 2 + 0.5)
     pre = Preprocessor(fs, 2, 60.0)
-    y, _ = _joined(_feed(pre, noise + hum + twitch, fs, [int(0.04 * fs)]))
+    y, _ = _joined(_feed(pre, noise + hum + _twitch(n, at, fs, 100.0), fs, [int(0.04 * fs)]))
     quiet = y[:, int(2 * fs): int(4.5 * fs)].std()
     after = slice(at + int(0.1 * fs), at + int(0.4 * fs))
     assert np.abs(y[:, after]).max() < 5 * quiet
+
+
+@pytest.mark.parametrize("fs", [200.0, 250.0, 1000.0])
+@pytest.mark.parametrize("hum_uv", [(200.0,), (60.0, 30.0, 20.0, 10.0)])
+def test_a_twitch_inside_the_hums_reach_does_not_set_the_notches_ringing(fs, hum_uv, rng):
+    """A twitch 30 times the noise on hum (60 Hz and its harmonics, notched) where the two
+    together stay inside the hum's amplitude: what tells the twitch from the hum is how
+    far it stands off the hum predicted, not how far it reaches. After it, the output is
+    what it is without the hum, as closely as before it (a notch fed the twitch rings at
+    the mains frequency and its folded harmonics for a few tenths of a second)."""
+    n = int(8 * fs)
+    t = np.arange(n) / fs
+    hum = sum(a * np.sin(2 * np.pi * 60.0 * (k + 1) * t + rng.uniform(0, 6)) for k, a in enumerate(hum_uv))
+    width = max(3, int(0.012 * fs))
+    reach = np.abs(np.lib.stride_tricks.sliding_window_view(hum, width) + _twitch(width, 0, fs, 30.0)).max(axis=1)
+    at = int(5 * fs) + int(np.argmin(reach[int(5 * fs): int(5.5 * fs)]))
+    x = 1.0 * rng.standard_normal((2, n)) + _twitch(n, at, fs, 30.0)
+    assert np.abs(x + hum)[:, at: at + width].max() < sum(hum_uv)
+    y, without = (_joined(_feed(Preprocessor(fs, 2, 60.0), signal, fs, [int(0.04 * fs)]))[0] for signal in (x + hum, x))
+    change = np.abs(y - without)
+    before, after = change[:, int(3 * fs): int(4.5 * fs)].max(), change[:, at + int(0.05 * fs): at + int(0.4 * fs)].max()
+    assert after < 2 * before + 0.5  # (the noise: 1 uV)
 
 
 @pytest.mark.parametrize("fs", [250.0, 1000.0])

@@ -187,24 +187,31 @@ def test_the_detector_finds_the_same_bursts_without_the_kernels(fs, isa, monkeyp
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_block_peaks_are_numpys(seed):
+@pytest.mark.parametrize("block,stride", [(100, 4), (25, 1), (13, 1), (6, 4)])
+def test_hum_offsets_are_numpys(seed, block, stride, isa):
+    """The hum guard's offsets from the predicted hum: the kernel's every stride-th value
+    and block peaks are those of the numpy expression, to the bit, on every instruction set
+    (blocks no multiple of four lanes, one to six sinusoids, hum a thousand times the
+    noise, fits on the grid as the guard makes them)."""
+    from twitchwatch.dsp import HUM_GRID, hum_offsets
+
     rng = np.random.default_rng(seed)
-    ext = rng.normal(size=(4, 7 + 30 * 40)) * rng.uniform(1, 1e4)
-    ext[1, 7:47] = 0.0  # a block of zeros
-    ext[2, 100] = np.inf
-    ext[3, 300] = np.nan
-    y = ext[:, 7:]  # rows of a wider buffer, as the hum guard passes them
-    out = np.empty((4, 30))
-    kernels.block_peaks(y, 40, out)
-    yb = y.reshape(4, 30, 40)
-    np.testing.assert_array_equal(out, np.maximum(yb.max(axis=2), -yb.min(axis=2)))
-    y[0, 500] = -np.inf
-    odd = np.empty((4, 200))  # blocks that are no multiple of the kernel's four lanes
-    kernels.block_peaks(y, 6, odd)
-    yb = y.reshape(4, 200, 6)
-    np.testing.assert_array_equal(odd, np.maximum(yb.max(axis=2), -yb.min(axis=2)))
+    rows, blocks = 3, 40
+    for width in (2, 4, 12):
+        ahead = np.ascontiguousarray(rng.normal(size=(width, block)))
+        coef = np.rint(rng.normal(size=(rows, blocks, width)) * rng.uniform(1, 1e3) * HUM_GRID) / HUM_GRID
+        ext = rng.normal(size=(rows, 5 + blocks * block)) * rng.uniform(0.1, 10)
+        y = ext[:, 5:]  # rows of a wider buffer
+        sub = np.empty((rows, blocks, -(-block // stride)))
+        peak = np.empty((rows, blocks))
+        kernels.hum_offsets(y, block, coef.reshape(rows, -1), ahead, HUM_GRID, stride, sub.reshape(rows, -1), peak)
+        off = hum_offsets(y.reshape(rows, blocks, block), coef, ahead)
+        np.testing.assert_array_equal(sub, off[:, :, ::stride])
+        np.testing.assert_array_equal(peak, off.max(axis=2))
     with pytest.raises(ValueError, match="out's blocks"):
-        kernels.block_peaks(y, 41, out)
+        kernels.hum_offsets(y, block + 1, coef.reshape(rows, -1), ahead, HUM_GRID, stride, sub.reshape(rows, -1), peak)
+    with pytest.raises(ValueError, match="width x block"):
+        kernels.hum_offsets(y, block, coef.reshape(rows, -1)[:, 1:], ahead, HUM_GRID, stride, sub.reshape(rows, -1), peak)
 
 
 @pytest.mark.parametrize("step", range(2, 9))

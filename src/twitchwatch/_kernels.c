@@ -5,9 +5,13 @@
  *   rint(min(x * x, clip) * scale), x float32 squared in float64 (exact): the detector's
  *   fixed-point window sums (detect.Detector._window_sums); scale must be a power of two
  *   and clip * scale below 2^52.
- * block_peaks(y, block, out): per row of y (float64), the largest |value| of each block of
- *   ``block`` samples, as np.maximum(max, -min) of the blocks (NaN where a block holds one):
- *   the hum guard's test for samples past the hum (dsp.HumGuard.around).
+ * hum_offsets(y, block, coef, ahead, grid, stride, sub, peak): per row of y (float64,
+ *   finite) and each block of ``block`` samples k, how far each sample stands off the hum
+ *   that block's fit predicts, |rint(h * grid) * (1 / grid) - y| with h = coef[k, 0] *
+ *   ahead[0] + ... + coef[k, w-1] * ahead[w-1] summed in that order (coef: per row, blocks
+ *   x w; ahead: w x block; grid a power of two): the largest of each block into peak, and
+ *   every ``stride``-th into sub (per row, blocks x ceil(block / stride)): the hum guard's
+ *   test for samples past the hum, and its residual's sigma (dsp.HumGuard.around).
  * group_sums(x, step, out): per row of x (float64), the sum of each group of ``step``
  *   samples (2 <= step <= 8) as dsp.LowBand._sums makes it: x1 + x2 + ... one after another,
  *   then x0 + that.
@@ -47,7 +51,7 @@
  *   starting ``first`` bytes in and ``spr`` of them a record, from sample ``lo`` on:
  *   float32((value + shift) * gain) in float64, edflib's scaling as formats.edf makes it.
  *
- * square_cumsum, envelopes, top_two, moments and edf_samples have an AVX2 path, chosen at run time where the
+ * square_cumsum, hum_offsets, envelopes, top_two, moments and edf_samples have an AVX2 path, chosen at run time where the
  * CPU has it (isa() tells which runs and sets it, for the tests): four values a vector, the
  * same operations on each (the running sums are integer, so their order does not matter).
  */
@@ -215,53 +219,131 @@ blocked(PyObject *y_obj, Py_buffer *y, Py_ssize_t block, PyObject *o_obj, Py_buf
     return 0;
 }
 
-static PyObject *
-block_peaks(PyObject *self, PyObject *args)
+#define ROUNDER 6755399441055744.0 /* 1.5 x 2^52: (v + it) - it is rint(v) for |v| < 2^51 */
+
+/* One block of hum_offsets from sample j on: the offsets into o, their largest returned. */
+static double
+hum_offsets_block(const double *y, const double *c, const double *a, Py_ssize_t width,
+                  Py_ssize_t block, double grid, double *o, Py_ssize_t j, double m)
 {
-    PyObject *y_obj, *o_obj;
-    Py_buffer y, o;
-    Py_ssize_t block, rows, blocks, r, k, j;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "OnO:block_peaks", &y_obj, &block, &o_obj))
-        return NULL;
-    if (blocked(y_obj, &y, block, o_obj, &o, "block_peaks") < 0)
-        return NULL;
-    rows = y.ndim == 2 ? y.shape[0] : 1;
-    blocks = o.shape[o.ndim - 1];
-    Py_BEGIN_ALLOW_THREADS
-    for (r = 0; r < rows; r++) {
-        const double *yr = (const double *)((const char *)y.buf + r * (y.ndim == 2 ? y.strides[0] : 0));
-        double *orow = (double *)((char *)o.buf + r * (o.ndim == 2 ? o.strides[0] : 0));
-        for (k = 0; k < blocks; k++) {
-            /* |value| as the bits without the sign, an unsigned integer: for doubles that
-             * order is |value|'s, and NaNs lie above inf's bits; four running maxima at a
-             * time (integer compares: no dependence on one another, no NaN rules) */
-            const double *p = yr + k * block;
-            uint64_t m[4] = {0, 0, 0, 0}, a;
-            double peak;
-            for (j = 0; j + 4 <= block; j += 4) {
-                int i;
-                for (i = 0; i < 4; i++) {
-                    memcpy(&a, p + j + i, 8);
-                    a &= 0x7fffffffffffffffULL;
-                    m[i] = a > m[i] ? a : m[i];
-                }
-            }
-            for (; j < block; j++) {
-                memcpy(&a, p + j, 8);
-                a &= 0x7fffffffffffffffULL;
-                m[0] = a > m[0] ? a : m[0];
-            }
-            m[0] = m[0] > m[1] ? m[0] : m[1];
-            m[2] = m[2] > m[3] ? m[2] : m[3];
-            m[0] = m[0] > m[2] ? m[0] : m[2];
-            memcpy(&peak, &m[0], 8);
-            orow[k] = m[0] > 0x7ff0000000000000ULL ? (double)NAN : peak;
-        }
+    const double inv = 1.0 / grid;
+    for (; j < block; j++) {
+        double h = c[0] * a[j], v;
+        Py_ssize_t i;
+        for (i = 1; i < width; i++)
+            h = h + c[i] * a[i * block + j];
+        v = h * grid;
+        v = fabs(v) < 2251799813685248.0 ? (v + ROUNDER) - ROUNDER : nearbyint(v);
+        v = fabs(v * inv - y[j]);
+        o[j] = v;
+        m = v > m ? v : m;
     }
-    Py_END_ALLOW_THREADS
+    return m;
+}
+
+#if HAVE_AVX2_CLONE
+/* hum_offsets_block, four samples a vector (the same operations in the same order). */
+AVX2 static double
+hum_offsets_avx2(const double *y, const double *c, const double *a, Py_ssize_t width,
+                 Py_ssize_t block, double grid, double *o)
+{
+    const __m256d vgrid = _mm256_set1_pd(grid), vinv = _mm256_set1_pd(1.0 / grid), sign = _mm256_set1_pd(-0.0);
+    __m256d vm = _mm256_setzero_pd();
+    double lanes[4], m;
+    Py_ssize_t j, i;
+    for (j = 0; j + 4 <= block; j += 4) {
+        __m256d h = _mm256_mul_pd(_mm256_set1_pd(c[0]), _mm256_loadu_pd(a + j)), v;
+        for (i = 1; i < width; i++)
+            h = _mm256_add_pd(h, _mm256_mul_pd(_mm256_set1_pd(c[i]), _mm256_loadu_pd(a + i * block + j)));
+        v = _mm256_round_pd(_mm256_mul_pd(h, vgrid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        v = _mm256_andnot_pd(sign, _mm256_sub_pd(_mm256_mul_pd(v, vinv), _mm256_loadu_pd(y + j)));
+        _mm256_storeu_pd(o + j, v);
+        vm = _mm256_max_pd(vm, v);
+    }
+    _mm256_storeu_pd(lanes, vm);
+    m = lanes[0] > lanes[1] ? lanes[0] : lanes[1];
+    m = lanes[2] > m ? lanes[2] : m;
+    m = lanes[3] > m ? lanes[3] : m;
+    return hum_offsets_block(y, c, a, width, block, grid, o, j, m);
+}
+#endif
+
+static PyObject *
+hum_offsets(PyObject *self, PyObject *args)
+{
+    PyObject *y_obj, *c_obj, *a_obj, *s_obj, *p_obj;
+    Py_buffer y, c, a, sb, p;
+    Py_ssize_t block, stride, width, rows, blocks, nsub, r, k, j;
+    double grid, *tmp;
+    int ok;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OnOOdnOO:hum_offsets", &y_obj, &block, &c_obj, &a_obj, &grid, &stride, &s_obj, &p_obj))
+        return NULL;
+    if (blocked(y_obj, &y, block, p_obj, &p, "hum_offsets") < 0)
+        return NULL;
+    if (rows_of(c_obj, &c, 'd', 8, 0, "coef") < 0) {
+        PyBuffer_Release(&y);
+        PyBuffer_Release(&p);
+        return NULL;
+    }
+    if (rows_of(a_obj, &a, 'd', 8, 0, "ahead") < 0) {
+        PyBuffer_Release(&y);
+        PyBuffer_Release(&p);
+        PyBuffer_Release(&c);
+        return NULL;
+    }
+    if (rows_of(s_obj, &sb, 'd', 8, 1, "sub") < 0) {
+        PyBuffer_Release(&y);
+        PyBuffer_Release(&p);
+        PyBuffer_Release(&c);
+        PyBuffer_Release(&a);
+        return NULL;
+    }
+    rows = y.ndim == 2 ? y.shape[0] : 1;
+    blocks = p.shape[p.ndim - 1];
+    width = a.ndim == 2 ? a.shape[0] : 0;
+    nsub = stride > 0 ? (block + stride - 1) / stride : 0;
+    ok = stride > 0 && a.ndim == 2 && width > 0 && a.shape[1] == block && a.strides[0] == block * 8
+         && c.ndim == y.ndim && (c.ndim == 1 || c.shape[0] == rows) && c.shape[c.ndim - 1] == blocks * width
+         && sb.ndim == y.ndim && (sb.ndim == 1 || sb.shape[0] == rows) && sb.shape[sb.ndim - 1] == blocks * nsub;
+    tmp = ok ? (double *)PyMem_RawMalloc(block * sizeof(double)) : NULL;
+    if (!ok)
+        PyErr_SetString(PyExc_ValueError, "hum_offsets: ahead must be width x block (contiguous), coef per row "
+                                          "blocks x width, sub per row blocks x ceil(block / stride)");
+    else if (tmp == NULL)
+        PyErr_NoMemory();
+    else {
+        Py_BEGIN_ALLOW_THREADS
+        for (r = 0; r < rows; r++) {
+            const double *yr = (const double *)((const char *)y.buf + r * (y.ndim == 2 ? y.strides[0] : 0));
+            const double *cr = (const double *)((const char *)c.buf + r * (c.ndim == 2 ? c.strides[0] : 0));
+            double *srow = (double *)((char *)sb.buf + r * (sb.ndim == 2 ? sb.strides[0] : 0));
+            double *prow = (double *)((char *)p.buf + r * (p.ndim == 2 ? p.strides[0] : 0));
+            for (k = 0; k < blocks; k++) {
+                double *o = stride == 1 ? srow + k * nsub : tmp;
+#if HAVE_AVX2_CLONE
+                if (use_avx2)
+                    prow[k] = hum_offsets_avx2(yr + k * block, cr + k * width, (const double *)a.buf, width,
+                                               block, grid, o);
+                else
+#endif
+                    prow[k] = hum_offsets_block(yr + k * block, cr + k * width, (const double *)a.buf, width,
+                                                block, grid, o, 0, 0.0);
+                if (stride > 1)
+                    for (j = 0; j < nsub; j++)
+                        srow[k * nsub + j] = tmp[j * stride];
+            }
+        }
+        Py_END_ALLOW_THREADS
+    }
+    PyMem_RawFree(tmp);
     PyBuffer_Release(&y);
-    PyBuffer_Release(&o);
+    PyBuffer_Release(&p);
+    PyBuffer_Release(&c);
+    PyBuffer_Release(&a);
+    PyBuffer_Release(&sb);
+    if (!ok || tmp == NULL)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -1095,8 +1177,10 @@ static PyMethodDef methods[] = {
     {"square_cumsum", square_cumsum, METH_VARARGS,
      "square_cumsum(x, out, clip, scale): out = cumsum(rint(minimum(float64(x)**2, clip) * scale))\n"
      "along the rows of x (float32) into out (int64)."},
-    {"block_peaks", block_peaks, METH_VARARGS,
-     "block_peaks(y, block, out): the largest |value| of each block of each row of y (float64)."},
+    {"hum_offsets", hum_offsets, METH_VARARGS,
+     "hum_offsets(y, block, coef, ahead, grid, stride, sub, peak): |rint(coef_k . ahead * grid) / grid\n"
+     "- y| for each block k of each row of y (float64): each block's largest into peak, every\n"
+     "stride-th into sub."},
     {"group_sums", group_sums, METH_VARARGS,
      "group_sums(x, step, out): the sum of each group of step samples of each row of x (float64),\n"
      "x1 + ... + x(step-1) first, then x0 + that."},
@@ -1128,8 +1212,8 @@ static PyMethodDef methods[] = {
      "edf_samples(raw, first, record_bytes, bps, spr, lo, shift, gain, out): one signal's samples\n"
      "of EDF (bps 2) or BDF (bps 3) data records, scaled as edflib does, into out (float32)."},
     {"isa", set_isa, METH_VARARGS,
-     "isa([name]): the instruction set square_cumsum, envelopes, top_two, moments and edf_samples\n"
-     "use ('avx2' or 'baseline'); with a name, use it."},
+     "isa([name]): the instruction set square_cumsum, hum_offsets, envelopes, top_two, moments and\n"
+     "edf_samples use ('avx2' or 'baseline'); with a name, use it."},
     {"available", available, METH_NOARGS, "available(): the instruction sets this CPU can run."},
     {NULL, NULL, 0, NULL}};
 

@@ -48,7 +48,8 @@ HUM_FIT_BLOCKS = 3  # ... from a least-squares fit to this many blocks before it
 HUM_GRID = 1024.0  # ... rounded to 1/HUM_GRID uV
 HUM_TAIL_S = 0.025  # a twitch's samples after one past the hum are clipped too
 CLIP_HISTORY = 8  # what stands off it by CLIP_K times the median sigma of the last
-CLIP_K = 4.0  # CLIP_HISTORY blocks of the residual goes around the notches
+CLIP_K = 4.0  # CLIP_HISTORY blocks of the residual goes around the notches ...
+GATE_K = 2.0  # ... in the HUM_TAIL_S from a sample this many times as far on
 
 
 # OpenBCI boards: sampling rate -> the board's own low-pass (the ADS1299's digital filter
@@ -363,6 +364,21 @@ def _window_middles(hist: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return v[3], v[4]
 
 
+def hum_offsets(y: np.ndarray, coef: np.ndarray, ahead: np.ndarray) -> np.ndarray:
+    """How far each sample of blocks ``y`` (... x block) stands off the hum that the block's
+    fit ``coef`` (... x 2K) predicts through ``ahead`` (2K x block), the prediction on the
+    HUM_GRID. The sum over the sinusoids goes in a fixed order, not BLAS's, so that the C
+    kernel (``_kernels.hum_offsets``) gives the same bits."""
+    h = coef[..., 0, None] * ahead[0]
+    for i in range(1, ahead.shape[0]):
+        h += coef[..., i, None] * ahead[i]
+    h *= HUM_GRID
+    np.rint(h, out=h)
+    h *= 1.0 / HUM_GRID
+    h -= y
+    return np.abs(h, out=h)
+
+
 class HumGuard:
     """What of the band-passed signal goes around the mains notches: a twitch's (or a
     pop's) excess over the hum. A narrow notch is a long resonator: fed a large twitch
@@ -372,12 +388,15 @@ class HumGuard:
 
     The hum (``freqs``: the harmonics notched, at the measured frequency) is fitted by
     least squares a block at a time to the ``HUM_FIT_BLOCKS`` blocks before it and carried
-    on. Where a sample reaches past the hum's amplitude plus the clip level (``CLIP_K``
-    times the median MAD sigma of the residual over the last ``CLIP_HISTORY`` blocks), it
-    and the ``HUM_TAIL_S`` after it are clipped to the clip level around the predicted hum,
-    and what stands beyond goes around the notches; a block whose fit window holds clipped
-    samples is fitted to the clipped signal, so that the twitch does not throw the hum
-    after it off. Hum and noise go through the notches as before.
+    on. Where a sample stands off the predicted hum by ``GATE_K`` times the clip level
+    (``CLIP_K`` times the median MAD sigma of the residual over the last ``CLIP_HISTORY``
+    blocks), it and the ``HUM_TAIL_S`` after it are clipped to the clip level around the
+    predicted hum, and what stands beyond goes around the notches; a block whose fit window
+    holds clipped samples is fitted to the clipped signal, so that the twitch does not
+    throw the hum after it off. Hum and noise go through the notches as before. (The test
+    is how far a sample stands off the hum, not how far it reaches: a twitch smaller than
+    the hum, on a quiet channel, reaches no further than the hum does, and fed to a notch
+    at a harmonic folded low, at 200 Hz, it rang for 0.3 s at five times the noise.)
 
     The fit never multiplies a sample more than once: each block is projected once on
     its own sinusoids (phase from its own start), and a window's fit is a fixed
@@ -388,7 +407,8 @@ class HumGuard:
     Chunking does not change the answer: every decision is per sample or per block, with
     blocks counted from the start of the stream, from the signal as it came (the clip level
     too); and fits and predictions are rounded to a fixed grid, since BLAS rounds
-    differently for different numbers of blocks at once."""
+    differently for different numbers of blocks at once (the offsets' predictions are
+    summed in a fixed order instead, ``hum_offsets``)."""
 
     def __init__(self, fs: float, freqs: list[float], n_channels: int):
         self.block = b = max(4, int(round(HUM_BLOCK_S * fs)))
@@ -407,16 +427,15 @@ class HumGuard:
         turn[:, i, i], turn[:, i, n_freqs + i], turn[:, n_freqs + i, i], turn[:, n_freqs + i, n_freqs + i] = c, s, -s, c
         pinv = np.linalg.pinv(basis(np.arange(k * b, dtype=np.float64)))  # 2K x window samples
         self._combine = (turn @ (pinv @ pinv.T)).reshape(k * 2 * n_freqs, 2 * n_freqs)  # projections -> fit
-        self._ahead = basis(np.arange(k * b, (k + 1) * b, dtype=np.float64)).T  # 2K x block
+        self._ahead = np.ascontiguousarray(basis(np.arange(k * b, (k + 1) * b, dtype=np.float64)).T)  # 2K x block
         self._stride = max(1, b // 25)  # a block's sigma from 25 of its samples is enough
-        self._ahead_sub = np.ascontiguousarray(self._ahead[:, ::self._stride])
-        self._before = np.zeros((n_channels, self.tail))  # the samples just before the block in progress
+        self._before = np.zeros((n_channels, self.tail))  # the residual just before the block in progress
         self._partial = np.zeros((n_channels, 0))  # ... and those of it so far
         self._proj = np.zeros((n_channels, k, 2 * n_freqs))  # projections of the k blocks before it
         self._clean = np.zeros((n_channels, k, 2 * n_freqs))  # ... of them clipped
         self._dirty = np.zeros((n_channels, k), dtype=bool)  # ... which of them were clipped
         self._coef = np.zeros((n_channels, 2 * n_freqs))  # the fit of the block in progress
-        self._reach = np.full(n_channels, np.inf)  # how far the block before it let samples reach
+        self._level = np.full(n_channels, np.inf)  # the clip level of the block before it
         self._sigmas = np.full((n_channels, CLIP_HISTORY), np.inf)  # no level before any block
 
     def _round(self, a: np.ndarray) -> np.ndarray:
@@ -429,12 +448,13 @@ class HumGuard:
         """The fits of windows from the projections of their k blocks (... x k x 2K)."""
         return self._round(proj.reshape(*proj.shape[:-2], proj.shape[-2] * proj.shape[-1]) @ self._combine)
 
-    @staticmethod
-    def _reach_of(coef: np.ndarray, level: np.ndarray) -> np.ndarray:
-        """How far samples reach around the hum of fits ``coef`` (... x 2K: cosines, then
-        sines) at clip level ``level``: the hum's amplitude (the sum of its sinusoids') plus it."""
-        half = coef.shape[-1] // 2
-        return np.hypot(coef[..., :half], coef[..., half:]).sum(axis=-1) + level
+    def _offsets(self, yb: np.ndarray, coef: np.ndarray, total: int, ch: np.ndarray, at: np.ndarray,
+                 j0: int, j1: int) -> np.ndarray:
+        """``hum_offsets`` of samples j0:j1 of block ``at[i]`` of channel ``ch[i]`` of blocks
+        ``yb`` (fits ``coef``), zero past the ``total`` samples present."""
+        off = hum_offsets(yb[ch, at, j0:j1], coef[ch, at], self._ahead[:, j0:j1])
+        off[at[:, None] * self.block + np.arange(j0, j1) >= total] = 0.0
+        return off
 
     def _beyond(self, y: np.ndarray, fit: np.ndarray, level, gate: np.ndarray) -> np.ndarray:
         """What of blocks ``y`` stands beyond ``level`` around the hum that ``fit`` predicts
@@ -475,49 +495,41 @@ class HumGuard:
         coef = np.empty((C, blocks, self._coef.shape[1]))
         coef[:, 0] = self._coef
         coef[:, 1:] = self._fit(np.stack([proj[:, j + 1: j + blocks] for j in range(k)], axis=2))
+        # the farthest any sample of a block stands off the hum its fit predicts, and every
+        # stride-th sample's offset (for the clip level)
+        if _kernels is not None:
+            sub, peak = np.empty((C, blocks, -(-b // self._stride))), np.empty((C, blocks))
+            _kernels.hum_offsets(body, b, coef.reshape(C, -1), self._ahead, HUM_GRID, self._stride,
+                                 sub.reshape(C, -1), peak)
+        else:
+            off = hum_offsets(yb, coef, self._ahead)
+            sub, peak = off[:, :, ::self._stride], off.max(axis=2)
+        if total < blocks * b:  # the block in progress: its samples so far
+            peak[:, -1] = self._offsets(yb, coef, total, np.arange(C), np.full(C, blocks - 1), 0, b).max(axis=1)
         # the clip level, from the residual's sigma in the blocks completed
-        res = self._round(coef[:, :done] @ self._ahead_sub)
-        np.subtract(yb[:, :done, ::self._stride], res, out=res)
-        mid = res.shape[2] // 2  # (the median's one sample, selected in place: no sort, no copy)
-        np.abs(res, out=res).partition(mid, axis=2)
+        res = sub[:, :done].copy()
+        mid = res.shape[2] // 2  # (the median's one sample, selected in place: no sort)
+        res.partition(mid, axis=2)
         hist = np.concatenate([self._sigmas, res[:, :, mid] / 0.6745], axis=1)
         below, above = _window_middles(hist, blocks)
         level = CLIP_K * 0.5 * (below + above)
-        # the samples that reach past the hum's amplitude and the level, and the tail after
-        # each: in the blocks holding such a sample and the block after each
-        # (the reach, the hum's amplitude plus the level, is first bounded from below by the
-        # larger leg of each hypot, then made exactly where a block's peak passes the bound
-        # and where the blocks touched need it: hypot costs 15 ns a value)
-        half = coef.shape[2] // 2
-        reach = np.maximum(np.abs(coef[:, :, :half]), np.abs(coef[:, :, half:])).sum(axis=2) + level
-        if _kernels is not None:  # the two passes below in one
-            peak = np.empty((C, blocks))
-            _kernels.block_peaks(body, b, peak)
-        else:
-            peak = np.maximum(yb.max(axis=2), -yb.min(axis=2))  # (no |yb| the size of the chunk)
-        near = peak > reach
-        reach[near] = self._reach_of(coef[near], level[near])
-        over = peak > reach
+        # the blocks holding a sample past the level around the hum, and the block after each
+        opens = GATE_K * level
+        over = peak > opens
         touched = over.copy()
         touched[:, 1:] |= over[:, :-1]
-        touched[:, 0] |= (np.abs(self._before) > self._reach[:, None]).any(axis=1)  # a tail
-        # in the blocks touched, the samples gated: a sample past the reach within the tail before
+        touched[:, 0] |= (self._before > GATE_K * self._level[:, None]).any(axis=1)  # a tail
+        opens_before = np.concatenate([GATE_K * self._level[:, None], opens], axis=1)
+        # in the blocks touched, the samples gated: a sample past the level within the tail before
         ch, at = np.nonzero(touched)  # in time order per channel
-        wanted = np.zeros_like(touched)  # the blocks whose reach is read below, those before the touched ones
-        wanted[ch, at] = wanted[ch, np.maximum(at - 1, 0)] = True
-        if done:  # (and the last block completed: the next call's first block's tail)
-            wanted[:, done - 1] = True
-        wanted &= ~near
-        reach[wanted] = self._reach_of(coef[wanted], level[wanted])
-        reach_before = np.concatenate([self._reach[:, None], reach], axis=1)
-        # each block and the tail before it (before the first block: the samples kept of the last call)
-        cols = at[:, None] * b + np.arange(-tail, b)
-        seen = body[ch[:, None], np.maximum(cols, 0)]
-        early = cols < 0
-        seen[early] = self._before[np.broadcast_to(ch[:, None], cols.shape)[early], cols[early] + tail]
-        limit = np.where(np.arange(tail + b) < tail, reach_before[ch, at][:, None], reach_before[ch, at + 1][:, None])
+        seen = np.empty((ch.size, tail + b))
+        first = at == 0
+        seen[first, :tail] = self._before[ch[first]]
+        seen[~first, :tail] = self._offsets(yb, coef, total, ch[~first], at[~first] - 1, b - tail, b)
+        seen[:, tail:] = self._offsets(yb, coef, total, ch, at, 0, b)
+        limit = np.where(np.arange(tail + b) < tail, opens_before[ch, at][:, None], opens_before[ch, at + 1][:, None])
         hits = np.zeros((ch.size, tail + b + 1), dtype=np.int32)
-        np.cumsum(np.abs(seen) > limit, axis=1, out=hits[:, 1:])
+        np.cumsum(seen > limit, axis=1, out=hits[:, 1:])
         gates = hits[:, tail + 1:] > hits[:, :b]
         gated = gates.any(axis=1)
         ch, at, gates = ch[gated], at[gated], gates[gated]
@@ -540,12 +552,12 @@ class HumGuard:
             a = max(m * b - p, 0)
             spans.append((c, a, excess[i, a + p - m * b: min(total - m * b, b)]))
         if done:
-            self._before = body[:, done * b - tail: done * b].copy()
+            self._before = self._offsets(yb, coef, total, np.arange(C), np.full(C, done - 1), b - tail, b)
+            self._level = level[:, done - 1]
         self._partial = body[:, done * b: total].copy()
         self._proj, self._clean = proj[:, done: done + k], clean[:, done: done + k]
         self._dirty = dirty[:, done: done + k]
         self._coef = coef[:, done] if done < blocks else self._fit(proj[:, done: done + k])
-        self._reach = reach_before[:, done]
         self._sigmas = hist[:, -CLIP_HISTORY:]
         return [s for s in spans if s[2].size]
 
