@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -124,7 +125,7 @@ class EpisodeStore:
         try:
             self.db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
             self.db.execute("PRAGMA busy_timeout = 60000")
-            self.db.execute("PRAGMA journal_mode = WAL").fetchone()
+            self._wal()
             self.db.execute("PRAGMA foreign_keys = ON")
             # FULL in WAL mode too: a session is on the disk when log_session returns, even if
             # the power fails next (NORMAL may lose the last commits then); writes are rare
@@ -133,6 +134,21 @@ class EpisodeStore:
         except sqlite3.DatabaseError as exc:
             raise UserError(f"{option} {self.path}: not a twitchwatch database or damaged ({exc}); "
                             "nothing was changed; name another file or restore a backup") from None
+
+    def _wal(self, wait_s: float = 60.0) -> None:
+        """Write-ahead logging. SQLite answers a switch to it that meets another
+        connection's lock with "database is locked" at once, without waiting as the busy
+        timeout says (several processes creating one new database together: 15 of 1600
+        opens): the switch is tried again, for up to ``wait_s``."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode = WAL").fetchone()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
 
     # -- schema ------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -154,15 +170,15 @@ class EpisodeStore:
 
     def _version(self) -> int:
         """The schema version; a UserError for a newer schema or a foreign SQLite file."""
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        # (one statement, one snapshot: another process may make the schema between two)
+        version, tables = self.db.execute("SELECT user_version, (SELECT count(*) FROM sqlite_master "
+                                          "WHERE type = 'table') FROM pragma_user_version").fetchone()
         if version > SCHEMA_VERSION:
             raise UserError(f"{self.option} {self.path}: made by a newer twitchwatch (schema {version}, "
                             f"this one knows {SCHEMA_VERSION}); upgrade twitchwatch")
-        if version == 0:
-            tables = self.db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
-            if tables:
-                raise UserError(f"{self.option} {self.path}: is an SQLite file but not a twitchwatch database; "
-                                "name another file")
+        if version == 0 and tables:
+            raise UserError(f"{self.option} {self.path}: is an SQLite file but not a twitchwatch database; "
+                            "name another file")
         return version
 
     def _write(self):
