@@ -27,7 +27,7 @@ from twitchwatch.evaluate import CONFUSION_FOUND, CONFUSION_TRUTH, Tally, label_
 from twitchwatch.pipeline import analyze, detect  # noqa: E402
 from twitchwatch.report_json import events_doc  # noqa: E402
 from twitchwatch.synth import SynthConfig, simulate  # noqa: E402
-from twitchwatch.train import (EVAL_SEEDS, REAL_LABELS, TRAIN_RATES, Examples, build_examples,  # noqa: E402
+from twitchwatch.train import (EVAL_SEEDS, PER_RATE, REAL_LABELS, TRAIN_RATES, Examples, build_examples,  # noqa: E402
                                fit, label_column_intervals, real_examples)
 
 REAL = ROOT.parent / "shared" / "recordings" / "real"
@@ -115,8 +115,8 @@ def main(argv=None) -> int:
     ap.add_argument("--plot", default=None, help="write the confusion matrix plot here")
     ap.add_argument("--json", default=None, help="write all figures as JSON here")
     ap.add_argument("--loo", action="store_true", help="also leave each real recording out of training")
-    ap.add_argument("--loo-per-rate", type=int, default=120,
-                    help="synthetic recordings per rate of the left-out models (default 120: as the shipped model's)")
+    ap.add_argument("--loo-per-rate", type=int, default=PER_RATE,
+                    help=f"synthetic recordings per rate of the left-out models (default {PER_RATE}: as the shipped model's)")
     a = ap.parse_args(argv)
     if any(s not in EVAL_SEEDS for s in a.seeds):
         ap.error(f"evaluate only on held-out seeds ({EVAL_SEEDS.start}-{EVAL_SEEDS.stop - 1})")

@@ -2,8 +2,9 @@
 
     .venv/bin/python scripts/train_default_model.py
 
-The same as `twitchwatch train --out models/twitchwatch-default.skops --seed 0 --per-rate 120
---real ../shared/recordings/real`: deterministic, a few minutes on two cores. After it,
+The same as `twitchwatch train --out models/twitchwatch-default.skops --seed 0
+--real ../shared/recordings/real` (360 synthetic recordings per rate, `train.PER_RATE`):
+deterministic, about two and a half minutes on two cores. After it,
 run scripts/evaluate.py to refresh the held-out figures in models/MODEL_CARD.md.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from twitchwatch.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     real = ROOT.parent / "shared" / "recordings" / "real"
-    args = ["train", "--out", str(ROOT / "models" / "twitchwatch-default.skops"), "--seed", "0", "--per-rate", "120"]
+    args = ["train", "--out", str(ROOT / "models" / "twitchwatch-default.skops"), "--seed", "0"]
     if real.is_dir():
         args += ["--real", str(real)]
     else:

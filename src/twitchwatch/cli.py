@@ -558,7 +558,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .classify import save_model
-    from .train import build_examples, fit, metadata
+    from .train import PER_RATE, build_examples, fit, metadata
 
     out = Path(args.out)
     if not out.parent.is_dir():
@@ -572,11 +572,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err_con, transient=True, disable=args.quiet or not err_con.is_terminal) as bar:
         task = bar.add_task("simulating and detecting", total=None)
-        ex = build_examples(args.seed, args.per_rate, args.minutes, real, jobs=args.jobs,
+        per_rate = args.per_rate or PER_RATE
+        ex = build_examples(args.seed, per_rate, args.minutes, real, jobs=args.jobs,
                             progress=lambda k, n: bar.update(task, completed=k, total=n))
         bar.update(task, description="fitting the model")
         model = fit(ex, seed=args.seed)
-    meta = metadata(ex, args.seed, args.per_rate, args.minutes)
+    meta = metadata(ex, args.seed, per_rate, args.minutes)
     save_model(model, out, meta)
     if not args.quiet:
         counts = ", ".join(f"{k} {v}" for k, v in meta["examples"].items())
@@ -1137,8 +1138,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True, metavar="MODEL.skops", help="where to write the model")
     r.add_argument("--seed", type=_positive("--seed", allow_low=True, high=2**31, integer=True), default=0,
                    help="seed of everything random (default 0)")
-    r.add_argument("--per-rate", type=_positive("--per-rate", high=10000, integer=True), default=120, metavar="N",
-                   help="synthetic recordings per sampling rate (default 120)")
+    r.add_argument("--per-rate", type=_positive("--per-rate", high=10000, integer=True), default=None, metavar="N",
+                   help="synthetic recordings per sampling rate (default: the shipped model's, train.PER_RATE)")
     r.add_argument("--minutes", type=_positive("--minutes", high=60), default=3.0, metavar="M",
                    help="length of each synthetic recording (default 3)")
     r.add_argument("--real", metavar="DIR", default=None,

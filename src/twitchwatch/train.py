@@ -199,7 +199,8 @@ def build_examples(seed: int = 0, per_rate: int = 8, minutes: float = 3.0, real_
     return ex
 
 
-REAL_WEIGHT = 7.0  # a labelled real burst counts this many synthetic ones
+PER_RATE = 360  # synthetic recordings per rate of the shipped model (`twitchwatch train`'s default)
+REAL_WEIGHT = 14.0  # a labelled real burst counts this many synthetic ones
 
 
 def fit(ex: Examples, seed: int = 0, real_weight: float = REAL_WEIGHT) -> EpisodeClassifier:
