@@ -362,10 +362,12 @@ def _holes_125(seed: int, what: str):
 
 @pytest.mark.parametrize("fs,seed", [
     (250.0, 91), (1000.0, 92), (125.0, 96), (125.0, 97),
-    _holes_125(94, "two more episodes well above the threshold with the holes: a 5.3 s stretch at snr 17 "
-                   "that the model calls spasm (0.58) and a large twitch whose burst grows to 0.9 s"),
-    _holes_125(95, "12 of 17 episodes keep their place and kind (15 needed): an 11 s spasm the model gave "
-                   "0.41 goes, a 12 s artifact shrinks to 4.5 s, two long bursts' ends move"),
+    _holes_125(94, "15 of 17 episodes keep their place and kind (16 needed), and two more come well above "
+                   "the threshold with the holes: a 5.3 s stretch at snr 17 that the model calls spasm "
+                   "(0.63) and a large twitch whose burst grows to 0.9 s"),
+    _holes_125(95, "12 of 17 episodes keep their place and kind (15 needed): an 11 s burst reported as "
+                   "artifact (spasm 0.31) goes, a 12 s artifact shrinks to 7.8 s, a twitch at snr 10 goes, "
+                   "a long burst's end moves"),
     _holes_125(98, "a twitch the reference missed is found just after a hole"),
 ])
 def test_lost_samples_keep_the_clock_and_leave_no_false_bursts(fs, seed, synth):
