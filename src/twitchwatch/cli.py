@@ -1139,7 +1139,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=_positive("--seed", allow_low=True, high=2**31, integer=True), default=0,
                    help="seed of everything random (default 0)")
     r.add_argument("--per-rate", type=_positive("--per-rate", high=10000, integer=True), default=None, metavar="N",
-                   help="synthetic recordings per sampling rate (default: the shipped model's, train.PER_RATE)")
+                   help="synthetic recordings per sampling rate (default: as many as the shipped model's, 360)")
     r.add_argument("--minutes", type=_positive("--minutes", high=60), default=3.0, metavar="M",
                    help="length of each synthetic recording (default 3)")
     r.add_argument("--real", metavar="DIR", default=None,
