@@ -14,7 +14,7 @@ import pytest
 import skops.io as sio
 from sklearn.base import clone
 
-from twitchwatch.classify import (DEFAULT_MODEL, SPASM_SURE, TWITCH_SURE, reported, FEATURE_VERSION, FEATURES, MODEL_CLASSES, ModelClassifier, RuleClassifier,
+from twitchwatch.classify import (DEFAULT_MODEL, LONG_MOVEMENT_S, SPASM_SURE, TWITCH_SURE, reported, FEATURE_VERSION, FEATURES, MODEL_CLASSES, ModelClassifier, RuleClassifier,
                                   TreeEnsemble, feature_matrix, load_model, load_predictor, make_classifier, save_model)
 from twitchwatch.estimator import EpisodeClassifier
 from twitchwatch.errors import UserError
@@ -92,15 +92,19 @@ def test_training_never_uses_the_held_out_seeds():
 
 def test_spikes_inside_a_long_burst_are_reported_only_as_twitches_on_raised_noise():
     fs = 1000.0
-    noise_stretch, contraction, movement = Burst(0, 1000, 9000, fs), Burst(1, 1000, 9000, fs), Burst(2, 1000, 9000, fs)
+    noise_stretch, contraction = Burst(0, 1000, 9000, fs), Burst(1, 1000, 9000, fs)
+    movement = Burst(2, 1000, 1000 + int(LONG_MOVEMENT_S * fs) - 10, fs)  # just short of a long one
+    long_movement = Burst(3, 1000, 1000 + int(LONG_MOVEMENT_S * fs), fs)
     spike = lambda ch, a: Burst(ch, a, a + 20, fs, {"inner": 1.0})  # noqa: E731
     bursts = [noise_stretch, spike(0, 2000), spike(0, 3000), contraction, spike(1, 2000), movement, spike(2, 2000),
-              spike(0, 9500)]
-    kinds = ["noise", "twitch", "artifact", "spasm", "twitch", "artifact", "twitch", "twitch"]
+              spike(0, 9500), long_movement, spike(3, 2000), spike(3, 3000)]
+    kinds = ["noise", "twitch", "artifact", "spasm", "twitch", "artifact", "twitch", "twitch", "artifact", "twitch",
+             "artifact"]
     # the stretch of noise is not reported, the twitch on it is, its "artifact" is not; a
-    # twitch inside a contraction or a movement is part of it; a spike outside them all
-    # (no long burst of its own in the batch) is not reported either
-    assert reported(bursts, kinds) == [False, True, False, True, False, True, False, False]
+    # twitch inside a contraction or a movement is part of it, unless the movement's burst
+    # is as long as no movement (noise it ran into); a spike outside them all (no long
+    # burst of its own in the batch) is not reported either
+    assert reported(bursts, kinds) == [False, True, False, True, False, True, False, False, True, True, False]
 
 
 @pytest.mark.parametrize("fs", [200.0, 250.0, 1000.0])
