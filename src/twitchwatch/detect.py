@@ -6,6 +6,14 @@ How a burst is found, per channel, on the band-passed signal x:
   so that it follows the electrode's noise but not a twitch, nor most of a long spasm,
   divided by where that quantile falls for steady noise (the median's own scatter over
   a block's worth of independent samples), so that the floor is unbiased;
+- the envelopes are judged against that floor raised to the level of the last
+  ``local_s`` (a low quantile of its block sigmas, likewise unbiased) where that stands
+  ``local_margin`` over it, by ``local_cap`` times at most. Electrode noise that swells
+  for seconds otherwise passes the thresholds all through the swell: a movement's burst
+  ran on through it for seconds, taking in the twitches there, and a swell read as a
+  spasm. Capped, a long contraction still stands over the raised floor; and what
+  follows the minute's floor alone (whether sustained activity has ended, its loud
+  islands, every feature) is unchanged;
 - two centred envelopes (RMS): a fast one (about 12 ms) that times a burst to the sample,
   and a slower one (about 60 ms) that bridges the gaps inside an interference pattern;
 - thresholds from false-alarm rates: in noise, an envelope's mean square over w samples
@@ -94,6 +102,10 @@ class DetectorParams:
     block_s: float = 0.25
     history_s: float = 60.0
     quantile: float = 0.1
+    local_s: float = 8.0  # the envelopes' floor follows the level of this long before a block ...
+    local_q: float = 0.25  # ... this quantile of its block sigmas ...
+    local_margin: float = 1.1  # ... where it stands this far over the minute's floor ...
+    local_cap: float = 1.5  # ... up to this many times the minute's floor (0 s: the minute's floor alone)
     min_sigma_uv: float = 0.01
     max_burst_s: float = 120.0
     pad_s: float = 0.05
@@ -167,15 +179,19 @@ class _NoiseFloor:
     quantile) of the history, and keeps per block the detector's thresholds that
     ``thresholds`` makes of it (channels x lags -> channels x thresholds): coloured noise
     (electrode noise, a board's own filters) has heavier tails than white noise in the
-    band, and thresholds from the band alone would let it through.
+    band, and thresholds from the band alone would let it through. With ``local`` (blocks,
+    quantile, margin, cap), what the envelopes are judged against (``judge``) follows
+    the last few seconds' level too (``_follow``).
 
     Block indices count from the start of the stream; only the blocks from ``k0`` on are
     kept (``trim``), so that memory stays flat however long the stream runs."""
 
     def __init__(self, n_channels: int, block: int, history: int, quantile: float, min_sigma: float,
                  independent: float, stride: int = 1, lags: int = 0,
-                 thresholds: Callable[[np.ndarray | None], np.ndarray] | None = None):
+                 thresholds: Callable[[np.ndarray | None], np.ndarray] | None = None,
+                 local: tuple[int, float, float, float] | None = None):
         self.block, self.history, self.q, self.min_sigma = block, history, quantile, min_sigma
+        self.local = local
         self.stride = stride  # every stride-th sample of a block (a slow band needs no more)
         self.lags = lags if thresholds is not None else 0
         independent = min(independent, -(-block // stride))  # what a block of band-limited noise is worth
@@ -186,6 +202,7 @@ class _NoiseFloor:
         # sigma of each complete block from k0 (in the samples' type: float32 values sort faster)
         self.sigmas = np.zeros((n_channels, 0), dtype=np.float32)
         self.floors = np.zeros((n_channels, 0))  # floor for block k0 + i (from the blocks before it)
+        self.judge = self.floors  # what the envelopes are judged against there (``local``: raised)
         # the even blocks as they came, (first, channels x blocks x samples) pieces (blocks
         # first, first + 2, ...): the power spectra of those a figure needs (the quiet ones,
         # a tenth) are taken when it is made, once a minute
@@ -247,6 +264,7 @@ class _NoiseFloor:
                                          overwrite=True)[:, where])
         floors = np.maximum(np.concatenate(parts, axis=1) / self.bias, self.min_sigma)
         self.floors = np.concatenate([self.floors, floors], axis=1)
+        self.judge = np.concatenate([self.judge, self._follow(floors, done, have)], axis=1) if self.local else self.floors
         if self.lags:  # the noise's colour changes slowly: measured every DOF_EVERY blocks
             ks = np.arange(done, have + 1)
             # (while the first DOF_EVERY blocks come in: at 1, 2, 4, 8, ... blocks)
@@ -256,6 +274,24 @@ class _NoiseFloor:
             limits = np.stack([f[0] for f in figures], axis=1)[:, where]
             self.limits = np.concatenate([self.limits, limits], axis=1) if self.limits.shape[1] else limits
             self.colour = np.concatenate([self.colour, np.stack([f[1] for f in figures], axis=1)[:, where]], axis=1)
+
+    def _follow(self, floors: np.ndarray, done: int, have: int) -> np.ndarray:
+        """What the envelopes of blocks [done, have] are judged against: their floors
+        raised to the level of the ``w`` blocks before each (the ``q`` quantile of their
+        sigmas, unbiased as the floor is) where it stands ``margin`` over them, by ``cap``
+        times at most."""
+        w, q, margin, cap = self.local
+        ks = np.arange(max(done, 1), have + 1)
+        level = np.zeros_like(floors)
+        full = ks[ks >= w + self.k0]
+        if full.size:
+            windows = np.lib.stride_tricks.sliding_window_view(self.sigmas, w, axis=1)
+            level[:, full - done] = sorted_quantile(windows[:, full - w - self.k0], q, axis=2, dtype=np.float64)
+        for k in ks[ks < w + self.k0]:  # (the stream's first seconds)
+            level[:, k - done] = sorted_quantile(self.sigmas[:, max(self.k0, k - w) - self.k0: k - self.k0], q, axis=1,
+                                                 dtype=np.float64)
+        level /= (1.0 + filters.ndtri(q) * 1.166 / np.sqrt(self.independent)) * margin
+        return np.maximum(floors, np.minimum(level, cap * floors))
 
     def _limits(self, end: int) -> tuple[np.ndarray, np.ndarray]:
         """The thresholds (channels x thresholds) for the autocorrelation of the noise in
@@ -313,6 +349,7 @@ class _NoiseFloor:
         k = min(sample // self.block, self.n_sigmas - self._keep_back, self.n_floors - 1)
         if k > self.k0:
             self.sigmas, self.floors = self.sigmas[:, k - self.k0:], self.floors[:, k - self.k0:]
+            self.judge = self.judge[:, k - self.k0:] if self.local else self.floors
             self.limits, self.colour = self.limits[:, k - self.k0:], self.colour[:, k - self.k0:]
             self._even = [(j, p) for j, p in self._even if j + 2 * p.shape[1] > k]
             self.k0 = k
@@ -321,7 +358,7 @@ class _NoiseFloor:
         """At the end of a stream shorter than one block, judge it by itself."""
         if self.n_sigmas == 0 and self._partial.shape[1]:
             sigma = sorted_quantile(np.abs(self._partial), 0.5, axis=1) / 0.6745
-            self.floors = np.maximum(sigma, self.min_sigma)[:, None]
+            self.floors = self.judge = np.maximum(sigma, self.min_sigma)[:, None]
             if self.lags:
                 self.limits = self.thresholds(None)[:, None] * np.ones((sigma.size, 1, 1))
                 self.colour = np.zeros((sigma.size, 1))
@@ -348,7 +385,7 @@ class _NoiseFloor:
         k = np.arange(c0 // self.block, (c1 - 1) // self.block + 1)
         counts = np.minimum((k + 1) * self.block, c1) - np.maximum(k * self.block, c0)
         k = np.minimum(k, self.n_floors - 1) - self.k0  # past the last floor known: the last one
-        return self.floors[:, k], self.limits[:, k], counts
+        return self.judge[:, k], self.limits[:, k], counts
 
     def sigma_floor(self, ch: int, k0: int, k1: int) -> tuple[np.ndarray, np.ndarray]:
         """Channel ``ch``'s sigmas and floors of blocks [k0, k1) that have both."""
@@ -454,8 +491,9 @@ class Detector:
                                 chi2_threshold(p.p_slow, dof_s) * ws])
         block = max(8, int(round(p.block_s * fs)))
         history = max(1, int(p.history_s / p.block_s))
+        local = (max(1, int(round(p.local_s / p.block_s))), p.local_q, p.local_margin, p.local_cap) if p.local_s else None
         self.floor = _NoiseFloor(self.C, block, history, p.quantile, p.min_sigma_uv,
-                                 noise_dof(fs, block, cutoff), lags=ws, thresholds=self._thresholds)
+                                 noise_dof(fs, block, cutoff), lags=ws, thresholds=self._thresholds, local=local)
         self.floor_low = _NoiseFloor(self.C, block, history, p.quantile, p.min_sigma_uv,  # of the low band
                                      noise_dof(fs, block, cutoff, band="low"), stride=max(1, int(fs // 100)))
         self._n = 0  # samples received (internal, contiguous clock)

@@ -21,6 +21,7 @@ A hole longer than ``MAX_BRIDGE_S`` restarts the filters at the next sample inst
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,6 +44,7 @@ RECHECK_RATIO = 20.0  # ... a line this many times the power around it
 RETUNE_SPAN = 1.2e-3  # ... and the fundamental fitted again within this share of the first second's estimate
 BESIDE_MAX = 6  # ... among harmonics up to this one folded beside a notched one (higher ones are weak)
 BRIDGE_AVERAGE_S = 0.2
+LEAD_IN = 3  # seconds of the first second's hum that the filters start in (see Preprocessor._lead_in)
 HUM_BLOCK_S = 0.1  # the hum is predicted a block at a time ...
 HUM_FIT_BLOCKS = 3  # ... from a least-squares fit to this many blocks before it
 HUM_GRID = 1024.0  # ... rounded to 1/HUM_GRID uV
@@ -601,6 +603,26 @@ class Preprocessor:
         self._recheck_left = 0  # samples of notched output until the re-check (0: none pending)
         self._rechecked: list[np.ndarray] = []  # the notched output gathered for it
         self.added: tuple[float, ...] = ()  # notches the re-check added (Hz)
+        self._tuned: tuple[float | None, tuple[int, ...], tuple[float, ...]] | None = None  # see ``tune``
+
+    def tune(self, head: Iterable[Chunk]) -> None:
+        """Tune the notches on a recording's first seconds before filtering any of it: a
+        recording, unlike a live stream, can be looked into first. A preprocessor of its
+        own runs over ``head`` (the first ``MAINS_PROBE_S`` + ``RECHECK_S`` are enough) and
+        this one starts with what it found, the mains, the harmonics and the notches its
+        re-check added, so that the first seconds are filtered as the rest. A harmonic
+        folded beside a notched one (at 200 Hz, the 3rd of 50.1 Hz mains lands at 49.7 Hz)
+        otherwise raises the noise there several times until the re-check: a tenth of the
+        independent generator's missed twitches at 200 Hz were in the first 11 s."""
+        probe = Preprocessor(self.fs, self.n_channels, self.mains_arg)
+        for chunk in head:
+            probe.process(chunk)
+            if probe._sos is not None and not probe._recheck_left:
+                break
+        if probe._sos is None:
+            probe.flush()
+        if probe._sos is not None:
+            self._tuned = (probe.mains_hz, probe.harmonics, probe.added)
 
     def _clean(self, data: np.ndarray) -> np.ndarray:
         """float64 copy with non-finite samples held at the last finite value."""
@@ -741,11 +763,13 @@ class Preprocessor:
         beside_places = [harmonic_hz(k, mains, self.fs) for k in places(mains)[1]]
         found = [f for f, hit in zip(beside_places, lines(beside_places)) if hit] if beside_places else []
         self.mains_hz, self.added = mains, tuple(found)
-        sos = [design_notches(self.fs, mains, self.harmonics)]
-        sos += [filters.tf2sos(*filters.iirnotch(f, NOTCH_Q * f / mains, self.fs)) for f in found]
-        self._notches = np.vstack(sos)
+        self._notches = np.vstack([design_notches(self.fs, mains, self.harmonics)] + [self._beside(f) for f in found])
         st = self._state
         st.notch_zi = np.concatenate([st.notch_zi, np.zeros((len(found), self.n_channels, 2))], axis=0)
+
+    def _beside(self, f: float) -> np.ndarray:
+        """The notch at ``f`` for a harmonic folded beside a notched one, as wide as theirs."""
+        return filters.tf2sos(*filters.iirnotch(f, NOTCH_Q * f / self.mains_hz, self.fs))
 
     def _restart(self, x0: np.ndarray) -> None:
         """Filters in steady state at ``x0`` (per channel): no transient from the level."""
@@ -756,6 +780,29 @@ class Preprocessor:
                              self._comb.rest(self.n_channels) if self._comb is not None else None,
                              HumGuard(self.fs, hum, self.n_channels) if hum else None,
                              self._low.rest(x0), x0.copy(), np.repeat(x0[:, None], kept, axis=1))
+
+    def _lead_in(self, x: np.ndarray, at: np.ndarray) -> None:
+        """Run the filters over ``LEAD_IN`` seconds before the stream that its first second
+        implies: the level and the hum fitted to it (as ``_bridge`` fits them) carried
+        back, plus what is left of it once they are taken out, mirrored in time and back
+        again, so that it meets the stream without a step (``at``: the samples' places on
+        the clock, which counts lost ones). Notches started at rest with hum at the first
+        sample rang for a second at many times the noise, hiding the twitches there; a
+        1 Hz notch takes three seconds to forget its start."""
+        freqs = self._hum_freqs()
+        if not freqs:  # (the band starts in steady state at the level: nothing rings)
+            return
+        n = x.shape[1]
+        t = np.concatenate([np.arange(-LEAD_IN * n, 0), at]) / self.fs
+        basis = np.stack([np.ones_like(t)] + [w(2 * np.pi * f * t) for f in freqs for w in (np.cos, np.sin)], axis=1)
+        model = (basis @ np.linalg.lstsq(basis[LEAD_IN * n:], x.T, rcond=None)[0]).T
+        rest = x - model[:, LEAD_IN * n:]
+        lead = np.concatenate([rest[:, ::-1] if (LEAD_IN - i) % 2 else rest for i in range(LEAD_IN)], axis=1)
+        lead += model[:, :LEAD_IN * n]
+        self._restart(lead[:, 0])
+        self._emg(lead)
+        _, self._state.low = self._low.filter(lead, self._state.low)
+        self._remember(lead)
 
     def _hum_freqs(self) -> list[float]:
         """Where the notched harmonics show (at least ``HUM_APART_HZ`` apart)."""
@@ -800,18 +847,23 @@ class Preprocessor:
         probe = np.asarray(probe, dtype=np.float64)
         good = np.isfinite(probe)
         first = np.where(good.any(axis=1), probe[np.arange(len(probe)), good.argmax(axis=1)], 0.0)
-        filled = np.where(good, probe, first[:, None])
-        found = detect_mains(filled, self.fs)
-        mains = found if self.mains_arg == "auto" else self.mains_arg
-        self.mains_hz = float(mains) if mains else None
-        if self.mains_hz and found == self.mains_hz:  # hum to measure: where it really runs
-            harmonics = mains_harmonics(filled, self.fs, self.mains_hz)
-            self.mains_hz = measure_mains(filled, self.fs, self.mains_hz, harmonics, at - at[0])
-        self.harmonics = mains_harmonics(filled, self.fs, self.mains_hz) if self.mains_hz else ()
+        if self._tuned is not None:
+            self.mains_hz, self.harmonics, self.added = self._tuned
+        else:
+            filled = np.where(good, probe, first[:, None])
+            found = detect_mains(filled, self.fs)
+            mains = found if self.mains_arg == "auto" else self.mains_arg
+            self.mains_hz = float(mains) if mains else None
+            if self.mains_hz and found == self.mains_hz:  # hum to measure: where it really runs
+                harmonics = mains_harmonics(filled, self.fs, self.mains_hz)
+                self.mains_hz = measure_mains(filled, self.fs, self.mains_hz, harmonics, at - at[0])
+            self.harmonics = mains_harmonics(filled, self.fs, self.mains_hz) if self.mains_hz else ()
         self._sos = design_band(self.fs)
-        self._notches = design_notches(self.fs, self.mains_hz, self.harmonics)
+        self._notches = np.vstack([design_notches(self.fs, self.mains_hz, self.harmonics)]
+                                  + [self._beside(f) for f in self.added])
         self._comb = mains_comb(self.fs, self.mains_hz)
-        if self.mains_hz and self._comb is None:  # (a comb notches every place at nominal)
+        self._restart(first)  # start in steady state at the first good value ...
+        self._lead_in(np.where(good, probe, first[:, None]), at - at[0])  # ... and in the hum
+        if self.mains_hz and self._comb is None and self._tuned is None:  # (a comb notches every place at nominal)
             self._recheck_left = int(RECHECK_S * self.fs)
-        self._restart(first)  # start in steady state at the first good value
         return [self._filter(c, bridge=i > 0) for i, c in enumerate(held)]  # nothing before the first

@@ -172,7 +172,9 @@ def analyze(rec: Recording, chunk_s: float = BATCH_CHUNK_S, mains_hz: float | No
     """Episodes of a whole recording. ``tap`` sees every chunk's raw samples on the way
     (the signal checks gather their figures so, in the same read of the file)."""
     pipe = Pipeline(rec.fs, rec.channels, mains_hz, classifier=classifier)
-    chunks = rec.chunks(max(1, int(round(chunk_s * rec.fs))))
+    size = max(1, int(round(chunk_s * rec.fs)))
+    pipe.pre.tune(rec.chunks(size))
+    chunks = rec.chunks(size)
     if tap is not None:
         chunks = _tapped(chunks, tap)
     return pipe.run(chunks, progress)
@@ -187,8 +189,10 @@ def _tapped(chunks: Iterable[Chunk], tap: Callable[[np.ndarray], None]) -> Itera
 def detect(rec: Recording, chunk_s: float = BATCH_CHUNK_S, mains_hz: float | None | str = "auto") -> list[Burst]:
     """The detector's bursts of a whole recording, before any classifier (for training)."""
     pre, det = Preprocessor(rec.fs, rec.n_channels, mains_hz), Detector(rec.fs, rec.n_channels)
+    size = max(1, int(round(chunk_s * rec.fs)))
+    pre.tune(rec.chunks(size))
     bursts: list[Burst] = []
-    for chunk in rec.chunks(max(1, int(round(chunk_s * rec.fs)))):
+    for chunk in rec.chunks(size):
         for filtered in pre.process(chunk):
             bursts += det.process(filtered)
     for filtered in pre.flush():
