@@ -33,14 +33,13 @@ SHORT = {
     (200.0, "twitch_f1"): "twitch F1 0.919 (tp 153, fp 5, fn 22): 13 misses found nothing (10 under 10 x the "
                           "noise), 8 are short bursts called artifact (two inside one of 0.7 s), 1 is inside a "
                           "wider twitch's burst",
-    (200.0, "spasm_f1"): "spasm F1 0.833 (tp 20, fp 3, fn 5): the misses are weak spasms (5-11 x the noise) read "
-                         "as noise, or run through by ECG complexes; false alarms: a 7.5 s stretch of raised "
-                         "noise around a brief artifact, two more stretches of raised noise (13 s, 1.4 s)",
+    (200.0, "spasm_f1"): "spasm F1 0.851 (tp 20, fp 2, fn 5): the misses are weak spasms (5-11 x the noise) read "
+                         "as noise, or run through by ECG complexes; false alarms: two stretches of raised noise "
+                         "(13 s, 1.4 s)",
     (250.0, "spasm_f1"): "spasm F1 0.870 (tp 20, fp 1, fn 5): the misses are weak spasms (4-9 x the noise), or "
                          "run through by ECG complexes; the false alarm is noise around ECG complexes",
-    (1000.0, "spasm_f1"): "spasm F1 0.898 (tp 22, fp 2, fn 3): a weak spasm read as noise, one run through by ECG "
-                          "complexes (on two channels); false alarms: two long stretches of raised noise on one "
-                          "channel (14 s, 11 s)",
+    (1000.0, "spasm_f1"): "spasm F1 0.902 (tp 23, fp 3, fn 2): a spasm run through by ECG complexes (on two "
+                          "channels); false alarms: three long stretches of raised noise on one channel (11-15 s)",
 }
 
 

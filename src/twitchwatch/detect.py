@@ -91,7 +91,6 @@ class DetectorParams:
     lead_skip_s: float = 0.5  # ... ending this long before the burst's block
     k_context: float = 1.5  # ... raised by this factor over the floor: sustained activity
     k_quiet: float = 1.25  # sustained activity has ended when a block's sigma is below this
-    max_quiet_s: float = 3.0  # ... or when no burst came for this long
     island_min_s: float = 2.0  # sustained activity this long is cut into its loud islands: ...
     island_share: float = 0.25  # ... runs of blocks whose sigma over the floor reaches this share of its peak ...
     island_gap_s: float = 1.0  # ... apart by this long or more (the runs between them go on their own)
@@ -477,7 +476,6 @@ class Detector:
         self.long = int(round(p.long_s * fs))
         self.long_merge = max(self.merge, int(round(p.long_merge_s * fs)))
         self.context = max(8, int(round(p.context_s * fs)))
-        self.max_quiet = max(self.long_merge, int(round(p.max_quiet_s * fs)))
         self.pad = max(1, int(round(p.pad_s * fs)))
         self.max_len = int(p.max_burst_s * fs)
         self.island_min = int(round(p.island_min_s * fs))
@@ -741,11 +739,16 @@ class Detector:
 
         A short group closes ``merge_s`` after its end. Sustained activity (a long group,
         or one that began on a raised background) closes at the end of the first 0.25 s
-        block, at least ``long_merge_s`` after its end, whose sigma is back near the floor
-        (and at the latest ``max_quiet_s`` after its end). None: not known yet."""
+        block, at least ``long_merge_s`` after its end, whose sigma is back near the
+        minute's floor, and ``max_burst_s`` after its start at the latest. Its runs may
+        thin out long before it ends: a weak spasm stands little over the envelopes'
+        raised floor (``local_s``), and a spasm of 33 s at twice the noise came out as
+        one of 5 s and scattered potentials. (Raised noise that a movement ran into is
+        cut off it by its loud islands.) None: not known yet."""
         if not (group.sustained or group.stop - group.start >= self.long):
             return group.stop + self.merge
-        earliest, latest = group.stop + self.long_merge, group.stop + self.max_quiet
+        earliest = group.stop + self.long_merge
+        latest = max(group.start + self.max_len, earliest)
         fl = self.floor
         k0 = max(-(-earliest // fl.block) - 1, 0)
         # (a quiet block from the one ending at or after ``latest`` on closes it there anyway)
