@@ -654,10 +654,7 @@ class Preprocessor:
             return
         kept = st.recent.shape[1]
         t = np.arange(-kept, lost + 1) / self.fs  # the kept samples, the hole, the next sample
-        freqs = self._hum_freqs()
-        basis = np.stack([np.ones_like(t)] + [w(2 * np.pi * f * t) for f in freqs for w in (np.cos, np.sin)], axis=1)
-        coef = np.linalg.lstsq(basis[:kept], st.recent.T, rcond=None)[0]
-        model = (basis @ coef).T
+        model = self._level_and_hum(t, slice(None, kept), st.recent)
         d0 = st.recent[:, -1] - model[:, kept - 1]
         d1 = after - model[:, -1]
         ramp = np.arange(1, lost + 1) / (lost + 1)
@@ -793,9 +790,8 @@ class Preprocessor:
         if not freqs:  # (the band starts in steady state at the level: nothing rings)
             return
         n = x.shape[1]
-        t = np.concatenate([np.arange(-LEAD_IN * n, 0), at]) / self.fs
-        basis = np.stack([np.ones_like(t)] + [w(2 * np.pi * f * t) for f in freqs for w in (np.cos, np.sin)], axis=1)
-        model = (basis @ np.linalg.lstsq(basis[LEAD_IN * n:], x.T, rcond=None)[0]).T
+        model = self._level_and_hum(np.concatenate([np.arange(-LEAD_IN * n, 0), at]) / self.fs,
+                                    slice(LEAD_IN * n, None), x)
         rest = x - model[:, LEAD_IN * n:]
         lead = np.concatenate([rest[:, ::-1] if (LEAD_IN - i) % 2 else rest for i in range(LEAD_IN)], axis=1)
         lead += model[:, :LEAD_IN * n]
@@ -803,6 +799,13 @@ class Preprocessor:
         self._emg(lead)
         _, self._state.low = self._low.filter(lead, self._state.low)
         self._remember(lead)
+
+    def _level_and_hum(self, t: np.ndarray, fit: slice, x: np.ndarray) -> np.ndarray:
+        """The level and the notched harmonics, fitted by least squares to ``x`` (channels x
+        samples) at times ``t[fit]`` (s), at every time of ``t`` (channels x len(t))."""
+        basis = np.stack([np.ones_like(t)] + [w(2 * np.pi * f * t) for f in self._hum_freqs() for w in (np.cos, np.sin)],
+                         axis=1)
+        return (basis @ np.linalg.lstsq(basis[fit], x.T, rcond=None)[0]).T
 
     def _hum_freqs(self) -> list[float]:
         """Where the notched harmonics show (at least ``HUM_APART_HZ`` apart)."""
