@@ -158,7 +158,7 @@ def test_a_swell_of_noise_does_not_hold_a_movements_burst_open(fs, seed):
     band = signal.butter(2, [20.0, min(150.0, 0.4 * fs)], btype="bandpass", fs=fs, output="sos")
     swell = signal.sosfilt(band, rng.standard_normal(n))
     level = np.clip(np.minimum(t - 18.0, 45.0 - t) / 2.0, 0.0, 1.0)  # 18-45 s, 2 s ramps
-    x[0] += 2.0 * np.sqrt(3.0) * level * swell / swell.std()  # (2 uV more: twice the noise's power 4 times over)
+    x[0] += 2.0 * np.sqrt(3.0) * level * swell / swell.std()  # (with the 2 uV of noise: 4 uV rms, twice it)
     move = (28.0, 28.3)
     env = np.clip(np.minimum(t - move[0], move[1] - t) / 0.05, 0.0, 1.0)
     pattern = signal.sosfilt(band, rng.standard_normal(n))

@@ -367,12 +367,12 @@ def test_a_harmonic_folded_beside_the_fundamental_is_notched_after_the_recheck(f
 def test_a_recording_is_tuned_before_its_first_sample(fs, h, off, rng):
     """A recording (not a live stream) is looked into first (``tune``): the notch the
     re-check would add after eleven seconds is there from the first sample, and the
-    start is as clean as the rest. The stream's own re-check is not run again."""
+    start is as clean as the rest."""
     x, noise, runs = _folded_beside(fs, h, off, 40.0, rng)
-    streamed = Preprocessor(fs, 3)
-    _feed(streamed, x, fs, [int(0.04 * fs)])
-    pre = Preprocessor(fs, 3)
     size = int(0.04 * fs)
+    streamed = Preprocessor(fs, 3)
+    _feed(streamed, x, fs, [size])
+    pre = Preprocessor(fs, 3)
     pre.tune(Chunk(x[:, i:i + size], fs, _names(3), start=i) for i in range(0, x.shape[1], size))
     y, _ = _joined(_feed(pre, x, fs, [size]))
     assert pre.added == streamed.added and len(pre.added) == 1
@@ -386,7 +386,7 @@ def test_a_recording_is_tuned_before_its_first_sample(fs, h, off, rng):
 def test_the_filters_start_in_the_hum(fs, mains, rng):
     """The notches start as if the hum had always been there (``_lead_in``): 400 uV of
     mains from the first sample, over a drifting 20 mV offset, leave the first half second
-    at the noise. Started at rest, they rang there at ten times it."""
+    at the noise. Started at rest, they rang there at up to hundreds of times it."""
     x = _hum_and_noise(fs, 6.0, 3, rng, mains=mains, hum_uv=400.0, noise_uv=2.0, dc=20000.0)
     x += np.linspace(0, 300.0, x.shape[1])
     pre = Preprocessor(fs, 3)
