@@ -113,7 +113,7 @@ def test_bad_option_is_a_one_line_error(tmp_path):
     assert proc.stderr.strip().count("\n") == 0 and "--minutes" in proc.stderr
 
 
-@pytest.mark.parametrize("fs,seed", [(250.0, 3), (1000.0, 0), (1000.0, 9)])
+@pytest.mark.parametrize("fs,seed", [(250.0, 3), (1000.0, 7), (1000.0, 9)])
 def test_a_cramps_first_potentials_are_folded_into_it_in_stream_and_analyze(fs, seed):
     """On recordings where a cramp's first single potentials come out of the detector and
     classifier as twitches, the finished list holds none within ONSET_S before a spasm on
@@ -132,6 +132,7 @@ def test_a_cramps_first_potentials_are_folded_into_it_in_stream_and_analyze(fs, 
                                           and s.start_s - ONSET_S < t.start_s <= s.end_s for s in episodes)
 
     pipe = Pipeline(rec.fs, rec.channels)
+    pipe.pre.tune(rec.chunks(int(60 * rec.fs)))  # (as analyze and a replayed stream do: seed 7 has hum)
     raw = [e for chunk in rec.chunks(int(60 * rec.fs)) for e in pipe.process(chunk)] + pipe.flush()
     assert any(folded(t, raw) and t.start_s < s.start_s for t in raw for s in raw
                if s.kind == "spasm" and s.channel == t.channel), "this recording no longer shows the case"

@@ -122,6 +122,9 @@ def run_stream(source: Source, *, duration_s: float | None = None, mains_hz: flo
                classifier=None) -> StreamResult:
     """Stream ``source`` through the pipeline until it ends, ``duration_s`` or Ctrl-C."""
     pipe = Pipeline(source.fs, tuple(source.channels), mains_hz, classifier=classifier)
+    head = getattr(source, "head", None)  # a replayed recording can be looked into first; a board cannot
+    if head is not None:
+        pipe.pre.tune(head())
     res = StreamResult(source.fs, tuple(source.channels))
     arrivals = _Arrivals()
     limit = None if duration_s is None else int(round(duration_s * source.fs))

@@ -32,6 +32,12 @@ class ReplaySource:
     def stop(self) -> None:
         self._stop.set()
 
+    def head(self) -> Iterator[Chunk]:
+        """The recording's chunks from its start, unpaced: a recording, unlike a board, can
+        be looked into before it is played (``run_stream`` tunes the notches on it, as
+        ``analyze`` does, so that both give the same events)."""
+        return self.rec.chunks(self.size)
+
     def chunks(self) -> Iterator[Chunk]:
         self.status = "streaming"
         t0 = time.monotonic()
