@@ -186,6 +186,46 @@ def test_a_swell_of_noise_does_not_hold_a_movements_burst_open(fs, seed):
         sorted((u.channel, u.start, u.stop) for u in found)
 
 
+@pytest.mark.parametrize("fs", [200.0, 250.0, 1000.0])
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
+def test_a_twitch_after_a_spasm_is_not_held_back_by_it(fs, seed):
+    """Noise that rose by 40 % over 15 s (the minute's floor still lags it), a spasm of
+    2 s in it, and twitches 1.5, 3 and 4.5 s after the spasm: streamed in 40 ms chunks,
+    each twitch's burst comes out apart from the spasm's, within the 0.59 s a burst on
+    a raised background may wait (``long_merge_s``, then the end of a 0.25 s block, and a
+    chunk). When the spasm closed only where a block was back near the minute's floor,
+    its group held the twitches for seconds. (A group that a step in the noise opens itself still holds until
+    the floor catches up: see ``Detector._closing``.)"""
+    rng = np.random.default_rng(seed)
+    n = int(45 * fs)
+    t = np.arange(n) / fs
+    x = board_noise(fs, 1, n, rng, 2.0) * np.interp(t, [10.0, 25.0], [1.0, 1.4])  # (electrode noise drifts)
+    band = signal.butter(2, [20.0, min(150.0, 0.4 * fs)], btype="bandpass", fs=fs, output="sos")
+    pattern = signal.sosfilt(band, rng.standard_normal(n))
+    spasm = (30.0, 32.0)
+    env = np.clip(np.minimum(t - spasm[0], spasm[1] - t) / 0.1, 0.0, 1.0)
+    x[0] += 30.0 * env * pattern / pattern.std()
+    wave = signal.windows.gaussian(int(0.012 * fs) | 1, std=0.0025 * fs)
+    spike = np.gradient(wave) / np.abs(np.gradient(wave)).max()
+    twitches = (33.5, 35.0, 36.5)
+    for at in twitches:
+        x[0, int(at * fs):int(at * fs) + spike.size] += 40.0 * spike
+    rec = Recording(x.astype(np.float32), fs, ("EMG1",))
+    pre, det = Preprocessor(fs, 1, None), Detector(fs, 1)
+    came: list[tuple[Burst, int]] = []
+    for c in rec.chunks(int(round(0.04 * fs))):
+        for f in pre.process(c):
+            came += [(b, c.start + c.n_samples) for b in det.process(f)]
+    p = DetectorParams()
+    held = p.long_merge_s + p.block_s + 0.04  # a twitch on raised noise (background) waits for a quiet block
+    for at in twitches:
+        twitch = [(b, end) for b, end in came if b.start_s - 0.02 < at < b.end_s]
+        assert len(twitch) == 1, (at, [(b.start_s, b.end_s) for b, _ in came])
+        b, end = twitch[0]
+        assert b.end_s - b.start_s < 0.2 and b.start_s > spasm[1], (b.start_s, b.end_s)
+        assert (end - b.stop) / fs < held, (at, (end - b.stop) / fs)
+
+
 # -- a known pulse ---------------------------------------------------------------------
 
 def _pulse(fs: float, peak: float) -> np.ndarray:

@@ -90,7 +90,8 @@ class DetectorParams:
     lead_s: float = 5.0  # the level before a burst: median block sigma over this long, ...
     lead_skip_s: float = 0.5  # ... ending this long before the burst's block
     k_context: float = 1.5  # ... raised by this factor over the floor: sustained activity
-    k_quiet: float = 1.25  # sustained activity has ended when a block's sigma is below this
+    k_quiet: float = 1.25  # sustained activity has ended when a block's sigma is below this times the floor
+    # (or the level before it, ``lead_s``, where higher, by ``local_cap`` at most: ``Detector._closing``)
     island_min_s: float = 2.0  # sustained activity this long is cut into its loud islands: ...
     island_share: float = 0.25  # ... runs of blocks whose sigma over the floor reaches this share of its peak ...
     island_gap_s: float = 1.0  # ... apart by this long or more (the runs between them go on their own)
@@ -285,7 +286,8 @@ class _NoiseFloor:
         full = ks[ks >= w + self.k0]
         if full.size:
             windows = np.lib.stride_tricks.sliding_window_view(self.sigmas, w, axis=1)
-            level[:, full - done] = sorted_quantile(windows[:, full - w - self.k0], q, axis=2, dtype=np.float64)
+            level[:, full - done] = sorted_quantile(windows[:, full - w - self.k0], q, axis=2, dtype=np.float64,
+                                                  overwrite=True)
         for k in ks[ks < w + self.k0]:  # (the stream's first seconds)
             level[:, k - done] = sorted_quantile(self.sigmas[:, max(self.k0, k - w) - self.k0: k - self.k0], q, axis=1,
                                                  dtype=np.float64)
@@ -406,6 +408,7 @@ class _Group:
     runs: list[tuple[int, int]]
     background: float  # the background before it, over the floor (``Detector._background``)
     sustained: bool  # it began inside sustained activity (a raised background)
+    level: float | None = None  # the level before it, over the floor (``Detector._closing``; None: not taken yet)
 
     @property
     def start(self) -> int:
@@ -740,7 +743,10 @@ class Detector:
         A short group closes ``merge_s`` after its end. Sustained activity (a long group,
         or one that began on a raised background) closes at the end of the first 0.25 s
         block, at least ``long_merge_s`` after its end, whose sigma is back near the
-        minute's floor, and ``max_burst_s`` after its start at the latest. Its runs may
+        minute's floor, and ``max_burst_s`` after its start at the latest. A long group
+        that began on a quiet background closes where the sigma is back near the level
+        before it (``lead_s``), if that stood higher: a spasm in noise a third over the
+        floor otherwise held the twitches after it for seconds. Its runs may
         thin out long before it ends: a weak spasm stands little over the envelopes'
         raised floor (``local_s``), and a spasm of 33 s at twice the noise came out as
         one of 5 s and scattered potentials. (Raised noise that a movement ran into is
@@ -753,8 +759,14 @@ class Detector:
         k0 = max(-(-earliest // fl.block) - 1, 0)
         # (a quiet block from the one ending at or after ``latest`` on closes it there anyway)
         k1 = min(fl.n_sigmas, fl.n_floors, -(-latest // fl.block))
+        if group.level is None:
+            group.level = 1.0  # (a group that began on raised activity: the minute's floor alone)
+            if not group.sustained:
+                start, chs = np.array([group.start]), np.array([ch])
+                lead = float(self._lead(chs, start)[0] / fl.at(start, chs)[0])
+                group.level = min(max(lead, 1.0), self.params.local_cap)
         sigmas, floors = fl.sigma_floor(ch, k0, k1)
-        quiet = np.flatnonzero(sigmas < self.params.k_quiet * floors)
+        quiet = np.flatnonzero(sigmas < self.params.k_quiet * group.level * floors)
         if quiet.size:
             return min(max((k0 + int(quiet[0]) + 1) * fl.block, earliest), latest)
         return latest if k1 * fl.block >= latest else None
