@@ -746,7 +746,9 @@ class Detector:
         minute's floor, and ``max_burst_s`` after its start at the latest. A long group
         that began on a quiet background closes where the sigma is back near the level
         before it (``lead_s``), if that stood higher: a spasm in noise a third over the
-        floor otherwise held the twitches after it for seconds. Its runs may
+        floor (which lags noise that rose) otherwise held the twitches after it for up to
+        seconds. (A group that a step up in the noise opens has the old level before it,
+        and still waits for the floor to catch up.) Its runs may
         thin out long before it ends: a weak spasm stands little over the envelopes'
         raised floor (``local_s``), and a spasm of 33 s at twice the noise came out as
         one of 5 s and scattered potentials. (Raised noise that a movement ran into is
