@@ -82,3 +82,20 @@ def test_side_by_side_has_a_row_per_tool_with_consistent_ratios(tmp_path):
     for tool in ("neurokit2", "neurokit2-process"):
         assert f"| twitchwatch / {tool}, same recordings (1000 Hz) | " \
                f"{rows[('twitchwatch', 1000.0)]['rate'] / rows[(tool, 1000.0)]['rate']:.0f} x " in proc.stdout
+
+
+@linux_only
+def test_latency_mode_reports_the_real_time_run_and_the_waits_over_eight_recordings(tmp_path):
+    """``--latency 3``: 3 s streamed in real time, then the stream-time wait of every twitch
+    over seeds 1-8 at 250 and 1000 Hz: a row per rate, and in the JSON one wait per
+    twitch, none negative (a twitch cannot come out before its last sample)."""
+    proc = run_bench("--latency", "3", "--json", str(tmp_path / "r.json"), timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for row in ("| latency 95th percentile |", "| stream-time wait, seeds 1-8, 250 Hz (median / p95 / max) |",
+                "| stream-time wait, seeds 1-8, 1000 Hz (median / p95 / max) |"):
+        assert row in proc.stdout, row
+    waits = json.loads((tmp_path / "r.json").read_text())["stream_waits_s"]
+    assert set(waits) == {"250", "1000"}
+    for w in waits.values():
+        assert w and min(w) >= 0.0
+        assert f"{len(w)} twitches" in proc.stdout
