@@ -40,6 +40,17 @@ def board_noise(fs: float, c: int, n: int, rng: np.random.Generator, sigma: floa
     return w / w.std(axis=1, keepdims=True) * sigma
 
 
+
+def _muscle_band(fs: float) -> np.ndarray:
+    """The band (second-order sections) the tests' swells and contractions are drawn in."""
+    return signal.butter(2, [20.0, min(150.0, 0.4 * fs)], btype="bandpass", fs=fs, output="sos")
+
+
+def _spike(fs: float) -> np.ndarray:
+    """A twitch's shape: a biphasic spike of about 12 ms (a Gaussian's derivative), peak 1."""
+    wave = signal.windows.gaussian(int(0.012 * fs) | 1, std=0.0025 * fs)
+    return np.gradient(wave) / np.abs(np.gradient(wave)).max()
+
 # -- false alarms in pure noise ------------------------------------------------------
 
 NOISE_SEEDS = (71, 72, 73, 74, 75)
@@ -122,7 +133,7 @@ def test_a_spasm_at_the_end_of_a_swell_of_noise_is_a_burst_of_its_own(fs, seed):
     t = np.arange(n) / fs
     white = signal.sosfilt(signal.butter(4, board_cutoff(fs), fs=fs, output="sos"), rng.standard_normal(n))
     x = 2.0 * white / white.std()
-    band = signal.butter(2, [20.0, min(150.0, 0.4 * fs)], btype="bandpass", fs=fs, output="sos")
+    band = _muscle_band(fs)
     swell = signal.sosfilt(band, rng.standard_normal(n))
     level = np.clip(np.minimum(t - 38.0, 60.0 - t) / 4.0, 0.0, 1.0)  # 38-60 s, 4 s ramps
     x += 3.0 * level * swell / swell.std()
@@ -155,7 +166,7 @@ def test_a_swell_of_noise_does_not_hold_a_movements_burst_open(fs, seed):
     n = int(90 * fs)
     t = np.arange(n) / fs
     x = board_noise(fs, 2, n, rng, 2.0)
-    band = signal.butter(2, [20.0, min(150.0, 0.4 * fs)], btype="bandpass", fs=fs, output="sos")
+    band = _muscle_band(fs)
     swell = signal.sosfilt(band, rng.standard_normal(n))
     level = np.clip(np.minimum(t - 18.0, 45.0 - t) / 2.0, 0.0, 1.0)  # 18-45 s, 2 s ramps
     x[0] += 2.0 * np.sqrt(3.0) * level * swell / swell.std()  # (with the 2 uV of noise: 4 uV rms, twice it)
@@ -163,8 +174,7 @@ def test_a_swell_of_noise_does_not_hold_a_movements_burst_open(fs, seed):
     env = np.clip(np.minimum(t - move[0], move[1] - t) / 0.05, 0.0, 1.0)
     pattern = signal.sosfilt(band, rng.standard_normal(n))
     x[0] += 40.0 * env * pattern / pattern.std()
-    wave = signal.windows.gaussian(int(0.012 * fs) | 1, std=0.0025 * fs)
-    spike = np.gradient(wave) / np.abs(np.gradient(wave)).max()
+    spike = _spike(fs)
     twitches = (32.0, 35.0, 38.0)
     for at in twitches:
         i = int(at * fs)
@@ -200,13 +210,12 @@ def test_a_twitch_after_a_spasm_is_not_held_back_by_it(fs, seed):
     n = int(45 * fs)
     t = np.arange(n) / fs
     x = board_noise(fs, 1, n, rng, 2.0) * np.interp(t, [10.0, 25.0], [1.0, 1.4])  # (electrode noise drifts)
-    band = signal.butter(2, [20.0, min(150.0, 0.4 * fs)], btype="bandpass", fs=fs, output="sos")
+    band = _muscle_band(fs)
     pattern = signal.sosfilt(band, rng.standard_normal(n))
     spasm = (30.0, 32.0)
     env = np.clip(np.minimum(t - spasm[0], spasm[1] - t) / 0.1, 0.0, 1.0)
     x[0] += 30.0 * env * pattern / pattern.std()
-    wave = signal.windows.gaussian(int(0.012 * fs) | 1, std=0.0025 * fs)
-    spike = np.gradient(wave) / np.abs(np.gradient(wave)).max()
+    spike = _spike(fs)
     twitches = (33.5, 35.0, 36.5)
     for at in twitches:
         x[0, int(at * fs):int(at * fs) + spike.size] += 40.0 * spike
@@ -575,8 +584,8 @@ def test_a_twitch_on_a_long_stretch_of_raised_noise_is_found_inside_it(fs):
     a, b = int(20 * fs), int(35 * fs)
     x[0, a:b] *= 3.0 * np.hanning(b - a) ** 0.1
     t0 = int(27.3 * fs)
-    wave = signal.windows.gaussian(int(0.012 * fs) | 1, std=0.0025 * fs)
-    x[0, t0:t0 + wave.size] += 40.0 * np.gradient(wave) / np.abs(np.gradient(wave)).max()
+    spike = _spike(fs)
+    x[0, t0:t0 + spike.size] += 40.0 * spike
     rec = Recording(x.astype(np.float32), fs, ("A", "B"))
     bursts = detect(rec)
     long = [bu for bu in bursts if bu.channel == 0 and bu.end_s - bu.start_s > 5]
