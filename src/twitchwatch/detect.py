@@ -215,11 +215,11 @@ class _NoiseFloor:
         self._memo: tuple[int, tuple[np.ndarray, np.ndarray]] = (-1, (self.limits, self.colour))
         self._keep_back = history + 2 * (_DOF_EVERY if self.lags else _FLOOR_EVERY)  # blocks a future figure needs
 
-    def _bias(self, independent: np.ndarray | float) -> np.ndarray | float:
-        """Where the floor's quantile of block sigmas falls, over the true sigma, when a
-        block is worth ``independent`` samples: the MAD sigma of n independent Gaussian
-        samples scatters by about 1.166 sigma / sqrt(n)."""
-        return 1.0 + filters.ndtri(self.q) * 1.166 / np.sqrt(independent)
+    def _bias(self, independent: np.ndarray | float, q: float | None = None) -> np.ndarray | float:
+        """Where the floor's quantile (or the ``q`` quantile) of block sigmas falls, over the
+        true sigma, when a block is worth ``independent`` samples: the MAD sigma of n
+        independent Gaussian samples scatters by about 1.166 sigma / sqrt(n)."""
+        return 1.0 + filters.ndtri(self.q if q is None else q) * 1.166 / np.sqrt(independent)
 
     @property
     def n_sigmas(self) -> int:
@@ -291,7 +291,7 @@ class _NoiseFloor:
         for k in ks[ks < w + self.k0]:  # (the stream's first seconds)
             level[:, k - done] = sorted_quantile(self.sigmas[:, max(self.k0, k - w) - self.k0: k - self.k0], q, axis=1,
                                                  dtype=np.float64)
-        level /= (1.0 + filters.ndtri(q) * 1.166 / np.sqrt(self.independent)) * margin
+        level /= self._bias(self.independent, q) * margin
         return np.maximum(floors, np.minimum(level, cap * floors))
 
     def _limits(self, end: int) -> tuple[np.ndarray, np.ndarray]:
@@ -748,10 +748,10 @@ class Detector:
         before it (``lead_s``), if that stood higher: a spasm in noise a third over the
         floor (which lags noise that rose) otherwise held the twitches after it for up to
         seconds. (A group that a step up in the noise opens has the old level before it,
-        and still waits for the floor to catch up.) Its runs may
-        thin out long before it ends: a weak spasm stands little over the envelopes'
-        raised floor (``local_s``), and a spasm of 33 s at twice the noise came out as
-        one of 5 s and scattered potentials. (Raised noise that a movement ran into is
+        and still waits for the floor to catch up.) Its runs may thin out long before it
+        ends: a weak spasm stands little over the envelopes' raised floor (``local_s``),
+        and a spasm of 33 s at twice the noise came out as one of 5 s and scattered
+        potentials. (Raised noise that a movement ran into is
         cut off it by its loud islands.) None: not known yet."""
         if not (group.sustained or group.stop - group.start >= self.long):
             return group.stop + self.merge

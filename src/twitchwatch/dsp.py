@@ -778,17 +778,17 @@ class Preprocessor:
                              HumGuard(self.fs, hum, self.n_channels) if hum else None,
                              self._low.rest(x0), x0.copy(), np.repeat(x0[:, None], kept, axis=1))
 
-    def _lead_in(self, x: np.ndarray, at: np.ndarray) -> None:
+    def _lead_in(self, x: np.ndarray, at: np.ndarray) -> bool:
         """Run the filters over ``LEAD_IN`` seconds before the stream that its first second
         implies: the level and the hum fitted to it (as ``_bridge`` fits them) carried
         back, plus what is left of it once they are taken out, mirrored in time and back
         again, so that it meets the stream without a step (``at``: the samples' places on
         the clock, which counts lost ones). Notches started at rest with hum at the first
         sample rang for a second at many times the noise, hiding the twitches there; a
-        1 Hz notch takes three seconds to forget its start."""
-        freqs = self._hum_freqs()
-        if not freqs:  # (the band starts in steady state at the level: nothing rings)
-            return
+        1 Hz notch takes three seconds to forget its start. Whether it did (not without hum:
+        then the filters are to start in steady state at the first value)."""
+        if not self._hum_freqs():  # (the band starts in steady state at the level: nothing rings)
+            return False
         n = x.shape[1]
         model = self._level_and_hum(np.concatenate([np.arange(-LEAD_IN * n, 0), at]) / self.fs,
                                     slice(LEAD_IN * n, None), x)
@@ -799,6 +799,7 @@ class Preprocessor:
         self._emg(lead)
         _, self._state.low = self._low.filter(lead, self._state.low)
         self._remember(lead)
+        return True
 
     def _level_and_hum(self, t: np.ndarray, fit: slice, x: np.ndarray) -> np.ndarray:
         """The level and the notched harmonics, fitted by least squares to ``x`` (channels x
@@ -865,8 +866,8 @@ class Preprocessor:
         self._notches = np.vstack([design_notches(self.fs, self.mains_hz, self.harmonics)]
                                   + [self._beside(f) for f in self.added])
         self._comb = mains_comb(self.fs, self.mains_hz)
-        self._restart(first)  # start in steady state at the first good value ...
-        self._lead_in(np.where(good, probe, first[:, None]), at - at[0])  # ... and in the hum
+        if not self._lead_in(np.where(good, probe, first[:, None]), at - at[0]):  # start in the hum ...
+            self._restart(first)  # ... or, with none, in steady state at the first good value
         if self.mains_hz and self._comb is None and self._tuned is None:  # (a comb notches every place at nominal)
             self._recheck_left = int(RECHECK_S * self.fs)
         return [self._filter(c, bridge=i > 0) for i, c in enumerate(held)]  # nothing before the first
