@@ -28,8 +28,10 @@ How a burst is found, per channel, on the band-passed signal x:
   ``long_s`` or more, or one that starts on a raised background) takes in the bursts
   that follow within ``long_merge_s``, and then goes on until a 0.25 s block is back
   near the floor. A merged group of short bursts that is mostly quiet inside
-  (``min_duty``) is given back as its separate bursts; a long one is cut into its loud
-  islands (``island_*``), so that a spasm that a swell of noise ran into is itself;
+  (``min_duty``) is given back as its separate bursts, also when it began on a raised
+  background, unless it lasts ``island_min_s`` (two twitches on a swell of noise are
+  two twitches). A long one is cut into its loud islands (``island_*``), so that a
+  spasm that a swell of noise ran into is itself;
 - spikes inside long bursts: a burst longer than ``split_s`` is also searched for runs
   past ``k_split`` times its own robust sigma, each given as a burst of its own (flagged
   ``inner``; reported only as a twitch inside a long burst called noise, see
@@ -861,13 +863,17 @@ class Detector:
                 self._emit(ch)
 
     def _emit(self, ch: int) -> None:
-        """Queue the pending group's bursts (the whole group, or its runs when it is mostly
-        quiet inside) for ``_finish``."""
+        """Queue the pending group's bursts (the whole group, or its runs when they are
+        short and it is mostly quiet inside, and it is no sustained activity of
+        ``island_min_s`` or more) for ``_finish``. (A group that a raised background opened,
+        kept whole however short, held two twitches 0.2-0.6 s apart on a swell of noise as
+        one burst, called artifact.)"""
         group = self._pending[ch]
         self._pending[ch] = None
         start, stop = group.start, group.stop
         lengths = [b - a for a, b in group.runs]
-        whole = group.sustained or max(lengths) >= self.long or sum(lengths) >= self.params.min_duty * (stop - start)
+        whole = (group.sustained and stop - start >= self.island_min or max(lengths) >= self.long
+                 or sum(lengths) >= self.params.min_duty * (stop - start))
         spans = group.runs if not whole else self._islands(ch, group) if stop - start >= self.island_min else [(start, stop)]
         for a, b in spans:
             background = group.background if a == start else self._background(ch, a)
