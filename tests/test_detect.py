@@ -719,6 +719,43 @@ def test_noise_centroid_is_the_colour_of_the_channels_own_noise(fs, seed):
         sorted((bu.channel, bu.start, bu.features["noise_centroid_hz"]) for bu in bursts)
 
 
+@pytest.mark.parametrize("fs", [200.0, 250.0, 1000.0])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_body_is_the_level_a_few_large_spikes_leave_alone(fs, seed):
+    """``body_uv`` is a burst's robust sigma. On channel 0 the noise swells to 3 x for
+    15 s with four spikes 100 x the noise in it: that long burst's body is the swell's
+    level (2-3.2 x the floor) and its rms is mostly the spikes' (``log_peakiness`` over
+    0.4). On channel 1 activity of the same rms, steady like an interference pattern, has
+    its body at its rms (``log_peakiness`` under 0.15). The same however the stream is
+    chunked."""
+    from twitchwatch.classify import FEATURES, feature_matrix
+
+    rng = np.random.default_rng(seed)
+    n = int(90 * fs)
+    x = board_noise(fs, 2, n, rng, 1.0)
+    a, b = int(62 * fs), int(77 * fs)
+    x[0, a:b] *= 3.0 * np.hanning(b - a) ** 0.1
+    spike = _spike(fs)
+    for at in (66.0, 69.0, 72.0, 75.0):
+        x[0, int(at * fs):int(at * fs) + spike.size] += 100.0 * spike
+    pattern = signal.sosfilt(_muscle_band(fs), rng.standard_normal(b - a))
+    x[1, a:b] += np.sqrt(np.mean(x[0, a:b] ** 2)) * pattern / pattern.std()
+    rec = Recording(x.astype(np.float32), fs, ("A", "B"))
+    bursts = detect(rec)
+    level, peaky = FEATURES.index("log_body"), FEATURES.index("log_peakiness")
+
+    def long_one(ch: int) -> np.ndarray:
+        near = [bu for bu in bursts if bu.channel == ch and bu.end_s - bu.start_s > 8 and 61 < bu.start_s < 67]
+        assert len(near) == 1, [(bu.start_s, bu.end_s) for bu in bursts if bu.channel == ch and bu.start_s > 61]
+        return feature_matrix([near[0].features], fs)[0]
+
+    swell, steady = long_one(0), long_one(1)
+    assert np.log(2.0) < swell[level] < np.log(3.2) and swell[peaky] > 0.4, (np.exp(swell[level]), swell[peaky])
+    assert steady[level] > swell[level] and steady[peaky] < 0.15, (np.exp(steady[level]), steady[peaky])
+    again = detect(rec, chunk_s=0.37)
+    assert sorted((bu.channel, bu.start, bu.features["body_uv"]) for bu in again) == \
+        sorted((bu.channel, bu.start, bu.features["body_uv"]) for bu in bursts)
+
 @pytest.mark.parametrize("seed", range(3))
 def test_extents_of_many_runs_at_once_are_each_ones(seed):
     """Detector._extents (all of a stretch's runs at once) against _extent, run by run."""

@@ -989,6 +989,11 @@ class Detector:
         n = (stop - start).astype(np.float64)
         ptp = np.maximum.reduceat(x, first) - np.minimum.reduceat(x, first)
         rms = np.sqrt(np.add.reduceat(x * x, first) / n)
+        # the burst's body: its robust sigma (the median |x|, each burst's samples sorted
+        # together), which the few large spikes a long stretch of noise may hold leave alone
+        mag = np.abs(x)
+        order = np.lexsort((mag, which))
+        body = mag[order][first + (stop - start) // 2] / 0.6745
         # lobes that stand out of the noise: sign changes from one such sample to the next
         big = np.flatnonzero(np.abs(x) > 2.0 * sigma[which])
         crossings = _changes(which[big], np.signbit(x[big]), n_bursts)
@@ -1015,6 +1020,7 @@ class Detector:
             "duration_s": n / fs,
             "peak_uv": ptp,
             "rms_uv": rms,
+            "body_uv": body,
             "sigma_uv": sigma,
             "snr": snr,
             "phases": crossings + 1.0,
