@@ -989,11 +989,13 @@ class Detector:
         n = (stop - start).astype(np.float64)
         ptp = np.maximum.reduceat(x, first) - np.minimum.reduceat(x, first)
         rms = np.sqrt(np.add.reduceat(x * x, first) / n)
-        # the burst's body: its robust sigma (the median |x|, each burst's samples sorted
-        # together), which the few large spikes a long stretch of noise may hold leave alone
+        # the burst's body: its robust sigma (the median |x|), which the few large spikes a
+        # long stretch of noise may hold leave alone (a partition per burst: linear in its
+        # length, where sorting all bursts' samples together cost 0.1 s on the bench's hour)
         mag = np.abs(x)
-        order = np.lexsort((mag, which))
-        body = mag[order][first + (stop - start) // 2] / 0.6745
+        half = first + (stop - start) // 2
+        body = np.array([np.partition(mag[a:z], m - a)[m - a] for a, z, m in
+                         zip(first.tolist(), (first + (stop - start)).tolist(), half.tolist())]) / 0.6745
         # lobes that stand out of the noise: sign changes from one such sample to the next
         big = np.flatnonzero(np.abs(x) > 2.0 * sigma[which])
         crossings = _changes(which[big], np.signbit(x[big]), n_bursts)
