@@ -235,7 +235,6 @@ def test_a_twitch_after_a_spasm_is_not_held_back_by_it(fs, seed):
         assert (end - b.stop) / fs < held, (at, (end - b.stop) / fs)
 
 
-
 @pytest.mark.parametrize("fs", [200.0, 250.0, 1000.0])
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
 def test_two_twitches_as_a_swell_of_noise_ends_are_two_bursts(fs, seed):
@@ -261,6 +260,7 @@ def test_two_twitches_as_a_swell_of_noise_ends_are_two_bursts(fs, seed):
         for at in twitches:
             own = [(a, z) for a, z in bursts if a - 0.02 < at < z and z - a < 0.2]
             assert len(own) == 1, (chunk, at, [(a, z) for a, z in bursts if 31.0 < z and a < 33.5])
+
 
 # -- a known pulse ---------------------------------------------------------------------
 
@@ -755,6 +755,7 @@ def test_body_is_the_level_a_few_large_spikes_leave_alone(fs, seed):
     again = detect(rec, chunk_s=0.37)
     assert sorted((bu.channel, bu.start, bu.features["body_uv"]) for bu in again) == \
         sorted((bu.channel, bu.start, bu.features["body_uv"]) for bu in bursts)
+
 
 @pytest.mark.parametrize("seed", range(3))
 def test_extents_of_many_runs_at_once_are_each_ones(seed):

@@ -997,7 +997,7 @@ class Detector:
         body = np.array([np.partition(mag[a:z], m - a)[m - a] for a, z, m in
                          zip(first.tolist(), (first + (stop - start)).tolist(), half.tolist())]) / 0.6745
         # lobes that stand out of the noise: sign changes from one such sample to the next
-        big = np.flatnonzero(np.abs(x) > 2.0 * sigma[which])
+        big = np.flatnonzero(mag > 2.0 * sigma[which])
         crossings = _changes(which[big], np.signbit(x[big]), n_bursts)
         # turns: sign changes of the nonzero first differences
         d = np.diff(x)
