@@ -3,7 +3,9 @@
 
     .venv/bin/python scripts/ab_pipeline.py REV FILE [--repeats 3]
 
-REV (e.g. HEAD~5) is checked out into a temporary git worktree (removed afterwards). Each
+REV (e.g. HEAD~5) is checked out into a temporary git worktree (removed afterwards), and
+its optional C extensions are built there as the working tree's were (else one side would
+time numpy's fallbacks: against the last commit that read 1.72 for two equal sides). Each
 repeat runs one child per side, alternating, pinned to one core with one BLAS thread: it
 opens FILE, reads it into memory, loads the default model of its own side, and times
 ``pipeline.analyze`` alone (CPU time). Prints the medians and their ratio. The shared
@@ -13,10 +15,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,6 +46,35 @@ def run(src: Path, path: str, core: int) -> tuple[float, int]:
     return float(cpu), int(events)
 
 
+def _built(src: Path) -> list[str]:
+    return sorted(f.name.split(".")[0] for f in (src / "twitchwatch").glob("*.so"))
+
+
+def _build_extensions(tree: Path, rev: str) -> None:
+    """The other side's C extensions: the working tree's built ones when the C sources are
+    the same at ``rev``, else built from ``rev`` (a wheel, as pip builds the project, its
+    .so files taken out of it); a warning when the two sides still differ in which they
+    have (no compiler, or a commit from before one existed)."""
+    sources = ["setup.py", "src/twitchwatch/*.c", "src/twitchwatch/*.h"]
+    same = subprocess.run(["git", "-C", str(REPO), "diff", "--quiet", rev, "--", *sources]).returncode == 0
+    if same:
+        for so in (REPO / "src" / "twitchwatch").glob("*.so"):
+            shutil.copy2(so, tree / "src" / "twitchwatch" / so.name)
+    else:
+        with tempfile.TemporaryDirectory(prefix="twitchwatch-ab-wheel-") as out:
+            subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", out, str(tree)],
+                           capture_output=True)
+            for wheel in Path(out).glob("*.whl"):
+                with zipfile.ZipFile(wheel) as z:
+                    for name in z.namelist():
+                        if name.startswith("twitchwatch/") and name.endswith(".so"):
+                            (tree / "src" / name).write_bytes(z.read(name))
+    ours, theirs = _built(REPO / "src"), _built(tree / "src")
+    if ours != theirs:
+        print(f"ab_pipeline: warning: C extensions differ (working tree {ours}, {rev} {theirs}); "
+              "the ratio includes that", file=sys.stderr)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description="CPU time of pipeline.analyze: another commit against the working tree.")
     p.add_argument("rev", help="the other commit (anything git rev-parse takes)")
@@ -58,6 +91,7 @@ def main() -> int:
         if made.returncode:
             p.error(f"{a.rev}: not a commit git can check out ({made.stderr.strip()})")
         try:
+            _build_extensions(tree, a.rev)
             times: dict[str, list[float]] = {a.rev: [], "working tree": []}
             events = {}
             for _ in range(a.repeats):
