@@ -73,6 +73,8 @@ def _build_extensions(tree: Path, rev: str) -> None:
     if ours != theirs:
         print(f"ab_pipeline: warning: C extensions differ (working tree {ours}, {rev} {theirs}); "
               "the ratio includes that", file=sys.stderr)
+    else:
+        print(f"C extensions on both sides: {', '.join(ours) or 'none'}")
 
 
 def main() -> int:

@@ -1,4 +1,5 @@
-"""Smoke tests of scripts/bench.py, run as a user would (real child processes, real files).
+"""Smoke tests of scripts/bench.py (and scripts/ab_pipeline.py, last), run as a user would
+(real child processes, real files).
 
 - the quick end-to-end run (5 minutes of 8 x 1000 Hz, one repeat, no comparison) exits 0
   and prints its table; about 10 s;
@@ -99,3 +100,28 @@ def test_latency_mode_reports_the_real_time_run_and_the_waits_over_eight_recordi
     for w in waits.values():
         assert w and min(w) >= 0.0
         assert f"{len(w)} twitches" in proc.stdout
+
+
+@linux_only
+def test_ab_pipeline_against_head_times_the_same_code_with_the_same_extensions(tmp_path):
+    """scripts/ab_pipeline.py HEAD FILE: a worktree of HEAD against the working tree. Both
+    sides find the same events, and the other side has the same C extensions (copied when
+    the C sources match): no warning, one ratio line. Without them it timed numpy's
+    fallbacks against the compiled code."""
+    from twitchwatch.formats import write_recording
+    from twitchwatch.synth import SynthConfig, simulate
+
+    rec, _ = simulate(SynthConfig(minutes=0.25, fs=250.0, seed=3, n_channels=2))
+    path = tmp_path / "r.bdf"
+    write_recording(path, rec)
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "ab_pipeline.py"), "HEAD", str(path), "--repeats", "1"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "warning" not in proc.stderr, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    ours = sorted(f.name.split(".")[0] for f in (REPO / "src" / "twitchwatch").glob("*.so"))
+    assert lines[0] == f"C extensions on both sides: {', '.join(ours) or 'none'}", lines
+    events = [line.split(", ")[-1] for line in lines if "median" in line]
+    assert len(events) == 2 and events[0] == events[1] and events[0].endswith(" events"), lines
+    assert lines[-1].startswith("ratio HEAD / working tree: "), lines
