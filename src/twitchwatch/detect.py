@@ -993,9 +993,8 @@ class Detector:
         # long stretch of noise may hold leave alone (a partition per burst: linear in its
         # length, where sorting all bursts' samples together cost 0.1 s on the bench's hour)
         mag = np.abs(x)
-        half = first + (stop - start) // 2
-        body = np.array([np.partition(mag[a:z], m - a)[m - a] for a, z, m in
-                         zip(first.tolist(), (first + (stop - start)).tolist(), half.tolist())]) / 0.6745
+        body = np.array([np.partition(mag[a:z], (z - a) // 2)[(z - a) // 2]
+                         for a, z in zip(first.tolist(), (first + (stop - start)).tolist())]) / 0.6745
         # lobes that stand out of the noise: sign changes from one such sample to the next
         big = np.flatnonzero(mag > 2.0 * sigma[which])
         crossings = _changes(which[big], np.signbit(x[big]), n_bursts)
