@@ -6,7 +6,7 @@ import pytest
 from scipy import signal
 
 from conftest import QUIET
-from twitchwatch.synth import SynthConfig, simulate
+from twitchwatch.synth import SynthConfig, _interference, simulate
 
 RATES = (125.0, 200.0, 250.0, 1000.0)
 TOL_S = 2e-4  # truth times are rounded to 1 us, and a waveform is a whole number of high-rate samples
@@ -91,6 +91,21 @@ def test_spasm_durations():
     assert len(spasms) > 10
     for e, _ in spasms:
         assert 0.5 - TOL_S <= e["end_s"] - e["start_s"] <= 30.0 + TOL_S, e
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_contraction_of_few_units_is_a_train_of_separate_potentials(seed):
+    """A weak brief contraction recruits a few units, whose potentials stand apart (a fast
+    board resolves them into spikes of their own, which the model must learn are not
+    twitches); a spasm's many units fill the time between them."""
+    def quiet_share(units):
+        x = np.abs(_interference(np.random.default_rng(seed), 20000.0, 0.3, 0.15, units=units))
+        w = 100  # 5 ms windows
+        peaks = x[: x.size // w * w].reshape(-1, w).max(axis=1)
+        return np.mean(peaks < 0.1 * peaks.max())
+
+    assert quiet_share((3, 4)) > 0.4
+    assert quiet_share((12, 40)) < 0.25
 
 
 def _noise_estimate(x: np.ndarray, fs: float, mains: float) -> np.ndarray:

@@ -5,14 +5,15 @@ What is in a recording (all drawn from the seed unless given):
   3-25 ms, 20-800 uV peak-to-peak, Poisson in time (1-60 per minute), usually on one
   channel and sometimes seen weaker on a neighbour, occasionally as a doublet, now and
   then fired again 0.15-0.6 s later, up to 3 times (a cluster);
-- spasms/cramps: interference patterns of many motor units firing at 6-25 Hz under a
+- spasms/cramps: interference patterns of many motor units (12-39) firing at 6-25 Hz under a
   smooth envelope, 0.5-30 s, at 6-15 times the noise rms or more (a cramp is a strong
   contraction), on one channel and often a neighbour (at half to 0.8 of its size); one in
   four is weak instead, at 1.5-6 times the noise rms (a small muscle, or one far from
   the electrode);
 - distractors, labelled ``artifact`` in the truth: motion swings (below 10 Hz), electrode
   pops (step and decay), ECG bleed-through on trunk channels (each QRS one event), brief
-  voluntary contractions (0.1-0.45 s), cable taps (a spike, then a damped swing or a slow
+  voluntary contractions (0.1-0.45 s; of 3-39 units, so some are a few separate
+  potentials), cable taps (a spike, then a damped swing or a slow
   opposite tail, mostly on several channels at once);
 - background: amplifier noise (1-10 uV rms after the board filter), on some channels
   mixed with electrode noise crowded into part of the band that swells and fades on its
@@ -150,8 +151,10 @@ def _envelope(n: int, rise: int, fall: int) -> np.ndarray:
     return env
 
 
-def _interference(rng: np.random.Generator, fs_hi: float, dur_s: float, rise_frac: float) -> np.ndarray:
-    """Many motor units firing at 6-25 Hz under a smooth envelope (spasm or contraction).
+def _interference(rng: np.random.Generator, fs_hi: float, dur_s: float, rise_frac: float,
+                  units: tuple[int, int] = (12, 40)) -> np.ndarray:
+    """Motor units (``units``: the range of their number) firing at 6-25 Hz under a smooth
+    envelope (spasm or contraction).
 
     Units are recruited in order of threshold early in the rise and fire faster as the
     drive grows, and the potentials grow with it (the smooth envelope of the surface
@@ -161,7 +164,7 @@ def _interference(rng: np.random.Generator, fs_hi: float, dur_s: float, rise_fra
     fall = int(rise_frac * n * rng.uniform(0.5, 1.0))
     drive = _envelope(n, rise, fall)
     out = np.zeros(n)
-    n_units = int(rng.integers(12, 40))
+    n_units = int(rng.integers(*units))
     thresholds = np.sort(rng.uniform(0.0, 0.3, n_units))
     for thr in thresholds:
         f_min, f_max = rng.uniform(6, 9), rng.uniform(15, 25)
@@ -244,7 +247,10 @@ def simulate(cfg: SynthConfig) -> tuple[Recording, dict]:
 
     # Spasms and brief voluntary contractions: interference patterns.
     def contraction(kind: str, dur: float, t0: float, ch: int, level: float) -> None:
-        wave = _interference(rng, fs_hi, dur, rise_frac=0.25 if kind == "spasm" else 0.15) * level
+        # a brief voluntary contraction may be weak: a few units, whose potentials a fast
+        # board resolves into spikes of their own
+        wave = _interference(rng, fs_hi, dur, rise_frac=0.25 if kind == "spasm" else 0.15,
+                             units=(12, 40) if kind == "spasm" else (3, 40)) * level
         add_event(ch, t0, wave, kind)
         nb = neighbour(ch)
         if nb is not None and rng.random() < 0.5 and timeline.free(nb, t0, t0 + dur, 0.3):
