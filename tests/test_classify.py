@@ -305,7 +305,7 @@ def test_a_twitch_too_small_to_tell_from_the_noise_is_taught_as_noise():
 @pytest.mark.parametrize("kind,least,busy", [("twitch", TWITCH_SURE, {"twitch_rate": 40.0, "artifact_rate": 6.0}),
                                              ("spasm", SPASM_SURE, {"spasm_rate": 3.0, "artifact_rate": 10.0})])
 def test_a_burst_the_model_is_unsure_of_is_what_it_ranks_next(fs, kind, least, busy, synth):
-    """With the shipped model on busy recordings (six seeds): every burst the model
+    """With the shipped model on busy recordings (six seeds or more): every burst the model
     ranks twitch (spasm) first at TWITCH_SURE (SPASM_SURE) or more is reported as such with
     that probability; one it ranks so below that is reported as an artifact, or not at
     all when the model ranks noise above artifact; no twitch (spasm) is reported below
@@ -314,7 +314,11 @@ def test_a_burst_the_model_is_unsure_of_is_what_it_ranks_next(fs, kind, least, b
     clf = make_classifier(None, fs)
     classes = list(clf.model.classes_)
     unsure = 0
-    for seed in (11, 12, 13, 14, 15, 16):  # (with four, a retrained model once had no unsure spasm at 1000 Hz)
+    for seed in range(11, 31):
+        # six recordings at least, then on until one holds an unsure burst: at 1000 Hz the
+        # model is rarely unsure of a spasm (one recording in 14 of this round's model)
+        if seed > 16 and unsure:
+            break
         rec, _ = synth(minutes=3.0, fs=fs, seed=seed, **busy)
         bursts = [b for b in detect(rec) if not b.features.get("inner", 0.0)]
         proba = clf.model.predict_proba(feature_matrix([b.features for b in bursts], fs))
