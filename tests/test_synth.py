@@ -6,7 +6,7 @@ import pytest
 from scipy import signal
 
 from conftest import QUIET
-from twitchwatch.synth import SynthConfig, _interference, simulate
+from twitchwatch.synth import BRIEF_UNITS, SPASM_UNITS, SynthConfig, _interference, simulate
 
 RATES = (125.0, 200.0, 250.0, 1000.0)
 TOL_S = 2e-4  # truth times are rounded to 1 us, and a waveform is a whole number of high-rate samples
@@ -104,8 +104,8 @@ def test_a_contraction_of_few_units_is_a_train_of_separate_potentials(seed):
         peaks = x[: x.size // w * w].reshape(-1, w).max(axis=1)
         return np.mean(peaks < 0.1 * peaks.max())
 
-    assert quiet_share((3, 4)) > 0.4
-    assert quiet_share((12, 40)) < 0.25
+    assert quiet_share((BRIEF_UNITS[0], BRIEF_UNITS[0] + 1)) > 0.4  # the fewest a brief contraction has
+    assert quiet_share(SPASM_UNITS) < 0.25
 
 
 def _noise_estimate(x: np.ndarray, fs: float, mains: float) -> np.ndarray:

@@ -41,6 +41,8 @@ from .types import Recording
 
 _HI_RATE = 4000.0  # events are drawn at about this rate, then band-limited and decimated
 WEAK_SPASM = 0.25  # share of spasms that are weak (1.5-6 x the noise rms)
+SPASM_UNITS = (12, 40)  # how many motor units make a spasm (numpy's range: 12-39) ...
+BRIEF_UNITS = (3, 40)  # ... and a brief voluntary contraction: a weak one recruits a few
 
 
 @dataclass
@@ -152,7 +154,7 @@ def _envelope(n: int, rise: int, fall: int) -> np.ndarray:
 
 
 def _interference(rng: np.random.Generator, fs_hi: float, dur_s: float, rise_frac: float,
-                  units: tuple[int, int] = (12, 40)) -> np.ndarray:
+                  units: tuple[int, int] = SPASM_UNITS) -> np.ndarray:
     """Motor units (``units``: the range of their number) firing at 6-25 Hz under a smooth
     envelope (spasm or contraction).
 
@@ -250,7 +252,7 @@ def simulate(cfg: SynthConfig) -> tuple[Recording, dict]:
         # a brief voluntary contraction may be weak: a few units, whose potentials a fast
         # board resolves into spikes of their own
         wave = _interference(rng, fs_hi, dur, rise_frac=0.25 if kind == "spasm" else 0.15,
-                             units=(12, 40) if kind == "spasm" else (3, 40)) * level
+                             units=SPASM_UNITS if kind == "spasm" else BRIEF_UNITS) * level
         add_event(ch, t0, wave, kind)
         nb = neighbour(ch)
         if nb is not None and rng.random() < 0.5 and timeline.free(nb, t0, t0 + dur, 0.3):
