@@ -120,6 +120,23 @@ def test_counters_and_trailing_sync_half():
     assert dec.bytes_skipped == 3
 
 
+def test_garbage_whose_crc_checks_out_cannot_swallow_the_frame_inside_it():
+    """Garbage that starts with a sync can check out by chance (1 in 65,536; our property
+    test below found one): here its CRC is planted in the counts of the real frame that
+    starts inside it. The real frame is decoded, the garbage is not."""
+    real = bytearray(encode_samples(5, np.arange(40, dtype=np.int16).reshape(40, 1)))
+    head = SYNC + bytes([TYPE_SAMPLES, 23]) + b"\x00\x00\x01"   # 23 bytes: seq 0, 10 samples of 1 channel
+    k = 23 - 3                                                    # its CRC lands on the real frame's bytes k, k + 1
+    real[k:k + 2] = crc16(head[2:] + bytes(real[:k])).to_bytes(2, "little")
+    real[-2:] = crc16(bytes(real[2:-2])).to_bytes(2, "little")  # the real frame checks out too
+    stream = head + bytes(real)
+    for cut in (len(stream), len(head) + k + 4):                 # at once, and cut just after the garbage
+        dec = FrameDecoder()
+        frames = dec.feed(stream[:cut]) + dec.feed(stream[cut:]) + dec.flush()
+        assert [(f.seq, f.n) for f in frames] == [(5, 40)], cut
+        assert dec.bad_frames == 1 and dec.frames_ok == 1
+
+
 @st.composite
 def frames_st(draw):
     if draw(st.integers(0, 5)) == 0:

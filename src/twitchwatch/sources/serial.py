@@ -110,11 +110,13 @@ class FrameDecoder:
     Sync candidates are found with ``bytes.find``; the work per frame is a slice, a C CRC
     (binascii) and a numpy view, so there is no Python loop over the bytes. After a CRC
     failure the scan resumes at the byte after the failed sync, so a corrupted or torn
-    frame cannot swallow the next good frame.
+    frame cannot swallow the next good frame. Nor can garbage whose CRC checks out by
+    chance (1 in 65,536): a good frame that is not followed by a sync, where a sync inside
+    it starts a complete good frame, is taken for garbage (``_overlapped``).
 
     Counters: ``frames_ok``, ``crc_errors``, ``bytes_skipped`` (bytes that were not part
-    of a good frame), ``bad_frames`` (good CRC but unusable: unknown type or a malformed
-    payload).
+    of a good frame), ``bad_frames`` (good CRC but unusable: unknown type, a malformed
+    payload, or garbage overlapping a good frame).
     """
 
     def __init__(self) -> None:
@@ -132,16 +134,19 @@ class FrameDecoder:
     def flush(self) -> list[Frame]:
         """End of stream: frames still hidden behind an incomplete candidate (a torn
         frame's header announcing more bytes than will ever come), then an empty buffer."""
-        out = self.feed(b"")
+        out = self._scan(final=True)
         while self._buf:
             del self._buf[:1]               # give up on the candidate at the front
             self.bytes_skipped += 1
-            out += self.feed(b"")
+            out += self._scan(final=True)
         return out
 
     def feed(self, data: bytes) -> list[Frame]:
+        self._buf += data
+        return self._scan(final=False)
+
+    def _scan(self, final: bool) -> list[Frame]:
         buf = self._buf
-        buf += data
         out: list[Frame] = []
         pos = 0
         n = len(buf)
@@ -167,6 +172,14 @@ class FrameDecoder:
                 self.bytes_skipped += 1     # the 0xA5 of the failed sync
                 pos = i + 1
                 continue
+            overlapped = self._overlapped(buf, i, end, final)
+            if overlapped is None:
+                break                       # a frame inside it is not complete yet: wait
+            if overlapped:
+                self.bad_frames += 1
+                self.bytes_skipped += 1
+                pos = i + 1
+                continue
             frame = self._parse(body[0], body[2:])
             if frame is None:
                 self.bad_frames += 1
@@ -178,6 +191,34 @@ class FrameDecoder:
         if pos:
             del buf[:pos]
         return out
+
+    @staticmethod
+    def _checks(buf: bytearray, i: int) -> bool | None:
+        """Whether a frame with a good CRC starts at sync ``i`` (None: not complete yet)."""
+        if i + 4 > len(buf):
+            return None
+        end = i + OVERHEAD + buf[i + 3]
+        if end > len(buf):
+            return None
+        return crc16(bytes(buf[i + 2:end - 2])) == (buf[end - 2] | (buf[end - 1] << 8))
+
+    @classmethod
+    def _overlapped(cls, buf: bytearray, i: int, end: int, final: bool) -> bool | None:
+        """A good frame at ``i`` is garbage when what follows it is no sync but a sync
+        inside it starts a good frame (None: that frame is not complete yet, and more
+        bytes will come). Frames follow each other, so a real frame is followed by a
+        sync or by the end of what has come so far (it is not held back: the live path's
+        latency); a chance CRC in garbage rarely has a good frame inside it as well. The
+        usual frame costs a compare; only one followed by no sync, a look inside."""
+        if end + 2 > len(buf) or buf[end:end + 2] == SYNC:
+            return False
+        q = buf.find(SYNC, i + 1, end)
+        while q >= 0:
+            good = cls._checks(buf, q)
+            if good or (good is None and not final):
+                return good
+            q = buf.find(SYNC, q + 1, end)
+        return False
 
     @staticmethod
     def _parse(ftype: int, payload: bytes) -> Frame | None:
