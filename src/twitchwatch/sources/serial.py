@@ -160,14 +160,10 @@ class FrameDecoder:
                 break
             self.bytes_skipped += i - pos
             pos = i
-            if n - i < 4:
-                break                       # header incomplete
-            length = buf[i + 3]
-            end = i + OVERHEAD + length
-            if end > n:
-                break                       # frame incomplete: wait for more bytes
-            body = bytes(buf[i + 2:end - 2])
-            if crc16(body) != (buf[end - 2] | (buf[end - 1] << 8)):
+            end = self._end(buf, i)
+            if end is None:
+                break                       # header or frame incomplete: wait for more bytes
+            if not self._good(buf, i, end):
                 self.crc_errors += 1
                 self.bytes_skipped += 1     # the 0xA5 of the failed sync
                 pos = i + 1
@@ -180,7 +176,7 @@ class FrameDecoder:
                 self.bytes_skipped += 1
                 pos = i + 1
                 continue
-            frame = self._parse(body[0], body[2:])
+            frame = self._parse(buf[i + 2], bytes(buf[i + 4:end - 2]))
             if frame is None:
                 self.bad_frames += 1
                 self.bytes_skipped += end - i
@@ -193,13 +189,15 @@ class FrameDecoder:
         return out
 
     @staticmethod
-    def _checks(buf: bytearray, i: int) -> bool | None:
-        """Whether a frame with a good CRC starts at sync ``i`` (None: not complete yet)."""
-        if i + 4 > len(buf):
+    def _end(buf: bytearray, i: int) -> int | None:
+        """Where the frame that starts at sync ``i`` ends (None: not all of it has come)."""
+        if i + 4 > len(buf) or i + OVERHEAD + buf[i + 3] > len(buf):
             return None
-        end = i + OVERHEAD + buf[i + 3]
-        if end > len(buf):
-            return None
+        return i + OVERHEAD + buf[i + 3]
+
+    @staticmethod
+    def _good(buf: bytearray, i: int, end: int) -> bool:
+        """Whether the CRC of the frame at ``i`` .. ``end`` checks out."""
         return crc16(bytes(buf[i + 2:end - 2])) == (buf[end - 2] | (buf[end - 1] << 8))
 
     @classmethod
@@ -214,9 +212,11 @@ class FrameDecoder:
             return False
         q = buf.find(SYNC, i + 1, end)
         while q >= 0:
-            good = cls._checks(buf, q)
-            if good or (good is None and not final):
-                return good
+            inner = cls._end(buf, q)
+            if inner is None and not final:
+                return None
+            if inner is not None and cls._good(buf, q, inner):
+                return True
             q = buf.find(SYNC, q + 1, end)
         return False
 
