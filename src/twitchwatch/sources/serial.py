@@ -34,7 +34,7 @@ STALE_WINDOW = 64          # a frame up to this many behind the newest is late, 
 RESTART_AFTER_STALE = 8    # this many stale frames in a row: the device restarted its counter
 
 
-def crc16(data: bytes) -> int:
+def crc16(data: bytes | bytearray) -> int:
     """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, xorout 0)."""
     return binascii.crc_hqx(data, 0xFFFF)
 
@@ -191,14 +191,15 @@ class FrameDecoder:
     @staticmethod
     def _end(buf: bytearray, i: int) -> int | None:
         """Where the frame that starts at sync ``i`` ends (None: not all of it has come)."""
-        if i + 4 > len(buf) or i + OVERHEAD + buf[i + 3] > len(buf):
+        if i + 4 > len(buf):
             return None
-        return i + OVERHEAD + buf[i + 3]
+        end = i + OVERHEAD + buf[i + 3]
+        return end if end <= len(buf) else None
 
     @staticmethod
     def _good(buf: bytearray, i: int, end: int) -> bool:
         """Whether the CRC of the frame at ``i`` .. ``end`` checks out."""
-        return crc16(bytes(buf[i + 2:end - 2])) == (buf[end - 2] | (buf[end - 1] << 8))
+        return crc16(buf[i + 2:end - 2]) == (buf[end - 2] | (buf[end - 1] << 8))
 
     @classmethod
     def _overlapped(cls, buf: bytearray, i: int, end: int, final: bool) -> bool | None:
