@@ -4,11 +4,11 @@ Batch analysis is the stream path fed a recording's chunks as fast as they run, 
 two give the same episodes. The last stage joins spasm episodes on one channel that are
 less than ``SPASM_JOIN_S`` apart (a cramp waxes and wanes; its quieter moments split the
 detector's bursts); a joined spasm shorter than ``SPASM_MIN_S`` is reported as a brief
-contraction (artifact): a spasm or cramp is sustained, and the model alone called the
-brief voluntary contractions of the independent generator (0.1-0.4 s) spasm with
-confidence over 0.9. The least is set below the shortest contraction that a real
-recording's notes list (``emg_1``'s first, 0.33 s as the detector sees it): the issue's
-bar reports every listed real contraction as spasm-or-contraction. A spasm is
+contraction (artifact): a spasm or cramp is sustained, a brief voluntary contraction
+lasts 0.1-0.45 s, and the model alone called such bursts spasm with confidence over 0.9
+(on the independent generator, and in real recordings' contractions). So a real
+recording's brief contraction (``emg_1``'s first, 0.33 s as the detector sees it) is
+reported as a contraction, not as a spasm and not as twitches. A spasm is
 held until the detector's horizon shows that nothing can join it any more, so the result
 never depends on chunking; twitches are not held (stream latency). When a stream or a
 recording ends, the twitches on a spasm's channel in the ``ONSET_S`` before it starts,
@@ -33,7 +33,7 @@ from .types import Burst, Chunk, Episode, Recording
 BATCH_CHUNK_S = 60.0
 MAINS = {"auto": "auto", "none": None, "50": 50.0, "60": 60.0}  # --mains -> analyze's mains_hz
 SPASM_JOIN_S = 1.0
-SPASM_MIN_S = 0.3  # a shorter spasm, even joined, is reported as a brief contraction (artifact)
+SPASM_MIN_S = 0.5  # a shorter spasm, even joined, is reported as a brief contraction (artifact)
 ONSET_S = 0.5  # twitches this close before a spasm on its channel are its first potentials
 RUN_GAP_S = 0.2  # twitches on a channel that follow each other this closely ...
 RUN_LEAST = 3  # ... this many or more in a row: a contraction's potentials (artifact)
