@@ -12,8 +12,8 @@ from conftest import QUIET, episode_keys, run_pipeline
 from twitchwatch.detect import Detector, DetectorParams
 from twitchwatch.dsp import Preprocessor, board_cutoff
 from twitchwatch.classify import LONG_MOVEMENT_S
-from twitchwatch.pipeline import (BESIDE_S, ONSET_S, RUN_GAP_S, RUN_LEAST, SPASM_MIN_S, Pipeline, SpasmJoiner,
-                                  analyze, beside_as_artifacts, detect, finished, fold_onsets, runs_as_artifacts)
+from twitchwatch.pipeline import (LEAD_S, ONSET_S, RUN_GAP_S, RUN_LEAST, SPASM_MIN_S, Pipeline, SpasmJoiner,
+                                  analyze, detect, finished, fold_onsets, leads_as_artifacts, runs_as_artifacts)
 from twitchwatch.types import Burst, Chunk, Episode, Recording
 
 RATES = (125.0, 200.0, 250.0, 1000.0)
@@ -604,27 +604,27 @@ def test_a_run_of_twitches_on_a_channel_is_reported_as_a_contractions_potentials
     assert [e.start_s for e in finished(list(reversed(eps)))] == sorted(e.start_s for e in eps)
 
 
-def test_a_twitch_beside_a_spasm_or_a_brief_artifact_is_reported_as_part_of_it():
-    """A twitch within BESIDE_S of a spasm or of an artifact shorter than LONG_MOVEMENT_S
-    on its channel, before or after it, is an artifact; further off, on another channel,
-    or beside a long movement, it stays a twitch. Times and confidences are kept."""
-    b, long_end = BESIDE_S, 50.0 + LONG_MOVEMENT_S
-    eps = [_ep(0, 10.0, 10.3, "artifact"), _ep(0, 10.3 + 0.5 * b, 10.32, "twitch"),  # just after: artifact
-           _ep(0, 9.99 - 0.5 * b, 10.0 - 0.5 * b, "twitch"),  # just before: artifact
-           _ep(0, 10.3 + 1.5 * b, 10.32 + 1.5 * b, "twitch"),  # further off: twitch
-           _ep(1, 10.3 + 0.5 * b, 10.32 + 0.5 * b, "twitch"),  # another channel: twitch
-           _ep(0, 20.0, 25.0, "spasm"), _ep(0, 25.0 + 0.5 * b, 25.02 + 0.5 * b, "twitch"),  # after a spasm: artifact
-           _ep(0, 30.0, 32.0, "artifact"), _ep(0, 30.5, 30.6, "artifact"),  # the first one's end counts ...
-           _ep(0, 32.0 + 0.5 * b, 32.02 + 0.5 * b, "twitch"),  # ... though a later one starts after it
-           _ep(0, 50.0, long_end, "artifact"), _ep(0, long_end + 0.5 * b, long_end + 0.52 * b, "twitch"),
-           _ep(0, 51.0, 51.02, "twitch")]  # inside a long movement, and just after one: twitches
-    out = beside_as_artifacts(eps)
-    assert [e.kind for e in out] == ["artifact", "artifact", "artifact", "twitch", "twitch", "spasm", "artifact",
-                                     "artifact", "artifact", "artifact", "artifact", "twitch", "twitch"]
+def test_a_twitch_that_leads_a_brief_artifact_is_reported_as_its_first_potential():
+    """A twitch starting less than LEAD_S before an artifact shorter than LONG_MOVEMENT_S
+    starts on its channel is an artifact; earlier, after it, on another channel, before a
+    long movement or before a spasm (``fold_onsets``' business), it stays a twitch.
+    Times and confidences are kept."""
+    lead, soon, early = LEAD_S, 10.0 - 0.5 * LEAD_S, 10.0 - 1.5 * LEAD_S
+    eps = [_ep(0, 10.0, 10.3, "artifact"), _ep(0, soon, soon + 0.02, "twitch"),  # leads it: artifact
+           _ep(0, early, early + 0.02, "twitch"),  # earlier: twitch
+           _ep(0, 10.31, 10.33, "twitch"),  # after it: twitch
+           _ep(1, soon, soon + 0.02, "twitch"),  # another channel: twitch
+           _ep(0, 30.4, 30.6, "artifact"), _ep(0, 30.1, 30.2, "artifact"),  # the nearest start counts
+           _ep(0, 30.1 - 0.5 * lead, 30.12 - 0.5 * lead, "twitch"),
+           _ep(0, 50.0, 50.0 + LONG_MOVEMENT_S, "artifact"), _ep(0, 50.0 - 0.5 * lead, 50.02 - 0.5 * lead, "twitch"),
+           _ep(0, 60.0, 65.0, "spasm"), _ep(0, 60.0 - 0.5 * lead, 60.02 - 0.5 * lead, "twitch")]
+    out = leads_as_artifacts(eps)
+    assert [e.kind for e in out] == ["artifact", "artifact", "twitch", "twitch", "twitch", "artifact", "artifact",
+                                     "artifact", "artifact", "twitch", "spasm", "twitch"]
     assert [(e.channel, e.start_s, e.end_s, e.confidence) for e in out] == \
         [(e.channel, e.start_s, e.end_s, e.confidence) for e in eps]
-    assert beside_as_artifacts([e for e in eps if e.kind == "twitch"]) == [e for e in eps if e.kind == "twitch"]
-    assert sum(e.kind == "twitch" for e in finished(eps)) == 4
+    assert leads_as_artifacts([e for e in eps if e.kind == "twitch"]) == [e for e in eps if e.kind == "twitch"]
+    assert sum(e.kind == "twitch" for e in finished(eps)) == 4  # and the one before the spasm is folded into it
 
 
 @pytest.mark.parametrize("fs", [250.0, 1000.0])

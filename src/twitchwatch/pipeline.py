@@ -37,7 +37,7 @@ SPASM_MIN_S = 0.5  # a shorter spasm, even joined, is reported as a brief contra
 ONSET_S = 0.5  # twitches this close before a spasm on its channel are its first potentials
 RUN_GAP_S = 0.2  # twitches on a channel that follow each other this closely ...
 RUN_LEAST = 3  # ... this many or more in a row: a contraction's potentials (artifact)
-BESIDE_S = 0.1  # a twitch this close to a spasm or a brief artifact on its channel is part of it
+LEAD_S = 0.125  # a twitch starting this little before a brief artifact on its channel is its first potential
 
 
 class SpasmJoiner:
@@ -118,11 +118,11 @@ class Pipeline:
 def finished(episodes: list[Episode]) -> list[Episode]:
     """The episodes of a stream or a recording once it has ended, sorted by onset then
     channel: a spasm's first potentials folded into it (``fold_onsets``), and runs of
-    twitches, and twitches beside another event, reported as artifacts
-    (``runs_as_artifacts``, ``beside_as_artifacts``). Only a finished list: a stream
-    shows each twitch at once, since holding twitches for what may follow would break
-    the latency bar."""
-    return sorted(beside_as_artifacts(runs_as_artifacts(fold_onsets(episodes))), key=lambda e: (e.start_s, e.channel))
+    twitches, and the twitches that lead a brief artifact, reported as artifacts
+    (``runs_as_artifacts``, ``leads_as_artifacts``). Only a finished list: a stream shows
+    each twitch at once, since holding twitches for what may follow would break the
+    latency bar."""
+    return sorted(leads_as_artifacts(runs_as_artifacts(fold_onsets(episodes))), key=lambda e: (e.start_s, e.channel))
 
 
 def runs_as_artifacts(episodes: list[Episode], gap_s: float = RUN_GAP_S, least: int = RUN_LEAST) -> list[Episode]:
@@ -143,28 +143,30 @@ def runs_as_artifacts(episodes: list[Episode], gap_s: float = RUN_GAP_S, least: 
     return out
 
 
-def beside_as_artifacts(episodes: list[Episode], gap_s: float = BESIDE_S) -> list[Episode]:
-    """``episodes`` with each twitch that comes within ``gap_s`` of a spasm, or of an
-    artifact shorter than ``classify.LONG_MOVEMENT_S``, on its channel reported as an
-    artifact: a discharge that close to a contraction is one of its units firing at 10
-    Hz or more, while a fasciculation stands alone. The detector often finds a brief
-    voluntary contraction of few units as a spike and the rest apart (on the independent
-    generator, 40 seeds on 4 channels and 30 on 8, a third of the false twitches, and
-    no true one); a twitch inside a long movement is reported as it is."""
+def leads_as_artifacts(episodes: list[Episode], lead_s: float = LEAD_S) -> list[Episode]:
+    """``episodes`` with each twitch that starts less than ``lead_s`` before an artifact
+    shorter than ``classify.LONG_MOVEMENT_S`` starts on its channel reported as an
+    artifact: a brief contraction's first potential. The detector often finds a brief
+    voluntary contraction of few units as a spike and, one discharge later, the rest;
+    units in a contraction fire at 8 Hz or more (0.125 s apart), while a fasciculation
+    stands alone (our simulator's clusters fire again 0.15-0.6 s later). On the
+    independent generator (40 seeds on 4 channels, 30 on 8) this is a third of the false
+    twitches, and no true one. As ``fold_onsets`` for a spasm, timed onset to onset (a
+    burst's end depends on the board's filters); a twitch inside or after a movement is
+    reported as it is."""
     out = list(episodes)
-    events: dict[int, list[tuple[float, float]]] = {}
+    brief: dict[int, list[float]] = {}
     for e in out:
-        if e.kind == "spasm" or e.kind == "artifact" and e.end_s - e.start_s < LONG_MOVEMENT_S:
-            events.setdefault(e.channel, []).append((e.start_s, e.end_s))
+        if e.kind == "artifact" and e.end_s - e.start_s < LONG_MOVEMENT_S:
+            brief.setdefault(e.channel, []).append(e.start_s)
     for ch, idx in _of_kind(out, "twitch").items():
-        if ch not in events:
+        if ch not in brief:
             continue
-        spans = sorted(events[ch])
-        starts, ends = np.array([a for a, _ in spans]), np.maximum.accumulate([z for _, z in spans])
-        a, z = np.array([[out[i].start_s, out[i].end_s] for i in idx]).T
-        last = np.searchsorted(starts, z + gap_s, side="left") - 1  # the last event starting before the twitch ends
-        near = (last >= 0) & (ends[np.maximum(last, 0)] > a - gap_s)  # ... and one of those ends after it starts
-        for i in np.array(idx)[near]:
+        starts = np.sort(brief[ch])
+        t = np.array([out[i].start_s for i in idx])
+        after = np.searchsorted(starts, t, side="right")  # the first artifact starting after each twitch
+        lead = (after < starts.size) & (starts[np.minimum(after, starts.size - 1)] - t < lead_s)
+        for i in np.array(idx)[lead]:
             out[i] = replace(out[i], kind="artifact")
     return out
 
