@@ -79,12 +79,14 @@ def real_rows(classifier_for) -> list[dict]:
                "twitches_per_min": twitches / (rec.duration_s / 60)}
         if labels is not None:
             intervals = label_column_intervals(path, rec.fs) if labels == "label-column" else labels
-            as_spasm = twitch_runs = 0
+            as_spasm = as_artifact = twitch_runs = 0
             for a, b in intervals:
-                inside = [e for e in episodes if e.start_s < b and e.end_s > a]
-                as_spasm += any(e.kind == "spasm" for e in inside)
-                twitch_runs += sum(e.kind == "twitch" for e in inside) > 1
-            row.update(contractions=len(intervals), reported_as_spasm=as_spasm, as_twitch_runs=twitch_runs)
+                kinds = [e.kind for e in episodes if e.start_s < b and e.end_s > a]
+                as_spasm += "spasm" in kinds
+                as_artifact += "spasm" not in kinds and "artifact" in kinds  # a brief contraction, say
+                twitch_runs += kinds.count("twitch") > 1
+            row.update(contractions=len(intervals), reported_as_spasm=as_spasm, reported_as_artifact=as_artifact,
+                       as_twitch_runs=twitch_runs)
         rows.append(row)
     return rows
 
@@ -163,7 +165,8 @@ def main(argv=None) -> int:
 def _real_table(rows: list[dict]) -> str:
     out = []
     for r in rows:
-        contr = (f"{r['reported_as_spasm']} of {r['contractions']} as spasm, {r['as_twitch_runs']} as twitch runs"
+        contr = (f"{r['reported_as_spasm']} of {r['contractions']} as spasm, {r['reported_as_artifact']} as "
+                 f"artifact (brief contraction), {r['as_twitch_runs']} as twitch runs"
                  if "contractions" in r else "rest (no twitches)")
         out.append([r["file"], f"{r['fs']:g}", str(r["channels"]), f"{r['minutes']:.1f}",
                     f"{r['twitches_per_min']:.1f}", contr])
