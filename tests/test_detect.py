@@ -12,7 +12,7 @@ from conftest import QUIET, episode_keys, run_pipeline
 from twitchwatch.detect import Detector, DetectorParams
 from twitchwatch.dsp import Preprocessor, board_cutoff
 from twitchwatch.classify import LONG_MOVEMENT_S
-from twitchwatch.pipeline import (LEAD_S, ONSET_S, RUN_GAP_S, RUN_LEAST, SPASM_MIN_S, Pipeline, SpasmJoiner,
+from twitchwatch.pipeline import (DOUBLET_S, LEAD_S, ONSET_S, RUN_GAP_S, RUN_LEAST, SPASM_MIN_S, Pipeline, SpasmJoiner,
                                   analyze, detect, finished, fold_onsets, leads_as_artifacts, runs_as_artifacts)
 from twitchwatch.types import Burst, Chunk, Episode, Recording
 
@@ -604,12 +604,13 @@ def test_a_run_of_twitches_on_a_channel_is_reported_as_a_contractions_potentials
     assert [e.start_s for e in finished(list(reversed(eps)))] == sorted(e.start_s for e in eps)
 
 
-def test_a_twitch_that_leads_a_brief_artifact_is_reported_as_its_first_potential():
+def test_a_twitch_that_leads_a_brief_artifact_or_pairs_up_is_reported_as_a_contractions():
     """A twitch starting less than LEAD_S before an artifact shorter than LONG_MOVEMENT_S
     starts on its channel is an artifact; earlier, after it, on another channel, before a
-    long movement or before a spasm (``fold_onsets``' business), it stays a twitch.
-    Times and confidences are kept."""
-    lead, soon, early = LEAD_S, 10.0 - 0.5 * LEAD_S, 10.0 - 1.5 * LEAD_S
+    long movement or before a spasm (``fold_onsets``' business), it stays a twitch. Two
+    twitches starting DOUBLET_S to LEAD_S apart are both artifacts; closer (a doublet)
+    or further apart, twitches. Times and confidences are kept."""
+    lead, soon, early = LEAD_S, 10.0 - 0.5 * LEAD_S, 10.0 - 2.0 * LEAD_S
     eps = [_ep(0, 10.0, 10.3, "artifact"), _ep(0, soon, soon + 0.02, "twitch"),  # leads it: artifact
            _ep(0, early, early + 0.02, "twitch"),  # earlier: twitch
            _ep(0, 10.31, 10.33, "twitch"),  # after it: twitch
@@ -617,14 +618,19 @@ def test_a_twitch_that_leads_a_brief_artifact_is_reported_as_its_first_potential
            _ep(0, 30.4, 30.6, "artifact"), _ep(0, 30.1, 30.2, "artifact"),  # the nearest start counts
            _ep(0, 30.1 - 0.5 * lead, 30.12 - 0.5 * lead, "twitch"),
            _ep(0, 50.0, 50.0 + LONG_MOVEMENT_S, "artifact"), _ep(0, 50.0 - 0.5 * lead, 50.02 - 0.5 * lead, "twitch"),
-           _ep(0, 60.0, 65.0, "spasm"), _ep(0, 60.0 - 0.5 * lead, 60.02 - 0.5 * lead, "twitch")]
+           _ep(0, 60.0, 65.0, "spasm"), _ep(0, 60.0 - 0.5 * lead, 60.02 - 0.5 * lead, "twitch"),
+           _ep(2, 70.0 + (DOUBLET_S + lead) / 2, 70.02 + (DOUBLET_S + lead) / 2, "twitch"), _ep(2, 70.0, 70.02, "twitch"),
+           _ep(2, 80.0, 80.01, "twitch"), _ep(2, 80.0 + 0.5 * DOUBLET_S, 80.01 + 0.5 * DOUBLET_S, "twitch"),
+           _ep(2, 90.0, 90.02, "twitch"), _ep(2, 90.0 + 1.5 * lead, 90.02 + 1.5 * lead, "twitch")]
     out = leads_as_artifacts(eps)
     assert [e.kind for e in out] == ["artifact", "artifact", "twitch", "twitch", "twitch", "artifact", "artifact",
-                                     "artifact", "artifact", "twitch", "spasm", "twitch"]
+                                     "artifact", "artifact", "twitch", "spasm", "twitch",
+                                     "artifact", "artifact", "twitch", "twitch", "twitch", "twitch"]
     assert [(e.channel, e.start_s, e.end_s, e.confidence) for e in out] == \
         [(e.channel, e.start_s, e.end_s, e.confidence) for e in eps]
-    assert leads_as_artifacts([e for e in eps if e.kind == "twitch"]) == [e for e in eps if e.kind == "twitch"]
-    assert sum(e.kind == "twitch" for e in finished(eps)) == 4  # and the one before the spasm is folded into it
+    alone = [e for e in eps if e.kind == "twitch" and e.channel != 2]
+    assert leads_as_artifacts(alone) == alone
+    assert sum(e.kind == "twitch" for e in finished(eps)) == 8  # and the one before the spasm is folded into it
 
 
 @pytest.mark.parametrize("fs", [250.0, 1000.0])

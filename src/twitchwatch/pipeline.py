@@ -38,6 +38,7 @@ ONSET_S = 0.5  # twitches this close before a spasm on its channel are its first
 RUN_GAP_S = 0.2  # twitches on a channel that follow each other this closely ...
 RUN_LEAST = 3  # ... this many or more in a row: a contraction's potentials (artifact)
 LEAD_S = 0.125  # a twitch starting this little before a brief artifact on its channel is its first potential
+DOUBLET_S = 0.05  # ... and two twitches starting DOUBLET_S to LEAD_S apart are a contraction's (closer: a doublet)
 
 
 class SpasmJoiner:
@@ -118,7 +119,7 @@ class Pipeline:
 def finished(episodes: list[Episode]) -> list[Episode]:
     """The episodes of a stream or a recording once it has ended, sorted by onset then
     channel: a spasm's first potentials folded into it (``fold_onsets``), and runs of
-    twitches, and the twitches that lead a brief artifact, reported as artifacts
+    twitches, and the twitches that lead a brief artifact or pair up, reported as artifacts
     (``runs_as_artifacts``, ``leads_as_artifacts``). Only a finished list: a stream shows
     each twitch at once, since holding twitches for what may follow would break the
     latency bar."""
@@ -143,29 +144,34 @@ def runs_as_artifacts(episodes: list[Episode], gap_s: float = RUN_GAP_S, least: 
     return out
 
 
-def leads_as_artifacts(episodes: list[Episode], lead_s: float = LEAD_S) -> list[Episode]:
+def leads_as_artifacts(episodes: list[Episode], lead_s: float = LEAD_S, doublet_s: float = DOUBLET_S) -> list[Episode]:
     """``episodes`` with each twitch that starts less than ``lead_s`` before an artifact
     shorter than ``classify.LONG_MOVEMENT_S`` starts on its channel reported as an
     artifact: a brief contraction's first potential. The detector often finds a brief
     voluntary contraction of few units as a spike and, one discharge later, the rest;
     units in a contraction fire at 8 Hz or more (0.125 s apart), while a fasciculation
-    stands alone (our simulator's clusters fire again 0.15-0.6 s later). On the
-    independent generator (40 seeds on 4 channels, 30 on 8) this is a third of the false
-    twitches, and no true one. As ``fold_onsets`` for a spasm, timed onset to onset (a
-    burst's end depends on the board's filters); a twitch inside or after a movement is
-    reported as it is."""
+    stands alone (our simulator's clusters fire again 0.15-0.6 s later). Likewise two
+    twitches on a channel whose onsets are ``doublet_s`` to ``lead_s`` apart are both
+    artifacts: a contraction's potentials at 8-20 Hz (a fasciculation may fire again
+    sooner, as a doublet). On the independent generator (40 seeds on 4 channels, 30 on
+    8) this is a third of the false twitches, and no true one. As ``fold_onsets`` for a
+    spasm, timed onset to onset (a burst's end depends on the board's filters); a
+    twitch inside or after a movement is reported as it is."""
     out = list(episodes)
     brief: dict[int, list[float]] = {}
     for e in out:
         if e.kind == "artifact" and e.end_s - e.start_s < LONG_MOVEMENT_S:
             brief.setdefault(e.channel, []).append(e.start_s)
     for ch, idx in _of_kind(out, "twitch").items():
-        if ch not in brief:
-            continue
-        starts = np.sort(brief[ch])
+        idx.sort(key=lambda i: out[i].start_s)
         t = np.array([out[i].start_s for i in idx])
-        after = np.searchsorted(starts, t, side="right")  # the first artifact starting after each twitch
-        lead = (after < starts.size) & (starts[np.minimum(after, starts.size - 1)] - t < lead_s)
+        starts = np.sort(brief.get(ch, [np.inf]))
+        after = np.minimum(np.searchsorted(starts, t, side="right"), starts.size - 1)  # the next artifact's start
+        lead = (starts[after] > t) & (starts[after] - t < lead_s)
+        gap = np.diff(t)
+        paired = (gap >= doublet_s) & (gap < lead_s)
+        lead[:-1] |= paired
+        lead[1:] |= paired
         for i in np.array(idx)[lead]:
             out[i] = replace(out[i], kind="artifact")
     return out
