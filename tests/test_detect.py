@@ -619,7 +619,8 @@ def test_a_twitch_that_leads_a_brief_artifact_or_pairs_up_is_reported_as_a_contr
            _ep(0, 30.1 - 0.5 * lead, 30.12 - 0.5 * lead, "twitch"),
            _ep(0, 50.0, 50.0 + LONG_MOVEMENT_S, "artifact"), _ep(0, 50.0 - 0.5 * lead, 50.02 - 0.5 * lead, "twitch"),
            _ep(0, 60.0, 65.0, "spasm"), _ep(0, 60.0 - 0.5 * lead, 60.02 - 0.5 * lead, "twitch"),
-           _ep(2, 70.0 + (DOUBLET_S + lead) / 2, 70.02 + (DOUBLET_S + lead) / 2, "twitch"), _ep(2, 70.0, 70.02, "twitch"),
+           _ep(2, 70.0 + (DOUBLET_S + lead) / 2, 70.02 + (DOUBLET_S + lead) / 2, "twitch"),  # a pair (given
+           _ep(2, 70.0, 70.02, "twitch"),  # out of order): artifacts
            _ep(2, 80.0, 80.01, "twitch"), _ep(2, 80.0 + 0.5 * DOUBLET_S, 80.01 + 0.5 * DOUBLET_S, "twitch"),
            _ep(2, 90.0, 90.02, "twitch"), _ep(2, 90.0 + 1.5 * lead, 90.02 + 1.5 * lead, "twitch")]
     out = leads_as_artifacts(eps)

@@ -16,7 +16,10 @@ or inside it, are folded into it (``fold_onsets``): a cramp recruits single unit
 its interference pattern builds up, and those first potentials look like twitches; and
 a run of ``RUN_LEAST`` or more twitches on a channel, each within ``RUN_GAP_S`` of the one
 before, is reported as an artifact (``runs_as_artifacts``): a contraction resolved into
-its units' potentials, not fasciculations.
+its units' potentials, not fasciculations; so is a twitch that starts less than
+``LEAD_S`` before a brief artifact, and a pair of twitches ``DOUBLET_S`` to ``LEAD_S``
+apart (``leads_as_artifacts``): a brief contraction's first potential, or two of its
+potentials.
 """
 from __future__ import annotations
 
@@ -144,7 +147,8 @@ def runs_as_artifacts(episodes: list[Episode], gap_s: float = RUN_GAP_S, least: 
     return out
 
 
-def leads_as_artifacts(episodes: list[Episode], lead_s: float = LEAD_S, doublet_s: float = DOUBLET_S) -> list[Episode]:
+def leads_as_artifacts(episodes: list[Episode], lead_s: float = LEAD_S,
+                       doublet_s: float = DOUBLET_S) -> list[Episode]:
     """``episodes`` with each twitch that starts less than ``lead_s`` before an artifact
     shorter than ``classify.LONG_MOVEMENT_S`` starts on its channel reported as an
     artifact: a brief contraction's first potential. The detector often finds a brief
