@@ -169,9 +169,7 @@ def leads_as_artifacts(episodes: list[Episode], lead_s: float = LEAD_S,
     for ch, idx in _of_kind(out, "twitch").items():
         idx.sort(key=lambda i: out[i].start_s)
         t = np.array([out[i].start_s for i in idx])
-        starts = np.sort(brief.get(ch, [np.inf]))
-        after = np.minimum(np.searchsorted(starts, t, side="right"), starts.size - 1)  # the next artifact's start
-        lead = (starts[after] > t) & (starts[after] - t < lead_s)
+        lead = _soon_before(np.sort(brief[ch]), t, lead_s)[1] if ch in brief else np.zeros(t.size, bool)
         gap = np.diff(t)
         paired = (gap >= doublet_s) & (gap < lead_s)
         lead[:-1] |= paired
@@ -192,11 +190,17 @@ def fold_onsets(episodes: list[Episode], onset_s: float = ONSET_S) -> list[Episo
         mine = sorted((episodes[i].start_s, episodes[i].end_s) for i in spasms[ch])
         starts, ends = np.array([a for a, _ in mine]), np.maximum.accumulate([z for _, z in mine])
         t = np.array([episodes[i].start_s for i in twitches[ch]])
-        after = np.searchsorted(starts, t, side="left")  # the first spasm starting at or after each twitch
-        soon = (after < starts.size) & (starts[np.minimum(after, starts.size - 1)] - t < onset_s)
+        after, soon = _soon_before(starts, t, onset_s)
         inside = (after > 0) & (t <= ends[np.maximum(after - 1, 0)])
         drop.update(i for i, d in zip(twitches[ch], soon | inside) if d)
     return [e for i, e in enumerate(episodes) if i not in drop]
+
+
+def _soon_before(starts: np.ndarray, t: np.ndarray, within: float) -> tuple[np.ndarray, np.ndarray]:
+    """For times ``t`` and ascending, non-empty ``starts``: the index of the first start at
+    or after each time, and whether that start comes less than ``within`` after it."""
+    after = np.searchsorted(starts, t, side="left")
+    return after, (after < starts.size) & (starts[np.minimum(after, starts.size - 1)] - t < within)
 
 
 def _of_kind(episodes: list[Episode], kind: str) -> dict[int, list[int]]:
