@@ -608,8 +608,9 @@ def test_a_twitch_that_leads_a_brief_artifact_or_pairs_up_is_reported_as_a_contr
     """A twitch starting less than LEAD_S before an artifact shorter than LONG_MOVEMENT_S
     starts on its channel is an artifact; earlier, after it, on another channel, before a
     long movement or before a spasm (``fold_onsets``' business), it stays a twitch. Two
-    twitches starting DOUBLET_S to LEAD_S apart are both artifacts; closer (a doublet)
-    or further apart, twitches. Times and confidences are kept."""
+    twitches starting DOUBLET_S to LEAD_S apart are both artifacts (the pairs that
+    ``finished`` takes with ``runs_as_artifacts``); closer (a doublet) or further apart,
+    twitches. Times and confidences are kept."""
     lead, soon, early = LEAD_S, 10.0 - 0.5 * LEAD_S, 10.0 - 2.0 * LEAD_S
     eps = [_ep(0, 10.0, 10.3, "artifact"), _ep(0, soon, soon + 0.02, "twitch"),  # leads it: artifact
            _ep(0, early, early + 0.02, "twitch"),  # earlier: twitch
@@ -623,7 +624,7 @@ def test_a_twitch_that_leads_a_brief_artifact_or_pairs_up_is_reported_as_a_contr
            _ep(2, 70.0, 70.02, "twitch"),  # out of order): artifacts
            _ep(2, 80.0, 80.01, "twitch"), _ep(2, 80.0 + 0.5 * DOUBLET_S, 80.01 + 0.5 * DOUBLET_S, "twitch"),
            _ep(2, 90.0, 90.02, "twitch"), _ep(2, 90.0 + 1.5 * lead, 90.02 + 1.5 * lead, "twitch")]
-    out = leads_as_artifacts(eps)
+    out = leads_as_artifacts(runs_as_artifacts(eps, LEAD_S, 2, DOUBLET_S))
     assert [e.kind for e in out] == ["artifact", "artifact", "twitch", "twitch", "twitch", "artifact", "artifact",
                                      "artifact", "artifact", "twitch", "spasm", "twitch",
                                      "artifact", "artifact", "twitch", "twitch", "twitch", "twitch"]
@@ -631,6 +632,8 @@ def test_a_twitch_that_leads_a_brief_artifact_or_pairs_up_is_reported_as_a_contr
         [(e.channel, e.start_s, e.end_s, e.confidence) for e in eps]
     alone = [e for e in eps if e.kind == "twitch" and e.channel != 2]
     assert leads_as_artifacts(alone) == alone
+    assert runs_as_artifacts(alone, LEAD_S, 2, DOUBLET_S) == alone
+    assert [e.kind for e in leads_as_artifacts(eps)][12:] == ["twitch"] * 6  # the pairs are not its business
     assert sum(e.kind == "twitch" for e in finished(eps)) == 8  # and the one before the spasm is folded into it
 
 
