@@ -604,6 +604,22 @@ def test_a_run_of_twitches_on_a_channel_is_reported_as_a_contractions_potentials
     assert [e.start_s for e in finished(list(reversed(eps)))] == sorted(e.start_s for e in eps)
 
 
+@pytest.mark.parametrize("fs", (200.0, 250.0, 1000.0))
+@pytest.mark.parametrize("seed", (3, 4))
+def test_one_channel_with_its_electrode_off_costs_the_others_nothing(synth, fs, seed):
+    """The twitches and spasms of the other channels are those found with that channel
+    railed flat, when one channel's electrode is off (300 uV of noise) in 60 Hz hum. Its
+    noise buried the hum in the spectrum summed over channels: no notch, and the hum then
+    hid or mimicked twitches on every channel."""
+    rec, _ = synth(minutes=1.0, fs=fs, seed=seed, mains_hz=60.0)
+    off, flat = rec.data.copy(), rec.data.copy()
+    off[3] = 300.0 * np.random.default_rng(seed).standard_normal(rec.n_samples)
+    flat[3] = 187500.0
+    found = [{(e.channel, e.kind, round(e.start_s, 2)) for e in analyze(Recording(x, fs, rec.channels))
+              if e.channel < 3 and e.kind != "artifact"} for x in (off, flat)]
+    assert found[1] and found[0] == found[1]
+
+
 def test_a_twitch_that_leads_a_brief_artifact_or_pairs_up_is_reported_as_a_contractions():
     """A twitch starting less than LEAD_S before an artifact shorter than LONG_MOVEMENT_S
     starts on its channel is an artifact; earlier, after it, on another channel, before a

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from twitchwatch.dsp import MAINS_PROBE_S, Preprocessor, detect_mains, emg_band, median
+from twitchwatch.dsp import MAINS_PROBE_S, Preprocessor, detect_mains, emg_band, measure_mains, median
 from twitchwatch.types import Chunk
 
 RATES = (125.0, 200.0, 250.0, 1000.0)
@@ -80,6 +80,22 @@ def test_detect_mains_false_alarm_rate_one_channel(fs):
     rng = np.random.default_rng(int(fs) + 1)
     hits = sum(detect_mains(rng.standard_normal((1, int(fs))), fs) is not None for _ in range(200))
     assert hits / 200 <= 0.05, f"{hits / 200:.1%} of pure-noise seconds called mains"
+
+
+@pytest.mark.parametrize("fs", [200.0, 250.0, 1000.0])
+@pytest.mark.parametrize("mains", [50.0, 60.0])
+def test_a_channel_with_its_electrode_off_does_not_hide_the_hum(fs, mains, rng):
+    """Three channels with 5 uV of hum at 50.05 / 60.06 Hz in 3 uV of noise, and one whose
+    electrode is off (300 uV of noise): the mains are found and measured on the three, as
+    they would be with that channel flat. Summed with the loud one, the hum was buried."""
+    runs = mains * 1.001
+    x = _hum_and_noise(fs, MAINS_PROBE_S, 4, rng, mains=runs, hum_uv=5.0)
+    x[3] = 300.0 * rng.standard_normal(x.shape[1])
+    flat = x.copy()
+    flat[3] = 0.0
+    assert detect_mains(x, fs) == detect_mains(flat, fs) == mains
+    assert measure_mains(x, fs, mains, (1,)) == pytest.approx(measure_mains(flat, fs, mains, (1,)), abs=1e-9)
+    assert abs(measure_mains(x, fs, mains, (1,)) - runs) < 0.05
 
 
 # -- Preprocessor: holding the probe -------------------------------------------------

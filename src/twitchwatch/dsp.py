@@ -82,17 +82,41 @@ def median(a: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.where(np.isnan(a).any(axis=axis), np.nan, out) if a.dtype.kind == "f" else out
 
 
+LOUD_CHANNEL = 10.0  # a channel with over this many times the median channel's noise power is not heard on the hum
+
+
+def _heard(spec: np.ndarray) -> np.ndarray:
+    """Which channels of Welch ``spec`` (channels x freqs) have a say on the hum: all but
+    one whose median power (its noise; lines of hum do not move it) is over
+    ``LOUD_CHANNEL`` times the median channel's. Summed over channels, one whose electrode
+    was off (hundreds of microvolts of noise) buried the hum that the others share: no
+    mains found, no notch, and the hum then passed the detector's thresholds on every
+    channel. (With two channels, neither is over ten times the median.)"""
+    level = median(spec[:, 1:], axis=1)
+    return level <= LOUD_CHANNEL * median(level)
+
+
+def heard(x: np.ndarray, fs: float) -> np.ndarray:
+    """The channels of ``x`` (channels x samples) that have a say on the hum (``_heard``)."""
+    return _heard(filters.welch(x, fs, int(fs // 2), axis=1)[1])
+
+
+def hum_spectrum(x: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
+    """Welch's averaged spectrum of ``x`` (half-second segments, so that 50 and 60 Hz fall
+    on bins), summed over the channels that have a say (``_heard``): (freqs, power)."""
+    freqs, spec = filters.welch(x, fs, int(fs // 2), axis=1)
+    return freqs, spec[_heard(spec)].sum(axis=0)
+
+
 def detect_mains(x: np.ndarray, fs: float, min_ratio: float = 4.0) -> float | None:
     """50 or 60 when one of them stands out of the spectrum of ``x`` (channels x samples).
 
-    Welch's averaged spectrum (half-second segments, so that 50 and 60 Hz fall on bins),
-    summed over channels: the power at each candidate against the median power of
-    30-80 Hz. None when neither stands out by ``min_ratio``."""
+    ``hum_spectrum`` (summed over channels): the power at each candidate against the
+    median power of 30-80 Hz. None when neither stands out by ``min_ratio``."""
     n = x.shape[1]
     if n < int(0.5 * fs) or fs < 110:
         return None
-    freqs, spec = filters.welch(x, fs, int(fs // 2), axis=1)
-    spec = spec.sum(axis=0)
+    freqs, spec = hum_spectrum(x, fs)
     ref_band = (freqs > 30) & (freqs < min(80, fs / 2 - 2))
     ref = median(spec[ref_band]) + 1e-30
     best, best_ratio = None, min_ratio
@@ -143,12 +167,12 @@ def mains_harmonics(x: np.ndarray, fs: float, mains_hz: float, min_ratio: float 
     """The harmonics of ``mains_hz`` (1 = the fundamental, always kept) that stand out of
     ``x`` (channels x samples) where they show at ``fs`` (harmonics above Nyquist fold
     back when a board's anti-alias filter is weak): power at the harmonic's bin against
-    the median of the 40 Hz around it, by ``min_ratio``. Notching only those keeps a
-    filter (and its ringing on every twitch) off frequencies where there is no hum."""
+    the median of the 40 Hz around it (``hum_spectrum``, summed over channels), by
+    ``min_ratio``. Notching only those keeps a filter (and its ringing on every twitch)
+    off frequencies where there is no hum."""
     if x.shape[1] < int(0.5 * fs):
         return tuple(_candidates(fs, mains_hz, folded=False))
-    freqs, spec = filters.welch(x, fs, int(fs // 2), axis=1)
-    spec = spec.sum(axis=0)
+    freqs, spec = hum_spectrum(x, fs)
     keep = [1]
     for k in _candidates(fs, mains_hz, folded=True)[1:]:
         f0 = harmonic_hz(k, mains_hz, fs)
@@ -186,12 +210,13 @@ def measure_mains(x: np.ndarray, fs: float, nominal: float, harmonics: tuple[int
     numbers ``at``: holes where samples were lost), within ``MAINS_DRIFT`` of ``nominal``:
     a grid 0.1 % off puts the 5th harmonic 0.3 Hz beside a 1 Hz-wide notch, which then lets
     a fifth of the hum through. The Hann-windowed power at ``harmonics`` (folded where they
-    fold: a sampled sine at f is one at its alias) summed over channels, on a grid of
-    fundamentals, its peak refined by a parabola; nominal when the peak is at the grid's
-    edge (no hum there to measure)."""
+    fold: a sampled sine at f is one at its alias) summed over the channels ``heard``, on
+    a grid of fundamentals, its peak refined by a parabola; nominal when the peak is at
+    the grid's edge (no hum there to measure)."""
     n = x.shape[1]
     if n < int(0.5 * fs):
         return nominal
+    x = x[heard(x, fs)]
     xw = (x - x.mean(axis=1, keepdims=True)) * np.hanning(n)
     grid = nominal * (1.0 + np.linspace(-MAINS_DRIFT, MAINS_DRIFT, 81))
     f = np.multiply.outer(np.asarray(harmonics, dtype=np.float64), grid).ravel()
@@ -714,11 +739,12 @@ class Preprocessor:
         self._rechecked = []
         n = y.shape[1]
         w = np.hanning(n)
+        y = y[heard(y, self.fs)]
         yw = (y - y.mean(axis=1, keepdims=True)) * w
         around = np.concatenate([[0.0], np.linspace(2.0, 5.0, 7), -np.linspace(2.0, 5.0, 7)])
 
         def lines(places: list[float]) -> np.ndarray:
-            """Which of ``places`` hold a line (power summed over channels)."""
+            """Which of ``places`` hold a line (power summed over the channels heard)."""
             f = np.asarray(places, dtype=np.float64)[:, None] + around[None, :]
             p = (np.abs(yw @ tones(n, -f.ravel(), self.fs).T) ** 2).sum(axis=0)
             p = p.reshape(f.shape)
