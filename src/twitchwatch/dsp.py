@@ -201,7 +201,23 @@ def tones(at: np.ndarray | int, freqs: np.ndarray, fs: float) -> np.ndarray:
 
 
 MAINS_DRIFT = 0.005  # grids keep within +-0.5 % of 50/60 Hz (most within +-0.1 %)
-MAINS_EXACT = 2e-4  # closer to nominal than this is nominal (the comb's whole-sample period holds)
+MAINS_EXACT = 2e-5  # closer to nominal than this is nominal (the comb's whole-sample period holds). At
+# 2e-4, 800 uV of hum at 49.996 Hz went through the comb at 50 Hz as 6 uV: a third of the twitches lost
+
+
+def _unshared(harmonics: tuple[int, ...], mains_hz: float, fs: float) -> tuple[int, ...]:
+    """The fundamental, and those of ``harmonics`` whose place no other harmonic (up to
+    ``MAX_HARMONIC``) folds within ``HUM_APART_HZ`` of. A second cannot tell which of the
+    harmonics sharing a place holds its line, and they move apart as the mains run off
+    nominal: at 250 Hz, 49.99 Hz mains put their 2nd harmonic at 99.97 Hz and their 3rd,
+    folded, at 100.04 Hz. Read as the 2nd, a 3rd pulled the measured mains to 50.00 Hz,
+    whose notch let hundreds of microvolts of hum through (odd harmonics are the strong
+    ones)."""
+    def shared(k: int) -> bool:
+        f = harmonic_hz(k, mains_hz, fs)
+        return any(abs(harmonic_hz(j, mains_hz, fs) - f) <= HUM_APART_HZ
+                   for j in range(1, MAX_HARMONIC + 1) if j != k)
+    return tuple(k for k in harmonics if k == 1 or not shared(k))
 
 
 def measure_mains(x: np.ndarray, fs: float, nominal: float, harmonics: tuple[int, ...],
@@ -209,13 +225,15 @@ def measure_mains(x: np.ndarray, fs: float, nominal: float, harmonics: tuple[int
     """The mains fundamental as it runs in ``x`` (channels x samples, taken at sample
     numbers ``at``: holes where samples were lost), within ``MAINS_DRIFT`` of ``nominal``:
     a grid 0.1 % off puts the 5th harmonic 0.3 Hz beside a 1 Hz-wide notch, which then lets
-    a fifth of the hum through. The Hann-windowed power at ``harmonics`` (folded where they
-    fold: a sampled sine at f is one at its alias) summed over the channels ``heard``, on
+    a fifth of the hum through. The Hann-windowed power at ``harmonics`` (those whose
+    place is their own, ``_unshared``; folded where they fold: a sampled sine at f is one
+    at its alias) summed over the channels ``heard``, on
     a grid of fundamentals, its peak refined by a parabola; nominal when the peak is at
     the grid's edge (no hum there to measure)."""
     n = x.shape[1]
     if n < int(0.5 * fs):
         return nominal
+    harmonics = _unshared(harmonics, nominal, fs)
     x = x[heard(x, fs)]
     xw = (x - x.mean(axis=1, keepdims=True)) * np.hanning(n)
     grid = nominal * (1.0 + np.linspace(-MAINS_DRIFT, MAINS_DRIFT, 81))
@@ -247,11 +265,30 @@ def design_notches(fs: float, mains_hz: float | None, harmonics: tuple[int, ...]
     if mains_hz and mains_comb(fs, mains_hz) is None:
         if harmonics is None:
             harmonics = tuple(_candidates(fs, mains_hz, folded=False))
-        for k in harmonics:
-            f0 = harmonic_hz(k, mains_hz, fs)
+        for f0 in [harmonic_hz(k, mains_hz, fs) for k in harmonics] + twins(fs, mains_hz, harmonics):
             b, a = filters.iirnotch(f0, NOTCH_Q * f0 / mains_hz, fs)  # the same width at each harmonic
             parts.append(filters.tf2sos(b, a))
     return np.vstack(parts)
+
+
+def twins(fs: float, mains_hz: float, harmonics: tuple[int, ...]) -> list[float]:
+    """Where the harmonics (up to ``BESIDE_MAX``, and below ``fs``: one folded from further
+    up has come through the whole of the board's stop band) that share a place of ``harmonics`` at
+    nominal mains show at ``mains_hz``, when off nominal and closer to it than the re-check's
+    ten seconds can tell apart (further off, the re-check finds them). At 250 Hz,
+    49.99 Hz mains fold their 3rd harmonic to 100.04 Hz, beside the 2nd's notch at 99.97 Hz,
+    which takes only 17 dB off it: of a strong 3rd harmonic (odd harmonics are the strong
+    ones), tens of microvolts passed."""
+    nominal = 50.0 if abs(mains_hz - 50.0) < abs(mains_hz - 60.0) else 60.0
+    if abs(mains_hz / nominal - 1.0) < MAINS_EXACT:
+        return []
+    out = []
+    for k in harmonics:
+        at = harmonic_hz(k, nominal, fs)
+        out += [harmonic_hz(j, mains_hz, fs) for j in range(2, BESIDE_MAX + 1)
+                if j * nominal < fs and j not in harmonics and abs(harmonic_hz(j, nominal, fs) - at) < 1e-6
+                and abs(harmonic_hz(j, mains_hz, fs) - harmonic_hz(k, mains_hz, fs)) <= 1.0 / RECHECK_S]
+    return out
 
 
 def design_filters(fs: float, mains_hz: float | None,
@@ -788,7 +825,8 @@ class Preprocessor:
         self.mains_hz, self.added = mains, tuple(found)
         self._notches = np.vstack([design_notches(self.fs, mains, self.harmonics)] + [self._beside(f) for f in found])
         st = self._state
-        st.notch_zi = np.concatenate([st.notch_zi, np.zeros((len(found), self.n_channels, 2))], axis=0)
+        kept = len(self.harmonics)  # the harmonics' own notches keep their state; the others start at rest
+        st.notch_zi = np.concatenate([st.notch_zi[:kept], np.zeros((len(self._notches) - kept, self.n_channels, 2))])
 
     def _beside(self, f: float) -> np.ndarray:
         """The notch at ``f`` for a harmonic folded beside a notched one, as wide as theirs."""
