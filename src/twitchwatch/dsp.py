@@ -21,6 +21,7 @@ A hole longer than ``MAX_BRIDGE_S`` restarts the filters at the next sample inst
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -637,6 +638,32 @@ class _State:
     recent: np.ndarray  # the last BRIDGE_AVERAGE_S of (cleaned) input, to fit the hum of a hole to
 
 
+LOUD_START = 4.0  # a first second this many times the quietest one's level (``quiet_second``) is not looked at for the hum
+
+
+def quiet_second(chunks: list[Chunk], fs: float) -> np.ndarray | None:
+    """The quietest whole second of ``chunks`` (channels x samples, as recorded), when
+    the first second's level is over ``LOUD_START`` times its: each second's level is the
+    median over channels of the median step from one sample to the next (what a
+    contraction or a pop raises, and baseline wander, a brief twitch or the hum do not,
+    much). None otherwise, or with under two whole seconds."""
+    per = max(1, int(fs))
+    x = np.concatenate([np.asarray(c.data, dtype=np.float64) for c in chunks], axis=1) if chunks else np.zeros((0, 0))
+    blocks = x.shape[1] // per if x.size else 0
+    if blocks < 2:
+        return None
+    steps = np.abs(np.diff(x[:, :blocks * per].reshape(len(x), blocks, per), axis=2))
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (a second of NaN: no level)
+        level = np.nanmedian(np.nanmedian(steps, axis=2), axis=0)
+    level = np.where(np.isfinite(level), level, np.inf)
+    best = int(np.argmin(level))
+    if not level[0] > LOUD_START * level[best] or not np.isfinite(level[best]):
+        return None
+    second = x[:, best * per:(best + 1) * per]
+    return np.where(np.isfinite(second), second, np.nanmedian(second, axis=1, keepdims=True))
+
+
 class Preprocessor:
     """Band-pass + notch (and the low band) for a stream, one chunk at a time.
 
@@ -666,6 +693,7 @@ class Preprocessor:
         self._rechecked: list[np.ndarray] = []  # the notched output gathered for it
         self.added: tuple[float, ...] = ()  # notches the re-check added (Hz)
         self._tuned: tuple[float | None, tuple[int, ...], tuple[float, ...]] | None = None  # see ``tune``
+        self._look: np.ndarray | None = None  # the second the hum is found on, when not the first (``tune``)
 
     def tune(self, head: Iterable[Chunk]) -> None:
         """Tune the notches on a recording's first seconds before filtering any of it: a
@@ -675,16 +703,35 @@ class Preprocessor:
         re-check added, so that the first seconds are filtered as the rest. A harmonic
         folded beside a notched one (at 200 Hz, the 3rd of 50.1 Hz mains lands at 49.7 Hz)
         otherwise raises the noise there several times until the re-check: a tenth of the
-        independent generator's missed twitches at 200 Hz were in the first 11 s."""
+        independent generator's missed twitches at 200 Hz were in the first 11 s.
+
+        When the first second is far louder than the quietest second of the head
+        (``quiet_second``: a contraction or a movement as the recording starts), the hum
+        is found, measured and its harmonics chosen on that second instead: over a
+        contraction on every channel the first second showed no hum at all, and the whole
+        recording went without a notch (on the independent generator, a 1.2 s contraction
+        at the start cost two thirds of the twitches at 1000 Hz)."""
+        seen: list[Chunk] = []
+        for chunk in head:  # (the probe needs no more than these)
+            seen.append(chunk)
+            if sum(c.n_samples for c in seen) >= (MAINS_PROBE_S + RECHECK_S) * self.fs:
+                break
+        probe = self._probe(seen, quiet_second(seen, self.fs))
+        if probe is not None:
+            self._tuned = (probe.mains_hz, probe.harmonics, probe.added)
+
+    def _probe(self, head: list[Chunk], look: np.ndarray | None) -> Preprocessor | None:
+        """A preprocessor of our settings run over ``head`` until its re-check is done,
+        finding the hum on ``look`` if given."""
         probe = Preprocessor(self.fs, self.n_channels, self.mains_arg)
+        probe._look = look
         for chunk in head:
             probe.process(chunk)
             if probe._sos is not None and not probe._recheck_left:
                 break
         if probe._sos is None:
             probe.flush()
-        if probe._sos is not None:
-            self._tuned = (probe.mains_hz, probe.harmonics, probe.added)
+        return probe if probe._sos is not None else None
 
     def _clean(self, data: np.ndarray) -> np.ndarray:
         """float64 copy with non-finite samples held at the last finite value."""
@@ -918,14 +965,15 @@ class Preprocessor:
         if self._tuned is not None:
             self.mains_hz, self.harmonics, self.added = self._tuned
         else:
-            filled = np.where(good, probe, first[:, None])
-            found = detect_mains(filled, self.fs)
+            look, look_at = ((np.where(good, probe, first[:, None]), at - at[0]) if self._look is None
+                             else (self._look, np.arange(self._look.shape[1])))
+            found = detect_mains(look, self.fs)
             mains = found if self.mains_arg == "auto" else self.mains_arg
             self.mains_hz = float(mains) if mains else None
             if self.mains_hz and found == self.mains_hz:  # hum to measure: where it really runs
-                harmonics = mains_harmonics(filled, self.fs, self.mains_hz)
-                self.mains_hz = measure_mains(filled, self.fs, self.mains_hz, harmonics, at - at[0])
-            self.harmonics = mains_harmonics(filled, self.fs, self.mains_hz) if self.mains_hz else ()
+                harmonics = mains_harmonics(look, self.fs, self.mains_hz)
+                self.mains_hz = measure_mains(look, self.fs, self.mains_hz, harmonics, look_at)
+            self.harmonics = mains_harmonics(look, self.fs, self.mains_hz) if self.mains_hz else ()
         self._sos = design_band(self.fs)
         self._notches = np.vstack([design_notches(self.fs, self.mains_hz, self.harmonics)]
                                   + [self._beside(f) for f in self.added])
