@@ -6,8 +6,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from twitchwatch.dsp import MAINS_PROBE_S, Preprocessor, detect_mains, emg_band, measure_mains, median
-from twitchwatch.types import Chunk
+from twitchwatch.dsp import MAINS_PROBE_S, Preprocessor, detect_mains, emg_band, measure_mains, median, quiet_second
+from twitchwatch.synth import SynthConfig, simulate
+from twitchwatch.types import Chunk, Recording
 
 RATES = (125.0, 200.0, 250.0, 1000.0)
 
@@ -102,7 +103,8 @@ def _filtered(x: np.ndarray, fs: float) -> np.ndarray:
     """A stream's Preprocessor output for ``x``, fed a second at a time."""
     pre = Preprocessor(fs, len(x))
     step = int(fs)
-    out = [c.data for i in range(0, x.shape[1], step) for c in pre.process(Chunk(x[:, i:i + step], fs, _names(len(x)), start=i))]
+    out = [c.data for i in range(0, x.shape[1], step)
+           for c in pre.process(Chunk(x[:, i:i + step], fs, _names(len(x)), start=i))]
     return np.concatenate(out + [c.data for c in pre.flush()], axis=1)
 
 
@@ -129,11 +131,9 @@ def test_a_recording_that_starts_in_a_contraction_still_finds_its_hum(fs, seed):
     """A recording whose first 1.2 s are a strong contraction on every channel (300 uV):
     ``tune`` finds the mains on a quiet second of its head instead, within 0.02 Hz of
     where they run. The first second showed no hum at all, and the whole recording went
-    without a notch."""
-    from twitchwatch.synth import SynthConfig, simulate
-    from twitchwatch.types import Recording
-
+    without a notch. Without the contraction the first second is the one looked at."""
     rec, truth = simulate(SynthConfig(minutes=0.5, fs=fs, seed=seed, mains_hz=50.0))
+    assert quiet_second(list(rec.chunks(int(fs)))[:11], fs) is None
     x = rec.data.copy()
     x[:, : int(1.2 * fs)] += 300.0 * np.random.default_rng(seed).standard_normal((rec.n_channels, int(1.2 * fs)))
     pre = Preprocessor(fs, rec.n_channels)

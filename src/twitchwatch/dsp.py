@@ -273,13 +273,13 @@ def design_notches(fs: float, mains_hz: float | None, harmonics: tuple[int, ...]
 
 
 def twins(fs: float, mains_hz: float, harmonics: tuple[int, ...]) -> list[float]:
-    """Where the harmonics (up to ``BESIDE_MAX``, and below ``fs``: one folded from further
-    up has come through the whole of the board's stop band) that share a place of ``harmonics`` at
-    nominal mains show at ``mains_hz``, when off nominal and closer to it than the re-check's
-    ten seconds can tell apart (further off, the re-check finds them). At 250 Hz,
-    49.99 Hz mains fold their 3rd harmonic to 100.04 Hz, beside the 2nd's notch at 99.97 Hz,
-    which takes only 17 dB off it: of a strong 3rd harmonic (odd harmonics are the strong
-    ones), tens of microvolts passed."""
+    """Where the harmonics that share a place of ``harmonics`` at nominal mains show at
+    ``mains_hz``, when off nominal and closer to it than the re-check's ten seconds can
+    tell apart (further off, the re-check finds them): harmonics up to ``BESIDE_MAX`` and
+    below ``fs`` (one folded from further up came through the whole of the board's stop
+    band). At 250 Hz, 49.99 Hz mains fold their 3rd harmonic to 100.04 Hz, beside the
+    2nd's notch at 99.97 Hz, which takes only 17 dB off it: of a strong 3rd harmonic (odd
+    harmonics are the strong ones), tens of microvolts passed."""
     nominal = 50.0 if abs(mains_hz - 50.0) < abs(mains_hz - 60.0) else 60.0
     if abs(mains_hz / nominal - 1.0) < MAINS_EXACT:
         return []
@@ -661,7 +661,10 @@ def quiet_second(chunks: list[Chunk], fs: float) -> np.ndarray | None:
     if not level[0] > LOUD_START * level[best] or not np.isfinite(level[best]):
         return None
     second = x[:, best * per:(best + 1) * per]
-    return np.where(np.isfinite(second), second, np.nanmedian(second, axis=1, keepdims=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (a channel of NaN: held at 0)
+        held = np.nan_to_num(np.nanmedian(second, axis=1, keepdims=True))
+    return np.where(np.isfinite(second), second, held)
 
 
 class Preprocessor:
