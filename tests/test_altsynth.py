@@ -140,3 +140,27 @@ def test_a_cramps_first_potentials_are_folded_into_it_in_stream_and_analyze(fs, 
     assert sorted(map(key, done)) == sorted(key(e) for e in raw if not folded(e, raw))
     streamed = run_stream(ReplaySource(rec, speed=None)).episodes
     assert list(map(key, streamed)) == list(map(key, done))
+
+
+def _perturb():
+    """scripts/perturb.py as a module (it imports altsynth by name: the one loaded above)."""
+    spec = importlib.util.spec_from_file_location("perturb", REPO / "scripts" / "perturb.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("fs,seeds", [(200.0, [2, 3]), (1000.0, [0, 1])])  # recordings with hum
+def test_perturbations_a_dc_offset_and_an_electrode_off_change_nothing_else(fs, seeds):
+    """scripts/perturb.py on two generated minutes with hum: 30 mV of DC scores as the
+    recording itself, and channel 4's electrode off (300 uV of noise) as channel 4 railed
+    flat; the table has a row per perturbation asked for."""
+    perturb = _perturb()
+    tallies = perturb.score(seeds, [fs], 1.0, ["offset", "flat", "off"])
+    row = {name: (t.by_rate[fs].kinds["twitch"].as_dict(), t.by_rate[fs].kinds["spasm"].as_dict())
+           for name, t in tallies.items()}
+    assert row["offset"] == row["none"]
+    assert row["off"] == row["flat"]
+    assert row["none"][0]["tp"] > 0
+    lines = perturb.table(tallies).splitlines()
+    assert [line.split(" | ")[0] for line in lines[2:]] == ["| none", "| offset", "| flat", "| off"]
