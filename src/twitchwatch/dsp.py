@@ -641,14 +641,16 @@ class _State:
 LOUD_START = 4.0  # a first second this many times the quietest one's level (``quiet_second``) is not looked at for the hum
 
 
-def quiet_second(chunks: list[Chunk], fs: float) -> np.ndarray | None:
-    """The quietest whole second of ``chunks`` (channels x samples, as recorded), when
-    the first second's level is over ``LOUD_START`` times its: each second's level is the
-    median over channels of the median step from one sample to the next (what a
-    contraction or a pop raises, and baseline wander, a brief twitch or the hum do not,
-    much). None otherwise, or with under two whole seconds."""
+def quiet_second(chunks: list[Chunk], fs: float, within_s: float = MAINS_PROBE_S + RECHECK_S) -> np.ndarray | None:
+    """The quietest whole second of the first ``within_s`` of ``chunks`` (channels x
+    samples, as recorded; however they are chunked), when the first second's level is over
+    ``LOUD_START`` times its: each second's level is the median over channels of the
+    median step from one sample to the next (what a contraction or a pop raises, and
+    baseline wander, a brief twitch or the hum do not, much). None otherwise, or with
+    under two whole seconds."""
     per = max(1, int(fs))
     x = np.concatenate([np.asarray(c.data, dtype=np.float64) for c in chunks], axis=1) if chunks else np.zeros((0, 0))
+    x = x[:, :int(within_s * fs)]
     blocks = x.shape[1] // per if x.size else 0
     if blocks < 2:
         return None
