@@ -206,6 +206,13 @@ MAINS_EXACT = 2e-5  # closer to nominal than this is nominal (the comb's whole-s
 # 2e-4, 800 uV of hum at 49.996 Hz went through the comb at 50 Hz as 6 uV: a third of the twitches lost
 
 
+def _sharing(k: int, mains_hz: float, fs: float, within: float, upto: int) -> list[int]:
+    """The harmonics up to ``upto``, other than ``k``, that show within ``within`` Hz of
+    where the k-th does at ``fs`` (folded where they fold)."""
+    f = harmonic_hz(k, mains_hz, fs)
+    return [j for j in range(1, upto + 1) if j != k and abs(harmonic_hz(j, mains_hz, fs) - f) <= within]
+
+
 def _unshared(harmonics: tuple[int, ...], mains_hz: float, fs: float) -> tuple[int, ...]:
     """The fundamental, and those of ``harmonics`` whose place no other harmonic (up to
     ``MAX_HARMONIC``) folds within ``HUM_APART_HZ`` of. A second cannot tell which of the
@@ -214,11 +221,7 @@ def _unshared(harmonics: tuple[int, ...], mains_hz: float, fs: float) -> tuple[i
     folded, at 100.04 Hz. Read as the 2nd, a 3rd pulled the measured mains to 50.00 Hz,
     whose notch let hundreds of microvolts of hum through (odd harmonics are the strong
     ones)."""
-    def shared(k: int) -> bool:
-        f = harmonic_hz(k, mains_hz, fs)
-        return any(abs(harmonic_hz(j, mains_hz, fs) - f) <= HUM_APART_HZ
-                   for j in range(1, MAX_HARMONIC + 1) if j != k)
-    return tuple(k for k in harmonics if k == 1 or not shared(k))
+    return tuple(k for k in harmonics if k == 1 or not _sharing(k, mains_hz, fs, HUM_APART_HZ, MAX_HARMONIC))
 
 
 def measure_mains(x: np.ndarray, fs: float, nominal: float, harmonics: tuple[int, ...],
@@ -273,23 +276,19 @@ def design_notches(fs: float, mains_hz: float | None, harmonics: tuple[int, ...]
 
 
 def twins(fs: float, mains_hz: float, harmonics: tuple[int, ...]) -> list[float]:
-    """Where the harmonics that share a place of ``harmonics`` at nominal mains show at
-    ``mains_hz``, when off nominal and closer to it than the re-check's ten seconds can
-    tell apart (further off, the re-check finds them): harmonics up to ``BESIDE_MAX`` and
-    below ``fs`` (one folded from further up came through the whole of the board's stop
-    band). At 250 Hz, 49.99 Hz mains fold their 3rd harmonic to 100.04 Hz, beside the
-    2nd's notch at 99.97 Hz, which takes only 17 dB off it: of a strong 3rd harmonic (odd
-    harmonics are the strong ones), tens of microvolts passed."""
+    """Where the harmonics that show within the re-check's resolution (0.1 Hz: ten seconds
+    cannot tell them apart; further off, the re-check finds them) of one of ``harmonics``
+    show, when the mains run off nominal: harmonics up to ``BESIDE_MAX`` and below ``fs``
+    (one folded from further up came through the whole of the board's stop band). At 250
+    Hz, 49.99 Hz mains fold their 3rd harmonic to 100.04 Hz, beside the 2nd's notch at
+    99.97 Hz, which takes only 17 dB off it: of a strong 3rd harmonic (odd harmonics are
+    the strong ones), tens of microvolts passed."""
     nominal = 50.0 if abs(mains_hz - 50.0) < abs(mains_hz - 60.0) else 60.0
     if abs(mains_hz / nominal - 1.0) < MAINS_EXACT:
         return []
-    out = []
-    for k in harmonics:
-        at = harmonic_hz(k, nominal, fs)
-        out += [harmonic_hz(j, mains_hz, fs) for j in range(2, BESIDE_MAX + 1)
-                if j * nominal < fs and j not in harmonics and abs(harmonic_hz(j, nominal, fs) - at) < 1e-6
-                and abs(harmonic_hz(j, mains_hz, fs) - harmonic_hz(k, mains_hz, fs)) <= 1.0 / RECHECK_S]
-    return out
+    return [harmonic_hz(j, mains_hz, fs) for k in harmonics
+            for j in _sharing(k, mains_hz, fs, 1.0 / RECHECK_S, BESIDE_MAX)
+            if j * nominal < fs and j not in harmonics]
 
 
 def design_filters(fs: float, mains_hz: float | None,
