@@ -162,9 +162,9 @@ def leads_as_artifacts(episodes: list[Episode], lead_s: float = LEAD_S) -> list[
     stands alone (our simulator's clusters fire again 0.15-0.6 s later). On the
     independent generator (40 seeds on 4 channels, 30 on 8), with the pairs that
     ``finished`` takes (``runs_as_artifacts``), this is a third to a half of the false
-    twitches, and no true one. As ``fold_onsets`` for a
-    spasm, timed onset to onset (a burst's end depends on the board's filters); a
-    twitch inside or after a movement is reported as it is."""
+    twitches, and no true one. As ``fold_onsets`` for a spasm, timed onset to onset (a
+    burst's end depends on the board's filters); a twitch inside or after a movement is
+    reported as it is."""
     out = list(episodes)
     brief: dict[int, list[float]] = {}
     for e in out:
