@@ -34,6 +34,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from numpy.polynomial import hermite
@@ -494,24 +495,26 @@ def write_csv(path: Path, rec: Recording) -> None:
     np.savetxt(path, table, fmt="%.6f", delimiter="\t")
 
 
-def write(out: Path, seed: int, fs: float, minutes: float, n_channels: int, fmt: str) -> Path:
-    """One recording and its truth file X.truth.json beside it."""
+def write(out: Path, seed: int, fs: float, minutes: float, n_channels: int, fmt: str,
+          make: Callable[..., tuple[Recording, dict]] | None = None, stem: str = "alt") -> Path:
+    """One recording of ``make`` (default: ``generate``) and its truth file X.truth.json beside it."""
     from twitchwatch.formats import write_recording
     from twitchwatch.report_json import write_json
 
-    rec, truth = generate(seed, fs, minutes, n_channels)
-    path = out / f"alt_s{seed}_{fs:g}hz.{fmt}"
+    rec, truth = (make or generate)(seed, fs, minutes, n_channels)
+    path = out / f"{stem}_s{seed}_{fs:g}hz.{fmt}"
     if fmt == "edf":
         write_recording(path, rec, [])
     else:
         write_csv(path, rec)
-    write_json(out / f"alt_s{seed}_{fs:g}hz.truth.json", truth)
+    write_json(out / f"{stem}_s{seed}_{fs:g}hz.truth.json", truth)
     return path
 
 
-def score(seeds: list[int], rates: list[float], minutes: float, n_channels: int, model: str | None = None) -> dict:
+def score(seeds: list[int], rates: list[float], minutes: float, n_channels: int, model: str | None = None,
+          make: Callable[..., tuple[Recording, dict]] | None = None) -> dict:
     """Tallies of the model (``model``, or the shipped one) and of the rule baseline over
-    the generated recordings."""
+    the recordings of ``make`` (default: ``generate``)."""
     from twitchwatch.classify import make_classifier
     from twitchwatch.evaluate import Tally
     from twitchwatch.pipeline import analyze
@@ -520,7 +523,7 @@ def score(seeds: list[int], rates: list[float], minutes: float, n_channels: int,
     tallies = {"model": Tally(), "rules": Tally()}
     for fs in rates:
         for seed in seeds:
-            rec, truth = generate(seed, fs, minutes, n_channels)
+            rec, truth = (make or generate)(seed, fs, minutes, n_channels)
             for name, tally in tallies.items():
                 cls = make_classifier(model if name == "model" else "rules", fs)
                 tally.add(fs, truth, events_doc(rec, analyze(rec, classifier=cls)))
