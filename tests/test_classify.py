@@ -21,8 +21,8 @@ from twitchwatch.errors import UserError
 from twitchwatch.evaluate import MIN_TWITCH_SNR, label_events
 from twitchwatch.pipeline import detect
 from twitchwatch.synth import SynthConfig, simulate
-from twitchwatch.train import (EVAL_SEEDS, OTHER_BOARDS, TWITCH_MAX_S, board_band, build_examples, fit, outer,
-                               synthetic_jobs, synthetic_labels)
+from twitchwatch.train import (ASIDE, EVAL_SEEDS, OTHER_BOARDS, TWITCH_MAX_S, _synthetic_job, board_band,
+                               build_examples, fit, outer, synthetic_jobs, synthetic_labels)
 from twitchwatch.types import Burst
 
 from conftest import run_cli as _tw
@@ -289,16 +289,24 @@ def test_rule_baseline_stays_available():
     assert RuleClassifier().kind({"duration_s": 0.01, "lf_ratio": 0.1, "centroid_hz": 80.0})[0] == "twitch"
 
 
-def test_a_twitch_too_small_to_tell_from_the_noise_is_taught_as_noise():
-    """A twitch under MIN_TWITCH_SNR x its channel's noise rms (peak-to-peak) is taught as
-    noise: the model could only learn from it to call blips of the noise twitches."""
+def test_a_twitch_too_small_to_tell_from_the_noise_is_left_out_of_training():
+    """A twitch under MIN_TWITCH_SNR x its channel's noise rms (peak-to-peak) is set aside,
+    neither twitch (the model would learn to call blips of the noise twitches) nor noise
+    (it would learn to call the twitches just over the line noise); the job's examples
+    hold no such label."""
     fs = 1000.0
     truth = [{"channel": 0, "start_s": 2.0, "end_s": 2.012, "kind": "twitch", "peak_uv": 50.0},
              {"channel": 1, "start_s": 3.0, "end_s": 3.012, "kind": "twitch", "peak_uv": 50.0}]
     bursts = [Burst(0, 1995, 2020, fs), Burst(1, 2995, 3020, fs)]
     noise = [50.0 / (MIN_TWITCH_SNR + 0.5), 50.0 / (MIN_TWITCH_SNR - 0.5)]  # channel 1's twitch is under it
-    assert synthetic_labels(bursts, truth, noise) == ["twitch", "noise"]
+    assert synthetic_labels(bursts, truth, noise) == ["twitch", ASIDE]
     assert synthetic_labels(bursts, truth) == ["twitch", "twitch"]  # no noise figures: kinds as they are
+    seed = 20001  # a training-like minute at 250 Hz in which the detector finds such twitches
+    rec, sim = simulate(SynthConfig(minutes=1.0, fs=250.0, seed=seed, cutoff_hz=board_band(250.0, seed)))
+    labels = synthetic_labels(outer(detect(rec)), sim["events"], sim["noise_rms_uv"])
+    X, y, _, _ = _synthetic_job((250.0, seed, 1.0))
+    assert labels.count(ASIDE) >= 1 and ASIDE not in y
+    assert len(y) == len(X) == len(labels) - labels.count(ASIDE)
 
 
 @pytest.mark.parametrize("fs", [200.0, 250.0, 1000.0])

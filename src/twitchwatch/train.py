@@ -36,6 +36,7 @@ TRAIN_RATES = (125.0, 200.0, 250.0, 500.0, 1000.0)
 # lasts milliseconds; a cluster of them, well under a second) but a stretch of noise or
 # movement it fell in: labelled ``noise``, so that no long burst is taught as a twitch.
 TWITCH_MAX_S = 1.0
+ASIDE = "aside"  # the label of a burst training leaves out (see ``synthetic_labels``)
 OTHER_BOARDS = 0.5  # share of training recordings with a board low-pass other than the rate's usual one
 EVAL_SEEDS = range(1000, 1010)  # held out: the accuracy tests and the model card use these
 TUNE_SEEDS = range(100, 112)  # the detector was tuned on these
@@ -102,7 +103,9 @@ def _synthetic_job(args: tuple[float, int, float]) -> tuple[np.ndarray, list[str
     fs, seed, minutes = args
     rec, truth = simulate(SynthConfig(minutes=minutes, fs=fs, seed=seed, cutoff_hz=board_band(fs, seed)))
     bursts = outer(detect(rec))
-    return feature_matrix([b.features for b in bursts], fs), synthetic_labels(bursts, truth["events"], truth["noise_rms_uv"]), fs, \
+    labels = synthetic_labels(bursts, truth["events"], truth["noise_rms_uv"])
+    taught = [b for b, label in zip(bursts, labels) if label != ASIDE]
+    return feature_matrix([b.features for b in taught], fs), [label for label in labels if label != ASIDE], fs, \
         f"synth:{fs:g}:{seed}"
 
 
@@ -116,12 +119,17 @@ def outer(bursts: list[Burst]) -> list[Burst]:
 
 def synthetic_labels(bursts: list[Burst], truth_events: list[dict], noise_rms_uv: list[float] | None = None) -> list[str]:
     """What each burst was (``label_events``), but ``noise`` for a "twitch" burst longer
-    than ``TWITCH_MAX_S``, and for the twitches whose peak-to-peak is under
-    ``MIN_TWITCH_SNR`` times their channel's noise rms (when ``noise_rms_uv`` is given):
-    below that a twitch cannot be told from a blip of the noise, and taught as twitches
-    they teach the model to call such blips twitches."""
+    than ``TWITCH_MAX_S``, and ``ASIDE`` for the twitches whose peak-to-peak is under
+    ``MIN_TWITCH_SNR`` times their channel's noise rms (when ``noise_rms_uv`` is given),
+    which training leaves out. Below that a twitch cannot be told from a blip of the
+    noise: taught as twitches they teach the model to call such blips twitches, and
+    taught as noise (as they were) to call the twitches just over it noise. The bar
+    counts them neither way; neither does training. Left out, twitch recall rose on all
+    three generators (plainsynth 10 seeds, 200 / 250 / 1000 Hz: 1278 -> 1291, 1455 ->
+    1466, 1626 -> 1649 found, 0 -> 1 false), with the Myo rest file left out of training
+    at 3 twitches a minute either way."""
     if noise_rms_uv is not None:
-        truth_events = [dict(t, kind="noise") if t["kind"] == "twitch"
+        truth_events = [dict(t, kind=ASIDE) if t["kind"] == "twitch"
                         and t.get("peak_uv", np.inf) < MIN_TWITCH_SNR * noise_rms_uv[t["channel"]] else t
                         for t in truth_events]
     return [("noise" if kind == "twitch" and b.end_s - b.start_s > TWITCH_MAX_S else kind)
