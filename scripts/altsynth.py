@@ -549,8 +549,9 @@ def table(tallies: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def arguments(doc: str, name: str) -> argparse.ArgumentParser:
+    """The command line a generator script shares with this one (``name``: its scores file)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("out", metavar="OUT_DIR", help="folder for the recordings and truth files (made if missing)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--rates", type=float, nargs="+", default=[250.0])
@@ -560,29 +561,44 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", metavar="PATH", help="with --score: this model instead of the shipped one")
     ap.add_argument("--score", action="store_true",
                     help="score the pipeline (shipped model and rules) on the recordings in memory; "
-                         "writes OUT_DIR/altsynth-scores.json instead of recordings")
-    args = ap.parse_args(argv)
+                         f"writes OUT_DIR/{name}-scores.json instead of recordings")
+    return ap
+
+
+def run(args: argparse.Namespace, name: str, stem: str, make: Callable[..., tuple[Recording, dict]] | None = None,
+        note: str = "") -> int:
+    """Write the recordings of ``make`` (default: ``generate``) as OUT_DIR/STEM_s*, or with
+    --score print and save the scores (OUT_DIR/NAME-scores.json)."""
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"{out}: cannot make the folder ({exc.strerror})") from None
     if args.score:
-        tallies = score(args.seeds, args.rates, args.minutes, args.channels, args.model)
-        print(f"{len(args.seeds)} seeds x {len(args.rates)} rates, {args.minutes:g} min, {args.channels} channels; "
-              "truth twitches below 6 x noise rms set aside\n")
+        tallies = score(args.seeds, args.rates, args.minutes, args.channels, args.model, make)
+        print(f"{len(args.seeds)} seeds x {len(args.rates)} rates, {args.minutes:g} min, {args.channels} channels"
+              f"{note}; truth twitches below 6 x noise rms set aside\n")
         print(table(tallies))
-        (out / "altsynth-scores.json").write_text(json.dumps({k: t.as_dict() for k, t in tallies.items()}, indent=1))
+        (out / f"{name}-scores.json").write_text(json.dumps({k: t.as_dict() for k, t in tallies.items()}, indent=1))
         return 0
     for fs in args.rates:
         for seed in args.seeds:
-            print(f"wrote {write(out, seed, fs, args.minutes, args.channels, args.format)}")
+            print(f"wrote {write(out, seed, fs, args.minutes, args.channels, args.format, make, stem)}")
     return 0
 
 
-if __name__ == "__main__":
+def cli(main: Callable[[], int], name: str) -> None:
+    """Run a generator script's ``main``: bad input is a one-line error and exit status 2."""
     try:
         sys.exit(main())
     except UserError as exc:
-        print(f"altsynth: {exc}", file=sys.stderr)
+        print(f"{name}: {exc}", file=sys.stderr)
         sys.exit(2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(arguments(__doc__, "altsynth").parse_args(argv), "altsynth", "alt")
+
+
+if __name__ == "__main__":
+    cli(main, "altsynth")

@@ -21,8 +21,6 @@ Files and scores as ``scripts/altsynth.py`` writes and prints them (its ``write`
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -132,43 +130,15 @@ def generate(seed: int, fs: float, minutes: float, n_channels: int = 4, board: s
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("out", metavar="OUT_DIR", help="folder for the recordings and truth files (made if missing)")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--rates", type=float, nargs="+", default=[250.0])
-    ap.add_argument("--minutes", type=float, default=3.0)
-    ap.add_argument("--channels", type=int, default=4)
+    ap = altsynth.arguments(__doc__, "plainsynth")
     ap.add_argument("--board", choices=BOARDS, default=None, help="the board filter (default: drawn per recording)")
-    ap.add_argument("--format", choices=("edf", "csv"), default="edf")
-    ap.add_argument("--model", metavar="PATH", help="with --score: this model instead of the shipped one")
-    ap.add_argument("--score", action="store_true", help="score the pipeline in memory; writes "
-                    "OUT_DIR/plainsynth-scores.json instead of recordings")
     args = ap.parse_args(argv)
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"{out}: cannot make the folder ({exc.strerror})") from None
 
     def make(seed, fs, minutes, n_channels):
         return generate(seed, fs, minutes, n_channels, args.board)
 
-    if args.score:
-        tallies = altsynth.score(args.seeds, args.rates, args.minutes, args.channels, args.model, make)
-        print(f"{len(args.seeds)} seeds x {len(args.rates)} rates, {args.minutes:g} min, {args.channels} channels, "
-              f"board filter {args.board or 'drawn'}; truth twitches below 6 x noise rms set aside\n")
-        print(altsynth.table(tallies))
-        (out / "plainsynth-scores.json").write_text(json.dumps({k: t.as_dict() for k, t in tallies.items()}, indent=1))
-        return 0
-    for fs in args.rates:
-        for seed in args.seeds:
-            print(f"wrote {altsynth.write(out, seed, fs, args.minutes, args.channels, args.format, make, 'plain')}")
-    return 0
+    return altsynth.run(args, "plainsynth", "plain", make, f", board filter {args.board or 'drawn'}")
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except UserError as exc:
-        print(f"plainsynth: {exc}", file=sys.stderr)
-        sys.exit(2)
+    altsynth.cli(main, "plainsynth")
