@@ -16,8 +16,8 @@ models a test author would reach for first, unlike both twitchwatch.synth and al
 
     PYTHONPATH=src .venv/bin/python scripts/plainsynth.py OUT_DIR --seeds 0 1 --rates 200 1000 --score
 
-Files and scores as ``scripts/altsynth.py`` writes and prints them (its ``write``, ``score`` and
-``table``); ``--board none|2|4`` fixes the board filter instead of drawing it per recording.
+The command line, files and scores are ``scripts/altsynth.py``'s (its ``arguments`` and
+``run``); ``--board none|2|4`` fixes the board filter instead of drawing it per recording.
 """
 from __future__ import annotations
 

@@ -126,8 +126,8 @@ def synthetic_labels(bursts: list[Burst], truth_events: list[dict], noise_rms_uv
     taught as noise (as they were) to call the twitches just over it noise. The bar
     counts them neither way; neither does training. Left out, twitch recall rose on all
     three generators (plainsynth 10 seeds, 200 / 250 / 1000 Hz: 1278 -> 1291, 1455 ->
-    1466, 1626 -> 1649 found, 0 -> 1 false), with the Myo rest file left out of training
-    at 3 twitches a minute either way."""
+    1466, 1626 -> 1649 found, 0 -> 1 false), and the Myo rest file left out of training
+    went from 4 to 3 twitches a minute (scripts/evaluate.py --loo)."""
     if noise_rms_uv is not None:
         truth_events = [dict(t, kind=ASIDE) if t["kind"] == "twitch"
                         and t.get("peak_uv", np.inf) < MIN_TWITCH_SNR * noise_rms_uv[t["channel"]] else t
