@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from twitchwatch.dsp import MAINS_PROBE_S, Preprocessor, detect_mains, emg_band, measure_mains, median, quiet_second
+from twitchwatch.dsp import MAINS_PROBE_S, Preprocessor, detect_mains, emg_band, measure_mains, median, quiet_seconds
 from twitchwatch.synth import SynthConfig, simulate
 from twitchwatch.types import Chunk, Recording
 
@@ -134,7 +134,7 @@ def test_a_recording_that_starts_in_a_contraction_still_finds_its_hum(fs, seed):
     without a notch. Without the contraction the first second is the one looked at; the
     whole recording in one chunk is tuned as in quarter seconds."""
     rec, truth = simulate(SynthConfig(minutes=0.5, fs=fs, seed=seed, mains_hz=50.0))
-    assert quiet_second(list(rec.chunks(int(fs)))[:11], fs) is None
+    assert quiet_seconds(list(rec.chunks(int(fs)))[:11], fs) is None
     x = rec.data.copy()
     x[:, : int(1.2 * fs)] += 300.0 * np.random.default_rng(seed).standard_normal((rec.n_channels, int(1.2 * fs)))
     tuned = []

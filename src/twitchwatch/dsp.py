@@ -637,16 +637,21 @@ class _State:
     recent: np.ndarray  # the last BRIDGE_AVERAGE_S of (cleaned) input, to fit the hum of a hole to
 
 
-LOUD_START = 4.0  # a first second this many times the quietest one's level (``quiet_second``) is not looked at for the hum
+LOUD_START = 4.0  # a first second this many times the quietest one's level (``quiet_seconds``) is not looked at for the hum
+QUIET_RUN = 1.5  # seconds within this factor of the quietest one's level are as quiet (``quiet_seconds``)
 
 
-def quiet_second(chunks: list[Chunk], fs: float, within_s: float = MAINS_PROBE_S + RECHECK_S) -> np.ndarray | None:
-    """The quietest whole second of the first ``within_s`` of ``chunks`` (channels x
+def quiet_seconds(chunks: list[Chunk], fs: float, within_s: float = MAINS_PROBE_S + RECHECK_S) -> np.ndarray | None:
+    """The run of quiet whole seconds of the first ``within_s`` of ``chunks`` (channels x
     samples, as recorded; however they are chunked), when the first second's level is over
-    ``LOUD_START`` times its: each second's level is the median over channels of the
-    median step from one sample to the next (what a contraction or a pop raises, and
-    baseline wander, a brief twitch or the hum do not, much). None otherwise, or with
-    under two whole seconds."""
+    ``LOUD_START`` times the quietest one's: each second's level is the median over
+    channels of the median step from one sample to the next (what a contraction or a pop
+    raises, and baseline wander, a brief twitch or the hum do not, much). The run is the
+    quietest second and the seconds next to it, on either side, within ``QUIET_RUN`` of its
+    level, less the one beside a loud second: one second resolves the hum to a hertz, and measured on one the mains came out
+    0.15 Hz off, with harmonics that were not there (their notches cost twitches and left
+    the hum's own harmonics through: four false spasms in 3 minutes at 250 Hz). None
+    otherwise, or with under two whole seconds."""
     per = max(1, int(fs))
     x = np.concatenate([np.asarray(c.data, dtype=np.float64) for c in chunks], axis=1) if chunks else np.zeros((0, 0))
     x = x[:, :int(within_s * fs)]
@@ -661,11 +666,15 @@ def quiet_second(chunks: list[Chunk], fs: float, within_s: float = MAINS_PROBE_S
     best = int(np.argmin(level))
     if not level[0] > LOUD_START * level[best] or not np.isfinite(level[best]):
         return None
-    second = x[:, best * per:(best + 1) * per]
+    loud = np.flatnonzero(level > QUIET_RUN * level[best])
+    first = int(loud[loud < best].max(initial=-1)) + 2  # (a second beside a loud one may hold its
+    last = int(loud[loud > best].min(initial=blocks + 1)) - 1  # tail, which its median step misses)
+    first, last = min(first, best), max(last, best + 1)
+    run = x[:, first * per:last * per]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # (a channel of NaN: held at 0)
-        held = np.nan_to_num(np.nanmedian(second, axis=1, keepdims=True))
-    return np.where(np.isfinite(second), second, held)
+        held = np.nan_to_num(np.nanmedian(run, axis=1, keepdims=True))
+    return np.where(np.isfinite(run), run, held)
 
 
 class Preprocessor:
@@ -697,7 +706,7 @@ class Preprocessor:
         self._rechecked: list[np.ndarray] = []  # the notched output gathered for it
         self.added: tuple[float, ...] = ()  # notches the re-check added (Hz)
         self._tuned: tuple[float | None, tuple[int, ...], tuple[float, ...]] | None = None  # see ``tune``
-        self._look: np.ndarray | None = None  # the second the hum is found on, when not the first (``tune``)
+        self._look: np.ndarray | None = None  # the seconds the hum is found on, when not the first (``tune``)
 
     def tune(self, head: Iterable[Chunk]) -> None:
         """Tune the notches on a recording's first seconds before filtering any of it: a
@@ -710,8 +719,8 @@ class Preprocessor:
         independent generator's missed twitches at 200 Hz were in the first 11 s.
 
         When the first second is far louder than the quietest second of the head
-        (``quiet_second``: a contraction or a movement as the recording starts), the hum
-        is found, measured and its harmonics chosen on that second instead: over a
+        (``quiet_seconds``: a contraction or a movement as the recording starts), the hum
+        is found, measured and its harmonics chosen on the quiet seconds instead: over a
         contraction on every channel the first second showed no hum at all, and the whole
         recording went without a notch (on the independent generator, a 1.2 s contraction
         at the start cost two thirds of the twitches at 1000 Hz)."""
@@ -720,7 +729,7 @@ class Preprocessor:
             seen.append(chunk)
             if sum(c.n_samples for c in seen) >= (MAINS_PROBE_S + RECHECK_S) * self.fs:
                 break
-        probe = self._probe(seen, quiet_second(seen, self.fs))
+        probe = self._probe(seen, quiet_seconds(seen, self.fs))
         if probe is not None:
             self._tuned = (probe.mains_hz, probe.harmonics, probe.added)
 
