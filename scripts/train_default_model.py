@@ -4,7 +4,7 @@
 
 The same as `twitchwatch train --out models/twitchwatch-default.skops --seed 0
 --real ../shared/recordings/real` (360 synthetic recordings per rate, `train.PER_RATE`):
-deterministic, about two minutes on two cores. After it,
+deterministic (byte for byte but skops object ids), about five minutes on two cores. After it,
 run scripts/evaluate.py to refresh the held-out figures in models/MODEL_CARD.md.
 """
 from __future__ import annotations
