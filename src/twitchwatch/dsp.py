@@ -648,10 +648,11 @@ def quiet_seconds(chunks: list[Chunk], fs: float, within_s: float = MAINS_PROBE_
     channels of the median step from one sample to the next (what a contraction or a pop
     raises, and baseline wander, a brief twitch or the hum do not, much). The run is the
     quietest second and the seconds next to it, on either side, within ``QUIET_RUN`` of its
-    level, less the one beside a loud second: one second resolves the hum to a hertz, and measured on one the mains came out
-    0.15 Hz off, with harmonics that were not there (their notches cost twitches and left
-    the hum's own harmonics through: four false spasms in 3 minutes at 250 Hz). None
-    otherwise, or with under two whole seconds."""
+    level, less the one beside a loud second (its median step misses a loud fifth of a
+    second, whose power swamps a spectrum of ten). One second resolves the hum to a hertz:
+    measured on one, the mains came out 0.15 Hz off, with harmonics that were not there
+    (their notches cost twitches and left the hum's own harmonics through: four false
+    spasms in 3 minutes at 250 Hz). None otherwise, or with under two whole seconds."""
     per = max(1, int(fs))
     x = np.concatenate([np.asarray(c.data, dtype=np.float64) for c in chunks], axis=1) if chunks else np.zeros((0, 0))
     x = x[:, :int(within_s * fs)]
