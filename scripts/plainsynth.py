@@ -5,7 +5,7 @@ models a test author would reach for first, unlike both twitchwatch.synth and al
   motor-unit potential), width sigma 1.3-4 ms, peak-to-peak 6-40 x the noise rms, 5-20 per
   minute per channel;
 - spasms: Gaussian noise band-passed to 20-150 Hz (or to 0.45 fs) under a Tukey window,
-  1-10 s, rms 3-10 x the noise rms, on one channel;
+  1-10 s, rms 3-10 x the noise rms (``--spasm-rms LO HI`` to measure weaker ones), on one channel;
 - artifacts: motion (a 1-4 Hz sine under a Hann window, 50-300 uV, 0.3-1 s) and electrode
   pops (a step of 100-500 uV decaying over 50-300 ms);
 - background: white noise (1.5-8 uV rms per channel) and mains hum at 50 or 60 Hz (2-40 uV);
@@ -39,6 +39,7 @@ BOARDS = ("none", "2", "4")
 EDGE_S = 1.0  # no event within this of the recording's ends
 GAP_S = 0.5  # least time between events on a channel
 LEAST_S = 12.0  # the shortest recording
+SPASM_RMS = (3.0, 10.0)  # a spasm's rms over the noise rms, drawn in this range
 
 
 def _board(order: str, fs: float):
@@ -50,13 +51,16 @@ def _sample(y: np.ndarray, sos, phase: int) -> np.ndarray:
     return (y if sos is None else signal.sosfilt(sos, y))[phase::UP]
 
 
-def generate(seed: int, fs: float, minutes: float, n_channels: int = 4, board: str | None = None
-             ) -> tuple[Recording, dict]:
-    """A recording (float32 uV) and its truth, from ``seed`` and the rate."""
+def generate(seed: int, fs: float, minutes: float, n_channels: int = 4, board: str | None = None,
+             spasm_rms: tuple[float, float] = SPASM_RMS) -> tuple[Recording, dict]:
+    """A recording (float32 uV) and its truth, from ``seed`` and the rate; spasms at
+    ``spasm_rms`` (low, high) times the noise rms (the same draws whatever the range)."""
     if not (fs > 0 and np.isfinite(fs)):
         raise UserError(f"--rates {fs}: a sampling rate must be a positive number of Hz")
     if not minutes * 60 >= LEAST_S:
         raise UserError(f"--minutes {minutes}: must be at least {LEAST_S / 60:.2f} ({LEAST_S:g} s)")
+    if not 0 < spasm_rms[0] <= spasm_rms[1] < np.inf:
+        raise UserError(f"--spasm-rms {spasm_rms[0]:g} {spasm_rms[1]:g}: give LO HI with 0 < LO <= HI")
     rng = np.random.default_rng([int(seed), int(round(fs * 1000)), 3])
     order = board if board is not None else str(rng.choice(BOARDS))
     sos = _board(order, fs)
@@ -99,7 +103,7 @@ def generate(seed: int, fs: float, minutes: float, n_channels: int = 4, board: s
             m = int(dur * hi)
             band = signal.butter(4, [20.0, min(150.0, 0.45 * fs)], btype="bandpass", fs=hi, output="sos")
             wave = signal.sosfiltfilt(band, rng.standard_normal(m)) * signal.windows.tukey(m, 0.3)
-            put("spasm", c, t0, wave, sigma[c] * rng.uniform(3.0, 10.0), "rms")
+            put("spasm", c, t0, wave, sigma[c] * rng.uniform(*spasm_rms), "rms")
     for _ in range(rng.poisson(0.5 * minutes * n_channels)):  # motion and pops
         c, dur = int(rng.integers(n_channels)), float(rng.uniform(0.3, 1.0))
         if (t0 := spot(c, dur)) is not None:
@@ -132,12 +136,16 @@ def generate(seed: int, fs: float, minutes: float, n_channels: int = 4, board: s
 def main(argv: list[str] | None = None) -> int:
     ap = altsynth.arguments(__doc__, "plainsynth")
     ap.add_argument("--board", choices=BOARDS, default=None, help="the board filter (default: drawn per recording)")
+    ap.add_argument("--spasm-rms", type=float, nargs=2, metavar=("LO", "HI"), default=SPASM_RMS,
+                    help="spasms' rms over the noise rms, drawn between these (default: %(default)s)")
     args = ap.parse_args(argv)
+    spasm_rms = tuple(args.spasm_rms)
 
     def make(seed, fs, minutes, n_channels):
-        return generate(seed, fs, minutes, n_channels, args.board)
+        return generate(seed, fs, minutes, n_channels, args.board, spasm_rms)
 
-    return altsynth.run(args, "plainsynth", "plain", make, f", board filter {args.board or 'drawn'}")
+    note = f", board filter {args.board or 'drawn'}, spasms at {spasm_rms[0]:g}-{spasm_rms[1]:g} x the noise rms"
+    return altsynth.run(args, "plainsynth", "plain", make, note)
 
 
 if __name__ == "__main__":

@@ -55,10 +55,30 @@ def test_csv_reopens_as_brainflow_with_its_truth(tmp_path):
     assert json.loads((tmp_path / "plain_s2_250hz.truth.json").read_text())["events"] == truth["events"]
 
 
-def test_bad_option_is_a_one_line_error(tmp_path):
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "plainsynth.py"), str(tmp_path), "--minutes", "0"],
+def test_spasm_rms_scales_the_spasms_and_nothing_else():
+    """--spasm-rms draws the same recording with only the spasms' size changed, by the
+    ratio of the ranges (1.5-2 over 3-10: 0.2-0.5)."""
+    a, ta = plainsynth.generate(2, 250.0, 1.0, 4, "2")
+    b, tb = plainsynth.generate(2, 250.0, 1.0, 4, "2", spasm_rms=(1.5, 2.0))
+    key = [(e["kind"], e["channel"], e["start_s"], e["end_s"]) for e in ta["events"]]
+    assert key == [(e["kind"], e["channel"], e["start_s"], e["end_s"]) for e in tb["events"]]
+    spasms = [i for i, e in enumerate(ta["events"]) if e["kind"] == "spasm"]
+    assert spasms
+    for i, (ea, eb) in enumerate(zip(ta["events"], tb["events"])):
+        ratio = eb["peak_uv"] / ea["peak_uv"]
+        assert (0.2 - 1e-3 <= ratio <= 0.5 + 1e-3) if i in spasms else ratio == 1.0
+    inside = np.zeros(a.data.shape, bool)  # a spasm's extent (above 5 % of its peak) and its faint edges
+    for i in spasms:
+        e, edge = ta["events"][i], plainsynth.GAP_S
+        inside[e["channel"], int((e["start_s"] - edge) * 250): int((e["end_s"] + edge) * 250)] = True
+    assert np.array_equal(a.data[~inside], b.data[~inside]) and not np.allclose(a.data[inside], b.data[inside])
+
+
+@pytest.mark.parametrize("option", [["--minutes", "0"], ["--spasm-rms", "3", "2"], ["--spasm-rms", "0", "2"]])
+def test_bad_option_is_a_one_line_error(tmp_path, option):
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "plainsynth.py"), str(tmp_path), *option],
                           capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "minutes" in proc.stderr
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and option[0] in proc.stderr
 
 
 @pytest.mark.parametrize("fs", [200.0, 1000.0])
