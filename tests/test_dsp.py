@@ -99,6 +99,33 @@ def test_a_channel_with_its_electrode_off_does_not_hide_the_hum(fs, mains, rng):
     assert abs(measure_mains(x, fs, mains, (1,)) - runs) < 0.05
 
 
+
+@pytest.mark.parametrize("fs", [200.0, 250.0, 1000.0])
+@pytest.mark.parametrize("mains", [50.0, 60.0])
+def test_flat_rows_outnumbering_the_live_ones_do_not_hide_the_hum(fs, mains, rng):
+    """Four channels with hum and twelve flat rows (zeros, and one held at a constant: a
+    board's unconnected rows in its file): the mains are found and measured as on the four
+    alone. The median channel's noise was a flat row's, 0, and no live channel had a say."""
+    runs = mains * 1.001
+    x = _hum_and_noise(fs, MAINS_PROBE_S, 4, rng, mains=runs, hum_uv=5.0)
+    padded = np.vstack([x, np.zeros((12, x.shape[1]))])
+    padded[7] = 4.5
+    assert detect_mains(padded, fs) == detect_mains(x, fs) == mains
+    assert measure_mains(padded, fs, mains, (1,)) == pytest.approx(measure_mains(x, fs, mains, (1,)), abs=1e-9)
+
+
+@pytest.mark.parametrize("fs", [250.0, 1000.0])
+def test_flat_rows_do_not_change_which_seconds_are_quiet(fs, rng):
+    """A loud start on four channels, with twelve flat rows beside them: the same quiet
+    seconds are found (their median step was 0 on every second, and none looked loud)."""
+    n = int((MAINS_PROBE_S + 10.0) * fs)
+    x = 3.0 * rng.standard_normal((4, n))
+    x[:, : int(2 * fs)] += 300.0 * rng.standard_normal((4, int(2 * fs)))
+    padded = np.vstack([x, np.zeros((12, n))])
+    look = quiet_seconds(list(Recording(x, fs, _names(4)).chunks(int(fs))), fs)
+    look_padded = quiet_seconds(list(Recording(padded, fs, _names(16)).chunks(int(fs))), fs)
+    assert look is not None and look_padded is not None and np.array_equal(look_padded[:4], look)
+
 def _filtered(x: np.ndarray, fs: float) -> np.ndarray:
     """A stream's Preprocessor output for ``x``, fed a second at a time."""
     pre = Preprocessor(fs, len(x))

@@ -248,6 +248,35 @@ def test_brainflow_csv_timestamps_overrule_the_board_only_when_long_and_far_off(
     assert open_recording(tmp_path / "pasted.csv", board="cyton").fs == 250.0
 
 
+
+@pytest.mark.parametrize("fs", [200.0, 1000.0])
+def test_brainflow_csv_with_unused_rows_gives_the_episodes_of_its_live_channels(tmp_path, fs):
+    """Four simulated channels in the synthetic board's 16 EMG rows, the other twelve
+    zeros (as a board's file holds rows with no electrode): analysed, the four give the
+    events they give alone, and the flat rows none. Flat rows were most of the channels,
+    and the hum went unfound: 79 episodes of a minute became 1."""
+    from brainflow.board_shim import BoardIds, BoardShim
+    from brainflow.data_filter import DataFilter
+
+    from twitchwatch.pipeline import analyze
+    from twitchwatch.synth import SynthConfig, simulate
+
+    rec, _ = simulate(SynthConfig(minutes=1.0, fs=fs, seed=1))
+    descr = BoardShim.get_board_descr(BoardIds.SYNTHETIC_BOARD.value)
+    table = np.zeros((descr["num_rows"], rec.n_samples))
+    table[descr["emg_channels"][:4]] = rec.data
+    table[descr["timestamp_channel"]] = 1_700_000_000.0 + np.arange(rec.n_samples) / fs
+    path = tmp_path / "four_of_16.csv"
+    DataFilter.write_file(table, str(path), "w")
+    back = open_recording(path, board="synthetic", fs=fs)
+    assert back.n_channels == 16
+
+    def events(r):
+        return [(e.channel, e.start_s, e.end_s, e.kind, round(e.confidence, 4)) for e in analyze(r)]
+
+    alone = events(Recording(back.data[:4], fs, back.channels[:4]))
+    assert len(alone) >= 5 and events(back) == alone
+
 def test_brainflow_csv_of_an_unknown_layout_asks_for_its_board(tmp_path):
     path = tmp_path / "muse.csv"
     from brainflow.board_shim import BoardIds, BoardShim

@@ -86,15 +86,29 @@ def median(a: np.ndarray, axis: int = -1) -> np.ndarray:
 LOUD_CHANNEL = 10.0  # a channel with over this many times the median channel's noise power is not heard on the hum
 
 
+DEAD = 1e-9  # a channel with under this share of the loudest one's noise power carries nothing (``live``)
+
+
+def live(level: np.ndarray) -> np.ndarray:
+    """Which channels of a per-channel ``level`` (a power or an amplitude) carry signal:
+    not flat (an unconnected row of a board's file is all zeros or one value) nor NaN.
+    A median over channels is taken over these: over flat ones it was 0 when they were
+    the most, as in a BrainFlow file of 16 rows with four electrodes, and the channels
+    with signal lost their say on the hum."""
+    level = np.nan_to_num(np.asarray(level, dtype=np.float64), nan=0.0)
+    return level > DEAD * level.max(initial=0.0)
+
+
 def _heard(spec: np.ndarray) -> np.ndarray:
-    """Which channels of Welch ``spec`` (channels x freqs) have a say on the hum: all but
-    one whose median power (its noise; lines of hum do not move it) is over
-    ``LOUD_CHANNEL`` times the median channel's. Summed over channels, one whose electrode
-    was off (hundreds of microvolts of noise) buried the hum that the others share: no
-    mains found, no notch, and the hum then passed the detector's thresholds on every
-    channel. (With two channels, neither is over ten times the median.)"""
+    """Which channels of Welch ``spec`` (channels x freqs) have a say on the hum: the
+    ``live`` ones but one whose median power (its noise; lines of hum do not move it) is
+    over ``LOUD_CHANNEL`` times the median live channel's. Summed over channels, one whose
+    electrode was off (hundreds of microvolts of noise) buried the hum that the others
+    share: no mains found, no notch, and the hum then passed the detector's thresholds on
+    every channel. (With two channels, neither is over ten times the median.)"""
     level = median(spec[:, 1:], axis=1)
-    return level <= LOUD_CHANNEL * median(level)
+    on = live(level)
+    return on & (level <= LOUD_CHANNEL * median(level[on])) if on.any() else on
 
 
 def heard(x: np.ndarray, fs: float) -> np.ndarray:
@@ -645,7 +659,7 @@ def quiet_seconds(chunks: list[Chunk], fs: float, within_s: float = MAINS_PROBE_
     """The run of quiet whole seconds of the first ``within_s`` of ``chunks`` (channels x
     samples, as recorded; however they are chunked), when the first second's level is over
     ``LOUD_START`` times the quietest one's: each second's level is the median over
-    channels of the median step from one sample to the next (what a contraction or a pop
+    ``live`` channels of the median step from one sample to the next (what a contraction or a pop
     raises, and baseline wander, a brief twitch or the hum do not, much). The run is the
     quietest second and the seconds next to it, on either side, within ``QUIET_RUN`` of its
     level, less the one beside a loud second (its median step misses a loud fifth of a
@@ -662,7 +676,9 @@ def quiet_seconds(chunks: list[Chunk], fs: float, within_s: float = MAINS_PROBE_
     steps = np.abs(np.diff(x[:, :blocks * per].reshape(len(x), blocks, per), axis=2))
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # (a second of NaN: no level)
-        level = np.nanmedian(np.nanmedian(steps, axis=2), axis=0)
+        each = np.nanmedian(steps, axis=2)  # channels x seconds
+        on = live(np.nanmax(each, axis=1))
+        level = np.nanmedian(each[on], axis=0) if on.any() else np.full(blocks, np.nan)
     level = np.where(np.isfinite(level), level, np.inf)
     best = int(np.argmin(level))
     if not level[0] > LOUD_START * level[best] or not np.isfinite(level[best]):
