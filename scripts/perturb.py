@@ -17,7 +17,9 @@ gives twitch and spasm F1 per perturbation and rate, the unperturbed recordings 
   5th harmonics of 150 and 60 uV;
 - start: a 300 uV contraction on every channel for the first 1.2 s (nothing in the first
   2 s scored);
-- wander: 5 mV of baseline wander at 0.2 Hz.
+- wander: 5 mV of baseline wander at 0.2 Hz;
+- unused: twelve rows of zeros beside the four channels (a board's file with rows that
+  no electrode feeds: the synthetic board's BrainFlow CSV has 16).
 """
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ from twitchwatch.types import Recording  # noqa: E402
 
 RAIL_UV = 187500.0  # a Cyton channel railed
 START_S = 2.0  # with "start", nothing before this is scored
+UNUSED_ROWS = 12  # with "unused", rows of zeros added
 
 
 def _without_channel(truth: dict, ch: int) -> dict:
@@ -88,8 +91,13 @@ def _wander(x, truth, t, rng):
     return x + 5000.0 * np.sin(2 * np.pi * 0.2 * t)[None, :] * rng.uniform(0.5, 1.0, (x.shape[0], 1)), truth
 
 
+def _unused(x, truth, t, rng):
+    return np.vstack([x, np.zeros((UNUSED_ROWS, x.shape[1]))]), truth
+
+
 PERTURBATIONS: dict[str, Callable] = {"offset": _offset, "gain": _gain, "quantised": _quantised, "flat": _flat,
-                                      "off": _off, "hum": _hum, "start": _start, "wander": _wander}
+                                      "off": _off, "hum": _hum, "start": _start, "wander": _wander,
+                                      "unused": _unused}
 
 
 def _scored(doc: dict, name: str) -> dict:
@@ -115,7 +123,8 @@ def score(seeds: list[int], rates: list[float], minutes: float, names: list[str]
                 tallies["none from 2 s"].add(fs, _scored(truth, "start"), _scored(found, "start"))
             for name in names:
                 y, their = PERTURBATIONS[name](x, truth, t, np.random.default_rng(seed))
-                changed = Recording(y, fs, rec.channels, f"{rec.source} ({name})")
+                rows = rec.channels + tuple(f"unused{k}" for k in range(len(x), len(y)))
+                changed = Recording(y, fs, rows, f"{rec.source} ({name})")
                 doc = events_doc(changed, analyze(changed, classifier=classifier))
                 tallies[name].add(fs, _scored(their, name), _scored(doc, name))
             print(f"  seed {seed} at {fs:g} Hz", file=sys.stderr, flush=True)

@@ -144,17 +144,19 @@ def _perturb():
 @pytest.mark.parametrize("fs,seeds", [(200.0, [2, 3]), (1000.0, [0, 1])])  # recordings with hum
 def test_perturbations_a_dc_offset_and_an_electrode_off_change_nothing_else(fs, seeds):
     """scripts/perturb.py on two generated minutes with hum: 30 mV of DC scores as the
-    recording itself, and channel 4's electrode off (300 uV of noise) about as channel 4
-    railed flat (not exactly: a channel loud in the first second, with a contraction in
-    it, is judged against the median channel, which the loud one moves); the table has a
-    row per perturbation asked for. (Before the loud channel lost its say on the hum it
-    cost far more: ten seeds at 200 Hz, twitch F1 0.53 against 0.97.)"""
+    recording itself, and so do twelve rows of zeros beside the four channels; channel 4's
+    electrode off (300 uV of noise) scores about as channel 4 railed flat (not exactly: a
+    channel loud in the first second, with a contraction in it, is judged against the
+    median channel, which the loud one moves); the table has a row per perturbation asked
+    for. (Before the loud channel lost its say on the hum it cost far more: ten seeds at
+    200 Hz, twitch F1 0.53 against 0.97; before flat rows lost theirs, the zeros cost
+    nearly every event.)"""
     perturb = _perturb()
-    tallies = perturb.score(seeds, [fs], 1.0, ["offset", "flat", "off"])
+    tallies = perturb.score(seeds, [fs], 1.0, ["offset", "flat", "off", "unused"])
     row = {name: (t.by_rate[fs].kinds["twitch"].as_dict(), t.by_rate[fs].kinds["spasm"].as_dict())
            for name, t in tallies.items()}
-    assert row["offset"] == row["none"]
+    assert row["offset"] == row["none"] == row["unused"]
     assert all(abs(row["off"][k]["f1"] - row["flat"][k]["f1"]) <= 0.03 for k in (0, 1))
     assert row["none"][0]["tp"] > 0
     lines = perturb.table(tallies).splitlines()
-    assert [line.split(" | ")[0] for line in lines[2:]] == ["| none", "| offset", "| flat", "| off"]
+    assert [line.split(" | ")[0] for line in lines[2:]] == ["| none", "| offset", "| flat", "| off", "| unused"]
