@@ -86,17 +86,17 @@ def median(a: np.ndarray, axis: int = -1) -> np.ndarray:
 LOUD_CHANNEL = 10.0  # a channel with over this many times the median channel's noise power is not heard on the hum
 
 
-DEAD = 1e-9  # a channel with under this share of the loudest one's noise power carries nothing (``live``)
+DEAD = 1e-12  # a channel whose level (uV or uV^2) is at most this is flat (``live``)
 
 
 def live(level: np.ndarray) -> np.ndarray:
-    """Which channels of a per-channel ``level`` (a power or an amplitude) carry signal:
-    not flat (an unconnected row of a board's file is all zeros or one value) nor NaN.
-    A median over channels is taken over these: over flat ones it was 0 when they were
-    the most, as in a BrainFlow file of 16 rows with four electrodes, and the channels
-    with signal lost their say on the hum."""
-    level = np.nan_to_num(np.asarray(level, dtype=np.float64), nan=0.0)
-    return level > DEAD * level.max(initial=0.0)
+    """Which channels of a per-channel ``level`` (a power or an amplitude, in uV) carry
+    signal: not flat (an unconnected row of a board's file is all zeros or one value: its
+    level is 0, or a rounding error's) nor NaN; no amplifier's noise is that small. A
+    median over channels is taken over these: over flat ones it was 0 when they were the
+    most, as in a BrainFlow file of 16 rows with four electrodes, and the channels with
+    signal lost their say on the hum."""
+    return np.nan_to_num(np.asarray(level, dtype=np.float64), nan=0.0) > DEAD
 
 
 def _heard(spec: np.ndarray) -> np.ndarray:
