@@ -226,6 +226,22 @@ def test_flat_and_clipped_channels_warn(tmp_path):
     assert proc.stdout == ""  # --quiet
 
 
+def test_flat_rows_at_one_value_are_one_warning():
+    """The rows a board's file holds with no electrode (twelve of a BrainFlow CSV's 16,
+    say) are named in one line per value, as runs, not a line each."""
+    from twitchwatch.quality import check_recording
+    from twitchwatch.types import Recording
+
+    x = np.random.default_rng(4).normal(0, 20, (7, 2000))
+    x[2:5] = 0.0
+    x[6] = 0.0
+    x[5] = 7.0
+    warns = check_recording(Recording(x, 250.0, tuple("abcdefg")), "f.csv")
+    assert warns == ["f.csv channels 2-4, 6 (c to e, g) are flat (constant 0 uV): unconnected or dead; "
+                     "they will show no events",
+                     "f.csv channel 5 (f) is flat (constant 7 uV): unconnected or dead; it will show no events"]
+
+
 def test_quantized_signal_is_not_called_clipped(tmp_path):
     x = np.round(np.random.default_rng(3).normal(0, 1.5, (1, 5000)))  # a few integer levels, no clipping
     proc = tw("analyze", _csv(tmp_path / "q.csv", x), "--fs", 500, "--quiet")

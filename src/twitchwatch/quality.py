@@ -171,6 +171,8 @@ def signal_warnings(stats: SignalStats, channels: tuple[str, ...], name: str) ->
     """One-line warnings about non-finite samples, flat and clipped channels."""
     out: list[str] = []
     st = stats
+    flat = [c for c in range(len(channels))
+            if st.n[c] and (float(st.high[c]) == float(st.low[c]) or float(st.std[c]) < 1e-6)]
     for c in range(len(channels)):
         label = f"{name} channel {c} ({channels[c]})"
         if st.bad[c]:
@@ -179,8 +181,13 @@ def signal_warnings(stats: SignalStats, channels: tuple[str, ...], name: str) ->
             out.append(f"{label} holds no finite samples at all; it will show no events")
             continue
         lo, hi = float(st.low[c]), float(st.high[c])
-        if hi - lo == 0 or float(st.std[c]) < 1e-6:
-            out.append(f"{label} is flat (constant {lo:g} uV): unconnected or dead; it will show no events")
+        if c in flat:  # the rows of a board's file that no electrode feeds: one line for all at one value
+            same = [k for k in flat if float(st.low[k]) == lo]
+            if same[0] == c:
+                out.append(f"{label} is flat (constant {lo:g} uV): unconnected or dead; it will show no events"
+                           if len(same) == 1 else
+                           f"{name} channels {_spans(same)} ({_spans(same, channels)}) are flat (constant "
+                           f"{lo:g} uV): unconnected or dead; they will show no events")
             continue
         # a pile-up at the edge (more samples than at the next value inward), not just the
         # tail of a coarsely quantized signal
@@ -193,6 +200,19 @@ def signal_warnings(stats: SignalStats, channels: tuple[str, ...], name: str) ->
             out.append(f"{label} looks clipped: {share:.1%} of its samples sit at {vals} uV; "
                        "check the gain or the electrode contact")
     return out
+
+
+def _spans(indices: list[int], names: tuple[str, ...] | None = None) -> str:
+    """Ascending channel indices as runs ("4-15, 17"), or by their names ("EXG4 to EXG15, EXG17")."""
+    runs: list[list[int]] = []
+    for k in indices:
+        if runs and k == runs[-1][1] + 1:
+            runs[-1][1] = k
+        else:
+            runs.append([k, k])
+    if names is None:
+        return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
+    return ", ".join(names[a] if a == b else f"{names[a]} to {names[b]}" for a, b in runs)
 
 
 def check_recording(rec: Recording, name: str) -> list[str]:
