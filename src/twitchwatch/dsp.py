@@ -86,13 +86,13 @@ def median(a: np.ndarray, axis: int = -1) -> np.ndarray:
 LOUD_CHANNEL = 10.0  # a channel with over this many times the median channel's noise power is not heard on the hum
 
 
-DEAD = 1e-12  # a channel whose level (uV or uV^2) is at most this is flat (``live``)
+DEAD = 1e-12  # a channel whose power (uV^2) or step (uV) is at most this is flat (``live``)
 
 
 def live(level: np.ndarray) -> np.ndarray:
-    """Which channels of a per-channel ``level`` (a power or an amplitude, in uV) carry
-    signal: not flat (an unconnected row of a board's file is all zeros or one value: its
-    level is 0, or a rounding error's) nor NaN; no amplifier's noise is that small. A
+    """Which channels of a per-channel ``level`` (the power, or the largest median step, in
+    uV) carry signal: not flat (an unconnected row of a board's file is all zeros or one
+    value: its level is 0, or a rounding error's) nor NaN; nothing recorded is that small. A
     median over channels is taken over these: over flat ones it was 0 when they were the
     most, as in a BrainFlow file of 16 rows with four electrodes, and the channels with
     signal lost their say on the hum."""
@@ -107,7 +107,7 @@ def _heard(spec: np.ndarray) -> np.ndarray:
     share: no mains found, no notch, and the hum then passed the detector's thresholds on
     every channel. (With two channels, neither is over ten times the median.)"""
     level = median(spec[:, 1:], axis=1)
-    on = live(level)
+    on = live(spec[:, 1:].sum(axis=1))  # (not the median: a pure tone's is next to nothing)
     return on & (level <= LOUD_CHANNEL * median(level[on])) if on.any() else on
 
 
