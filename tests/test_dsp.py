@@ -99,7 +99,6 @@ def test_a_channel_with_its_electrode_off_does_not_hide_the_hum(fs, mains, rng):
     assert abs(measure_mains(x, fs, mains, (1,)) - runs) < 0.05
 
 
-
 @pytest.mark.parametrize("fs", [200.0, 250.0, 1000.0])
 @pytest.mark.parametrize("mains", [50.0, 60.0])
 def test_flat_rows_outnumbering_the_live_ones_do_not_hide_the_hum(fs, mains, rng):
@@ -125,6 +124,7 @@ def test_flat_rows_do_not_change_which_seconds_are_quiet(fs, rng):
     look = quiet_seconds(list(Recording(x, fs, _names(4)).chunks(int(fs))), fs)
     look_padded = quiet_seconds(list(Recording(padded, fs, _names(16)).chunks(int(fs))), fs)
     assert look is not None and look_padded is not None and np.array_equal(look_padded[:4], look)
+
 
 def _filtered(x: np.ndarray, fs: float) -> np.ndarray:
     """A stream's Preprocessor output for ``x``, fed a second at a time."""

@@ -248,7 +248,6 @@ def test_brainflow_csv_timestamps_overrule_the_board_only_when_long_and_far_off(
     assert open_recording(tmp_path / "pasted.csv", board="cyton").fs == 250.0
 
 
-
 @pytest.mark.parametrize("fs", [200.0, 1000.0])
 def test_brainflow_csv_with_unused_rows_gives_the_episodes_of_its_live_channels(tmp_path, fs):
     """Four simulated channels in the synthetic board's 16 EMG rows, the other twelve
@@ -276,6 +275,7 @@ def test_brainflow_csv_with_unused_rows_gives_the_episodes_of_its_live_channels(
 
     alone = events(Recording(back.data[:4], fs, back.channels[:4]))
     assert len(alone) >= 5 and events(back) == alone
+
 
 def test_brainflow_csv_of_an_unknown_layout_asks_for_its_board(tmp_path):
     path = tmp_path / "muse.csv"
