@@ -170,6 +170,38 @@ def test_edf_units_and_mixed_rates(tmp_path):
     assert any("Temp" in w for w in rec.meta["warnings"])
 
 
+def test_edf_signals_not_in_volts_are_not_read_as_emg(tmp_path):
+    """A BioSemi Status channel or an accelerometer at the EMG's rate is not EMG: with
+    channels in volts beside them, they are dropped (numbering follows the EMG channels)."""
+    import pyedflib
+
+    rng = np.random.default_rng(3)
+    emg = rng.normal(0, 20, (2, 1000))
+    others = {"Status": ("Boolean", np.repeat([0.0, 255.0], 500)), "AccelX": ("g", np.full(1000, 0.98))}
+    heads, rows = [], []
+    for label, (dim, x) in others.items():
+        heads.append({"label": label, "dimension": dim, "sample_frequency": 500, "physical_min": -300,
+                      "physical_max": 300, "digital_min": -8388608, "digital_max": 8388607})
+        rows.append(x)
+    for k in range(2):
+        heads.append({"label": f"EMG{k}", "dimension": "uV", "sample_frequency": 500, "physical_min": -300,
+                      "physical_max": 300, "digital_min": -8388608, "digital_max": 8388607})
+        rows.append(emg[k])
+    path = tmp_path / "status.bdf"
+    with pyedflib.EdfWriter(str(path), len(heads), pyedflib.FILETYPE_BDFPLUS) as w:
+        w.setSignalHeaders(heads)
+        w.writeSamples(rows)
+    rec = open_recording(path)
+    assert rec.channels == ("EMG0", "EMG1")
+    assert np.allclose(rec.data, emg, atol=1e-3)
+    assert any("Status" in w and "AccelX" in w for w in rec.meta["warnings"])
+    heads = [dict(h, dimension="") for h in heads]  # no units at all: every signal is read, as before
+    with pyedflib.EdfWriter(str(path), len(heads), pyedflib.FILETYPE_BDFPLUS) as w:
+        w.setSignalHeaders(heads)
+        w.writeSamples(rows)
+    assert open_recording(path).channels == ("Status", "AccelX", "EMG0", "EMG1")
+
+
 def test_brainflow_csv_from_write_file(tmp_path):
     from brainflow.board_shim import BoardIds, BoardShim
     from brainflow.data_filter import DataFilter

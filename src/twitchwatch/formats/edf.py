@@ -289,6 +289,11 @@ def _read(path: Path, fmt: str, reader: pyedflib.EdfReader, warns: list[str], co
     signal = [i for i in range(n) if "annotation" not in labels[i].lower()]
     if not signal:
         raise fail(path, "holds no signal channels (only annotations); nothing to analyse")
+    volts = [i for i in signal if unit_factor(reader.getPhysicalDimension(i)) is not None]
+    if volts and len(volts) < len(signal):  # a BioSemi Status, an accelerometer: not EMG
+        others = [f"{labels[i]} ({reader.getPhysicalDimension(i).strip()!r})" for i in signal if i not in volts]
+        warns.append(f"dropped signals not in volts (not EMG): {', '.join(others)}")
+        signal = volts
     fs = Counter(rates[i] for i in signal).most_common(1)[0][0]
     keep = [i for i in signal if rates[i] == fs]
     dropped = [f"{labels[i]} ({rates[i]:g} Hz)" for i in signal if rates[i] != fs]
