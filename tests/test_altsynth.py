@@ -97,6 +97,27 @@ def test_csv_reopens_as_brainflow(tmp_path):
     assert np.allclose(back.data[:4], rec.data, atol=1e-5)
 
 
+def test_cli_evaluate_reads_a_csv_without_a_clock_at_its_truths_rate(tmp_path):
+    """A BrainFlow CSV whose timestamps say nothing is read at the rate its truth file
+    gives, not at the board's nominal 250 Hz; the scores are those of --fs with that rate."""
+    from twitchwatch.formats.brainflow_csv import describe
+
+    path = altsynth.write(tmp_path, 4, 1000.0, 0.25, 4, "csv")
+    table = np.loadtxt(path, delimiter="\t")
+    table[:, describe("synthetic")[1]["timestamp_channel"]] = 0.0
+    np.savetxt(path, table, fmt="%.6f", delimiter="\t")
+    scores, errs = {}, {}
+    for name, extra in (("truth", ()), ("fs", ("--fs", "1000"))):
+        scores[name] = tmp_path / f"{name}.json"
+        proc = run_cli("evaluate", path, "--board", "synthetic", "--json", scores[name], "--quiet", *extra)
+        assert proc.returncode == 0, proc.stderr
+        errs[name] = proc.stderr
+    assert f"{path.stem}.truth.json's fs 1000 overrides the board's 250 Hz" in errs["truth"]
+    by_truth, by_fs = (json.loads(scores[k].read_text()) for k in ("truth", "fs"))
+    assert list(by_truth["by_rate"]) == ["1000"]
+    assert by_truth["by_rate"] == by_fs["by_rate"]
+
+
 def test_bad_option_is_a_one_line_error(tmp_path):
     proc = subprocess.run([sys.executable, str(REPO / "scripts" / "altsynth.py"), str(tmp_path), "--minutes", "0"],
                           capture_output=True, text=True, timeout=120)

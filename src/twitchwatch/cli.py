@@ -464,7 +464,9 @@ def _truth_for(path: Path) -> Path:
 
 
 def cmd_evaluate_folder(args: argparse.Namespace) -> int:
-    """Analyse every recording that has a truth file beside it and score them, by rate."""
+    """Analyse every recording that has a truth file beside it and score them, by rate. A
+    recording is read at the rate its truth file gives (``fs``) unless --fs says otherwise:
+    the truth's times are in that rate's seconds, and a BrainFlow CSV does not say its own."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from .classify import make_classifier
@@ -488,7 +490,10 @@ def cmd_evaluate_folder(args: argparse.Namespace) -> int:
         task = bar.add_task("evaluating", total=len(pairs))
         for path, truth_path in pairs:
             truth = load_events(truth_path, "truth")
-            rec = open_recording(path, board=args.board, fs=args.fs)
+            rec = open_recording(path, board=args.board, fs=args.fs if args.fs is not None else truth["fs"],
+                                 fs_from="--fs" if args.fs is not None else f"{truth_path.name}'s fs")
+            for w in rec.meta.get("warnings", []):
+                _warn(f"{path}: {w}")
             found = events_doc(rec, analyze(rec, classifier=make_classifier(args.model, rec.fs)))
             tally.add(rec.fs, truth, found, args.min_snr)
             bar.advance(task)
@@ -1077,7 +1082,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "default: the shipped model)")
     e.add_argument("--plot", metavar="OUT.png", default=None, help="with recordings: save the confusion matrix plot")
     e.add_argument("--board", metavar="NAME", default=None, help="with recordings: the board of BrainFlow CSV files")
-    e.add_argument("--fs", type=_fs, default=None, metavar="HZ", help="with recordings: rate of plain-text files")
+    e.add_argument("--fs", type=_fs, default=None, metavar="HZ",
+                   help="with recordings: the rate of every recording (default: the fs of its truth file)")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.add_argument("--min-snr", type=_positive("--min-snr", allow_low=True, high=1e6), default=6.0, metavar="X",
                    help="set aside truth twitches whose peak-to-peak is below X times their channel's noise "

@@ -88,7 +88,7 @@ def _sniff(p: Path, board: str | None) -> tuple[str, Lines | None]:
 
 
 def open_recording(path: str | Path, *, board: str | None = None, fs: float | None = None,
-                   columns: str | None = None) -> Recording:
+                   columns: str | None = None, fs_from: str = "--fs") -> Recording:
     """Open a recording file of any supported format as microvolts, channels x samples.
 
     EDF/BDF files open lazily (header and annotations now; samples in blocks through
@@ -97,7 +97,8 @@ def open_recording(path: str | Path, *, board: str | None = None, fs: float | No
     as float32 in a temporary file removed with the recording.
 
     ``board`` names the BrainFlow board of a BrainFlow CSV; ``fs`` gives (or overrides) the
-    sampling rate; ``columns`` picks channels (for plain text: file columns).
+    sampling rate (``fs_from`` says where it came from, in warnings and errors);
+    ``columns`` picks channels (for plain text: file columns).
     """
     p = check_path(path)
     try:
@@ -107,21 +108,21 @@ def open_recording(path: str | Path, *, board: str | None = None, fs: float | No
     kind, lines = _sniff(p, board)
     if kind in ("edf", "bdf"):  # lazy: samples are read in blocks when used
         rec = edf.read(p, kind, picks)
-        return rec if fs is None else _override_fs(p, rec, fs)
+        return rec if fs is None else _override_fs(p, rec, fs, fs_from)
     assert lines is not None
     from . import brainflow_csv, openbci_txt, text
 
     if kind == "openbci-txt":
-        return openbci_txt.read(p, lines, fs, picks)
+        return openbci_txt.read(p, lines, fs, picks, fs_from)
     if kind == "brainflow-csv":
-        return brainflow_csv.read(p, lines, board, fs, picks)
-    return text.read(p, lines, fs, picks)
+        return brainflow_csv.read(p, lines, board, fs, picks, fs_from)
+    return text.read(p, lines, fs, picks, fs_from)
 
 
-def _override_fs(p: Path, rec: Recording, fs: float) -> Recording:
-    value = check_fs(fs, p, "--fs")
+def _override_fs(p: Path, rec: Recording, fs: float, fs_from: str) -> Recording:
+    value = check_fs(fs, p, fs_from)
     if value != rec.fs:
-        rec.meta["warnings"].append(f"--fs {value:g} overrides the header's {rec.fs:g} Hz")
+        rec.meta["warnings"].append(f"{fs_from} {value:g} overrides the header's {rec.fs:g} Hz")
         rec.fs = value
     return rec
 

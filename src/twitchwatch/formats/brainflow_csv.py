@@ -78,7 +78,7 @@ def clock_rate(first: float, last: float, n: int, falls: int) -> tuple[float | N
 
 
 def read(path: Path, lines: Lines, board: str | int | None, fs: float | None,
-         picks: list[int] | None) -> Recording:
+         picks: list[int] | None, fs_from: str) -> Recording:
     """Read the EMG rows (microvolts, as BrainFlow gives them) of a BrainFlow CSV file.
 
     Without ``board`` the layout is the common board with the file's column count, and
@@ -119,9 +119,9 @@ def read(path: Path, lines: Lines, board: str | int | None, fs: float | None,
     said, span = (clock_rate(table.first_row[-1], table.last_row[-1], table.n_rows, int(table.falls[-1]))
                   if ts is not None else (None, 0.0))
     if fs is not None:
-        rate, where = float(fs), "--fs"
+        rate, where = float(fs), fs_from
         if rate != nominal:
-            warns.append(f"--fs {rate:g} overrides the board's {nominal:g} Hz")
+            warns.append(f"{fs_from} {rate:g} overrides the board's {nominal:g} Hz")
     elif guessed:
         rates = LAYOUTS[found][1]
         near = [r for r in rates if said is not None and span >= 1.0 and abs(said / r - 1) <= 0.05]

@@ -27,7 +27,8 @@ def sniff(lines: Lines) -> bool:
     return first.startswith("%") or first.lower().startswith("sample index")
 
 
-def read(path: Path, lines: Lines, fs: float | None, picks: list[int] | None) -> Recording:
+def read(path: Path, lines: Lines, fs: float | None, picks: list[int] | None,
+         fs_from: str) -> Recording:
     """Read the EXG channels (microvolts) of an OpenBCI GUI text file."""
     header, row = _header(lines)
     warns: list[str] = []
@@ -70,8 +71,8 @@ def read(path: Path, lines: Lines, fs: float | None, picks: list[int] | None) ->
     start = _epoch(table.first_row[-1]) if ts_col is not None else None
     if fs is not None:
         if file_fs is not None and float(fs) != file_fs:
-            warns.append(f"--fs {float(fs):g} overrides the header's {file_fs:g} Hz")
-        where = "--fs"
+            warns.append(f"{fs_from} {float(fs):g} overrides the header's {file_fs:g} Hz")
+        where = fs_from
     else:
         fs, where = file_fs, "its '%Sample Rate' header line"
     chosen = picked(path, len(usecols), picks)

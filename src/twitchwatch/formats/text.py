@@ -38,7 +38,8 @@ def header(lines: Lines) -> dict[str, str]:
     return out
 
 
-def read(path: Path, lines: Lines, fs: float | None, columns: list[int] | None) -> Recording:
+def read(path: Path, lines: Lines, fs: float | None, columns: list[int] | None,
+         fs_from: str) -> Recording:
     """Read delimited numbers; ``columns`` picks the signal columns (default: all numeric)."""
     meta_head = header(lines)
     keep = data_mask(lines, 0, comments=b"#")
@@ -76,8 +77,8 @@ def read(path: Path, lines: Lines, fs: float | None, columns: list[int] | None) 
     head_fs = _number(meta_head.get("sampling rate (hz)") or meta_head.get("sampling rate"))
     if fs is not None:
         if head_fs is not None and float(fs) != head_fs:
-            warns.append(f"--fs {float(fs):g} overrides the header's {head_fs:g} Hz")
-        where = "--fs"
+            warns.append(f"{fs_from} {float(fs):g} overrides the header's {head_fs:g} Hz")
+        where = fs_from
     elif head_fs is not None:
         fs, where = head_fs, "its '# Sampling Rate' header line"
     else:
