@@ -616,6 +616,30 @@ def test_one_channel_with_its_electrode_off_costs_the_others_nothing(synth, fs, 
     assert found[1] and found[0] == found[1]
 
 
+@pytest.mark.parametrize("fs", (200.0, 1000.0))
+@pytest.mark.parametrize("seed", (0, 1))
+def test_a_cramp_is_one_spasm_whole_up_to_a_minute_and_its_first_50_s_beyond(fs, seed):
+    """A cramp (muscle-band noise at 6 x the noise rms, ramped over 1 s) of 40 s is
+    one spasm, start to end; one of 100 s is one spasm from its start for at least 50 s:
+    the floor is the low tenth of the last minute's block sigmas, so a cramp that fills
+    nine tenths of it becomes the floor (README, "an adaptive noise floor")."""
+    rng = np.random.default_rng(seed)
+    for dur in (40.0, 100.0):
+        n, at = int(180 * fs), int(40 * fs)
+        x = 3.0 * rng.standard_normal((2, n))
+        m = int(dur * fs)
+        cramp = signal.sosfilt(_muscle_band(fs), rng.standard_normal(m))
+        x[0, at:at + m] += cramp / cramp.std() * 18.0 * signal.windows.tukey(m, 2.0 / dur)  # 1 s ramps
+        spasms = [e for e in analyze(Recording(x.astype(np.float32), fs, ("a", "b"))) if e.kind == "spasm"]
+        assert [e.channel for e in spasms] == [0], (dur, spasms)
+        start, end = spasms[0].start_s, spasms[0].end_s
+        assert abs(start - 40.0) < 1.0
+        if dur < 60:
+            assert abs(end - (40.0 + dur)) < 3.0
+        else:
+            assert end - start >= 50.0
+
+
 def test_a_twitch_that_leads_a_brief_artifact_or_pairs_up_is_reported_as_a_contractions():
     """A twitch starting less than LEAD_S before an artifact shorter than LONG_MOVEMENT_S
     starts on its channel is an artifact; earlier, after it, on another channel, before a
