@@ -264,7 +264,7 @@ def test_brainflow_csv_without_a_board_takes_its_layout_from_its_columns(tmp_pat
 def test_brainflow_csv_timestamps_overrule_the_board_only_when_long_and_far_off(tmp_path):
     """--board cyton (250 Hz) on a file whose timestamps run at 1000 Hz for 12 s is read at
     1000 Hz with a warning that says so; 5 % off, 1000 Hz for only 5 s, or a clock that
-    steps back somewhere keeps 250 Hz."""
+    steps back somewhere keeps 250 Hz (the last with a warning: nothing checked it)."""
     long, near, short = tmp_path / "long.csv", tmp_path / "near.csv", tmp_path / "short.csv"
     _bf_file(long, "cyton", 12000, 1000.0)
     _bf_file(near, "cyton", 3000, 262.5)
@@ -277,7 +277,11 @@ def test_brainflow_csv_timestamps_overrule_the_board_only_when_long_and_far_off(
     # a clock that steps back (blocks of rows pasted over and over) says nothing
     text = long.read_text().splitlines(keepends=True)
     (tmp_path / "pasted.csv").write_text("".join(text * 2))  # 12 s of stamps, 24000 rows
-    assert open_recording(tmp_path / "pasted.csv", board="cyton").fs == 250.0
+    pasted = open_recording(tmp_path / "pasted.csv", board="cyton")
+    assert pasted.fs == 250.0
+    # ... and the reader says that the board's rate was taken unchecked (a clock that runs is no news)
+    assert any("timestamps give no rate" in w and "--fs" in w for w in pasted.meta["warnings"])
+    assert not any("timestamps" in w for w in open_recording(near, board="cyton").meta["warnings"])
 
 
 @pytest.mark.parametrize("fs", [200.0, 1000.0])

@@ -138,6 +138,9 @@ def read(path: Path, lines: Lines, board: str | int | None, fs: float | None,
                      f"--board {board}: read at {rate:g} Hz (give --fs to override)")
     else:
         rate, where = nominal, f"--board {board}"
+        if said is None:  # nothing to check the board's rate against: a file at another rate goes unseen
+            warns.append(f"its timestamps give no rate: read at the {nominal:g} Hz of --board {board} "
+                         "(give --fs if it was recorded at another)")
     chosen = picked(path, len(rows), picks)
     meta = {"warnings": warns, "units": "uV", "board": descr.get("name", str(board)),
             "board_id": bid, "rows": list(rows), "nonfinite": table.nonfinite(chosen)}
