@@ -490,8 +490,8 @@ def cmd_evaluate_folder(args: argparse.Namespace) -> int:
         task = bar.add_task("evaluating", total=len(pairs))
         for path, truth_path in pairs:
             truth = load_events(truth_path, "truth")
-            rec = open_recording(path, board=args.board, fs=args.fs if args.fs is not None else truth["fs"],
-                                 fs_from="--fs" if args.fs is not None else f"{truth_path.name}'s fs")
+            rate, where = (args.fs, "--fs") if args.fs is not None else (truth["fs"], f"{truth_path.name}'s fs")
+            rec = open_recording(path, board=args.board, fs=rate, fs_from=where)
             for w in rec.meta.get("warnings", []):
                 _warn(f"{path}: {w}")
             found = events_doc(rec, analyze(rec, classifier=make_classifier(args.model, rec.fs)))

@@ -108,8 +108,7 @@ class DetectorParams:
     rel_extent: float = 0.15  # a burst's edges: where the fast envelope falls below this share of its peak
     block_s: float = 0.25
     history_s: float = 60.0
-    history_spans: int = 2  # the floor is at most ``history_rise`` times the quantile of each of
-    history_rise: float = 1.5  # ... this many histories back to back (1: the last minute's alone)
+    history_rise: float | None = 1.5  # the floor is at most this many times the one a history earlier (None: no limit)
     quantile: float = 0.1
     local_s: float = 8.0  # the envelopes' floor follows the level of this long before a block ...
     local_q: float = 0.25  # ... this quantile of its block sigmas ...
@@ -198,9 +197,9 @@ class _NoiseFloor:
     def __init__(self, n_channels: int, block: int, history: int, quantile: float, min_sigma: float,
                  independent: float, stride: int = 1, lags: int = 0,
                  thresholds: Callable[[np.ndarray | None], np.ndarray] | None = None,
-                 local: tuple[int, float, float, float] | None = None, spans: int = 1, rise: float = 1.0):
+                 local: tuple[int, float, float, float] | None = None, rise: float | None = None):
         self.block, self.history, self.q, self.min_sigma = block, history, quantile, min_sigma
-        self.spans, self.rise = spans, rise
+        self.rise = rise
         self.local = local
         self.stride = stride  # every stride-th sample of a block (a slow band needs no more)
         self.lags = lags if thresholds is not None else 0
@@ -212,8 +211,8 @@ class _NoiseFloor:
         # sigma of each complete block from k0 (in the samples' type: float32 values sort faster)
         self.sigmas = np.zeros((n_channels, 0), dtype=np.float32)
         self.floors = np.zeros((n_channels, 0))  # floor for block k0 + i (from the blocks before it)
-        # the quantile of the history before block r0 + i (unbiased): the floor is at most
-        # ``rise`` times each of those ``history`` blocks apart, over ``spans`` histories
+        # with ``rise``: the quantile of the history before block r0 + i (unbiased); the floor
+        # is at most ``rise`` times the one ``history`` blocks before it
         self.quants = np.zeros((n_channels, 0))
         self.r0 = 0
         self.judge = self.floors  # what the envelopes are judged against there (``local``: raised)
@@ -277,13 +276,11 @@ class _NoiseFloor:
             parts.append(sorted_quantile(windows[:, uniq - self.history - self.k0], self.q, axis=2, dtype=np.float64,
                                          overwrite=True)[:, where])
         floors = np.maximum(np.concatenate(parts, axis=1) / self.bias, self.min_sigma)
-        if self.spans > 1:
+        if self.rise is not None:
             self.quants = np.concatenate([self.quants, floors], axis=1)
-            ks = np.arange(done, have + 1)
-            for j in range(1, self.spans):
-                back = ks - j * self.history
-                ok = back >= self.r0
-                floors[:, ok] = np.minimum(floors[:, ok], self.rise * self.quants[:, back[ok] - self.r0])
+            back = np.arange(done, have + 1) - self.history
+            ok = back >= self.r0
+            floors[:, ok] = np.minimum(floors[:, ok], self.rise * self.quants[:, back[ok] - self.r0])
         self.floors = np.concatenate([self.floors, floors], axis=1)
         self.judge = np.concatenate([self.judge, self._follow(floors, done, have)], axis=1) if self.local else self.floors
         if self.lags:  # the noise's colour changes slowly: measured every DOF_EVERY blocks
@@ -375,8 +372,8 @@ class _NoiseFloor:
             self.limits, self.colour = self.limits[:, k - self.k0:], self.colour[:, k - self.k0:]
             self._even = [(j, p) for j, p in self._even if j + 2 * p.shape[1] > k]
             self.k0 = k
-        r = self.n_floors - (self.spans - 1) * self.history - 1  # the earliest quantile a future floor needs
-        if r > self.r0:
+        r = self.n_floors - self.history - 1  # the earliest quantile a future floor needs
+        if self.rise is not None and r > self.r0:
             self.quants, self.r0 = self.quants[:, r - self.r0:], r
 
     def close(self) -> None:
@@ -519,7 +516,7 @@ class Detector:
         local = (max(1, int(round(p.local_s / p.block_s))), p.local_q, p.local_margin, p.local_cap) if p.local_s else None
         self.floor = _NoiseFloor(self.C, block, history, p.quantile, p.min_sigma_uv,
                                  noise_dof(fs, block, cutoff), lags=ws, thresholds=self._thresholds, local=local,
-                                 spans=p.history_spans, rise=p.history_rise)
+                                 rise=p.history_rise)
         self.floor_low = _NoiseFloor(self.C, block, history, p.quantile, p.min_sigma_uv,  # of the low band
                                      noise_dof(fs, block, cutoff, band="low"), stride=max(1, int(fs // 100)))
         self._n = 0  # samples received (internal, contiguous clock)

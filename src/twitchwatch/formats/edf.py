@@ -286,12 +286,13 @@ def _read(path: Path, fmt: str, reader: pyedflib.EdfReader, warns: list[str], co
     n = reader.signals_in_file
     labels = [reader.getLabel(i).strip() for i in range(n)]
     rates = [float(reader.getSampleFrequency(i)) for i in range(n)]
+    dims = [reader.getPhysicalDimension(i).strip() for i in range(n)]
     signal = [i for i in range(n) if "annotation" not in labels[i].lower()]
     if not signal:
         raise fail(path, "holds no signal channels (only annotations); nothing to analyse")
-    volts = [i for i in signal if unit_factor(reader.getPhysicalDimension(i)) is not None]
+    volts = [i for i in signal if unit_factor(dims[i]) is not None]
     if volts and len(volts) < len(signal):  # a BioSemi Status, an accelerometer: not EMG
-        others = [f"{labels[i]} ({reader.getPhysicalDimension(i).strip()!r})" for i in signal if i not in volts]
+        others = [f"{labels[i]} ({dims[i]!r})" for i in signal if unit_factor(dims[i]) is None]
         warns.append(f"dropped signals not in volts (not EMG): {', '.join(others)}")
         signal = volts
     fs = Counter(rates[i] for i in signal).most_common(1)[0][0]
@@ -306,9 +307,9 @@ def _read(path: Path, fmt: str, reader: pyedflib.EdfReader, warns: list[str], co
         length = min(length, end)
     factors, unknown = [], []
     for i in keep:
-        factor = unit_factor(reader.getPhysicalDimension(i))
+        factor = unit_factor(dims[i])
         if factor is None:
-            unknown.append(f"{labels[i]} ({reader.getPhysicalDimension(i).strip()!r})")
+            unknown.append(f"{labels[i]} ({dims[i]!r})")
         factors.append(1.0 if factor is None else factor)
     if unknown:
         warns.append(f"unknown physical unit, assumed microvolts: {', '.join(unknown)}")
