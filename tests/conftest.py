@@ -21,7 +21,7 @@ REAL = SHARED / "recordings" / "real"
 
 # A synthetic recording with nothing in it but the background (steady white noise, hum,
 # wander, DC).
-QUIET = dict(twitch_rate=1e-9, spasm_rate=0.0, artifact_rate=0.0, ecg=False, electrode_noise=False)
+QUIET = dict(twitch_rate=1e-9, spasm_rate=0.0, artifact_rate=0.0, ecg=False, electrode_noise=False, hum_swings=False)
 
 
 def run_cli(*args: str, timeout: float = 300):

@@ -191,3 +191,24 @@ def test_mains_line_stands_out(fs, seed, mains):
     other = 110.0 - line  # the other candidate (50 <-> 60) holds no line
     near_other = p[:, np.abs(f - other) <= 0.5].max(axis=1)
     assert (near_other < 4 * ref).all(), near_other / ref
+
+
+@pytest.mark.parametrize("fs", (200.0, 1000.0))
+def test_the_hums_level_swings_in_some_recordings_and_nothing_else_moves(fs):
+    """``hum_swings``: in about three recordings of ten the hum's level swings; the
+    difference it makes is the hum alone (power within 3 Hz of the mains harmonics), and
+    the others are sample for sample as with the level held still."""
+    swung = 0
+    for seed in range(20):
+        cfg = dict(minutes=0.5, fs=fs, seed=seed, n_channels=2)
+        held = simulate(SynthConfig(hum_swings=False, **cfg))[0].data.astype(np.float64)
+        rec, truth = simulate(SynthConfig(**cfg))
+        diff = rec.data.astype(np.float64) - held
+        if not diff.any():
+            continue
+        swung += 1
+        f, p = _psd(diff, fs)
+        harmonics = truth["mains_runs_hz"] * np.arange(1, 4)
+        near = (np.abs(f[:, None] - harmonics[None, :]) <= 3.0).any(axis=1)
+        assert (p[:, near].sum(axis=1) > 0.99 * p.sum(axis=1)).all(), (seed, p[:, near].sum(axis=1) / p.sum(axis=1))
+    assert 2 <= swung <= 12, swung

@@ -35,10 +35,11 @@ from .types import Burst, Episode
 
 MODEL_CLASSES = ("twitch", "spasm", "artifact", "noise")
 # Bump when the features change: a model trained on other features is refused.
-FEATURE_VERSION = "8"
+FEATURE_VERSION = "9"
 FEATURES = ("log_duration_ms", "log_snr", "log_crest", "phases", "turns_rel", "centroid_rel", "log_lf_ratio",
             "spread", "log_background", "rhythm", "log_band_hz", "log_prev_gap_ms",
-            "log_prev_ratio", "log_lead", "sync", "centroid_over_noise", "log_body", "log_peakiness")
+            "log_prev_ratio", "log_lead", "sync", "centroid_over_noise", "log_body", "log_peakiness",
+            "log_flatness")
 TWITCH_SURE = 0.6  # the least probability at which a burst is called a twitch (ModelClassifier) ...
 SPASM_SURE = 0.5  # ... and a spasm: more likely than not
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "twitchwatch-default.skops"
@@ -124,9 +125,10 @@ def feature_matrix(features: list[dict[str, float]], fs: float) -> np.ndarray:
     units differ), spectral centroid and turns over the band's top."""
     keys = ("duration_s", "snr", "peak_uv", "rms_uv", "phases", "turns_per_s", "centroid_hz", "lf_ratio",
             "spread", "background", "rhythm", "prev_gap_s", "prev_ratio", "lead", "sync", "noise_centroid_hz",
-            "body_uv", "sigma_uv")
+            "body_uv", "sigma_uv", "flatness")
     raw = np.array([[f.get(k, 0.0) for k in keys] for f in features], dtype=np.float64).reshape(-1, len(keys))
-    dur, snr, ptp, rms, phases, turns, cent, lf, spread, bg, rhythm, gap, ratio, lead, sync, noise_cent, body, sigma = raw.T
+    (dur, snr, ptp, rms, phases, turns, cent, lf, spread, bg, rhythm, gap, ratio, lead, sync, noise_cent, body, sigma,
+     flat) = raw.T
     top = band_top(fs)
     tiny = 1e-9
     return np.column_stack([
@@ -139,6 +141,7 @@ def feature_matrix(features: list[dict[str, float]], fs: float) -> np.ndarray:
         np.where(noise_cent > 0, (cent - noise_cent) / top, 0.0),  # (0 where the noise's colour is not known)
         np.log(np.maximum(body, tiny) / np.maximum(sigma, tiny)),  # the body's level over the floor ...
         np.log(np.maximum(rms, tiny) / np.maximum(body, tiny)),  # ... and how much of the power is in a few spikes
+        np.log(np.maximum(flat, tiny)),
     ])
 
 

@@ -61,7 +61,7 @@ from typing import Callable
 import numpy as np
 
 from . import filters
-from .dsp import board_cutoff, design_filters
+from .dsp import board_cutoff, design_filters, emg_band
 from .types import Burst, Chunk
 
 try:
@@ -505,6 +505,8 @@ class Detector:
         self.island_min = int(round(p.island_min_s * fs))
         wf, ws = 2 * self.hf + 1, 2 * self.hs + 1
         cutoff = p.board_cutoff_hz or board_cutoff(fs)
+        lo, hi = emg_band(fs)
+        self.band = (lo, min(hi, cutoff))  # what a burst can show: our band under the board's low-pass
         self.wf, self.ws = wf, ws
         self.p_seed = p.false_seeds_per_hour * wf / (3600.0 * fs)
         dof_f, dof_s = noise_dof(fs, wf, cutoff), noise_dof(fs, ws, cutoff)
@@ -1023,7 +1025,7 @@ class Detector:
         inside = np.flatnonzero((which[1:] == which[:-1]) & (d != 0))
         turns = _changes(which[1:][inside], np.signbit(d[inside]), n_bursts)
         m = self.hf + 1  # a margin that is always received when a burst is emitted
-        centroid = self._centroids(ch, np.maximum(start - m, b0) - b0, np.minimum(stop + m, self._n) - b0)
+        centroid, flatness = self._centroids(ch, np.maximum(start - m, b0) - b0, np.minimum(stop + m, self._n) - b0)
         lo_a, lo_z = np.maximum(start - self.pad, b0) - b0, np.minimum(stop + self.merge + self.hs, self._n) - b0
         low, _, low_first = _ragged(self._low, ch, lo_a, lo_z)
         low_ptp = np.maximum.reduceat(low, low_first) - np.minimum.reduceat(low, low_first)
@@ -1047,6 +1049,7 @@ class Detector:
             "phases": crossings + 1.0,
             "turns_per_s": turns * fs / n,
             "centroid_hz": centroid,
+            "flatness": flatness,
             # the centroid of the channel's quiet noise (0: not known): a swell of the
             # electrode's own noise has its colour, a muscle's potentials their own
             "noise_centroid_hz": self.floor.at(start, ch, colour=True) * (fs / self.floor.block),
@@ -1089,9 +1092,13 @@ class Detector:
         mid = 0.5 * (sig[rows, np.maximum(n - 1, 0) // 2].astype(np.float64) + sig[rows, n // 2])
         return np.where(n > 0, mid, fl.at(start, ch))
 
-    def _centroids(self, ch: np.ndarray, a: np.ndarray, z: np.ndarray) -> np.ndarray:
-        """Spectral centroid (Hz) of each segment [a, z) of the buffer: demeaned, Hann
-        window, zero-padded to a power of two of at least 64, one FFT per size."""
+    def _centroids(self, ch: np.ndarray, a: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Spectral centroid (Hz) and flatness of each segment [a, z) of the buffer:
+        demeaned, Hann window, zero-padded to a power of two of at least 64, one FFT per
+        size. The flatness (geometric over arithmetic mean power, in ``band``) is near
+        0.5 for noise or a muscle's potentials, whose power spreads over the band, and
+        near 0 when it sits in a few lines: the hum that a notch lets by where its level
+        swings faster than the notch is narrow (its sidebands), or a slow wave."""
         x, which, first = _ragged(self._x, ch, a, z)
         size = (z - a).astype(np.int64)
         x -= np.repeat(np.add.reduceat(x, first) / size, size)
@@ -1125,15 +1132,21 @@ class Detector:
         else:
             x *= window
             frames[np.repeat(offset[group] + row * n_fft, size) + pos] = x
-        out = np.zeros(ch.size)
+        out, flat = np.zeros(ch.size), np.ones(ch.size)
+        lo, hi = self.band
         for g, nf in enumerate(sizes):
             sel = n_fft == nf
             frame = frames[offset[g]: offset[g + 1]].reshape(rows[g], nf)
             spec = np.abs(np.fft.rfft(frame, axis=1)) ** 2
             total = spec.sum(axis=1)
-            cent = (spec * np.fft.rfftfreq(nf, 1.0 / self.fs)).sum(axis=1)  # row by row, as one burst alone
+            freqs = np.fft.rfftfreq(nf, 1.0 / self.fs)
+            cent = (spec * freqs).sum(axis=1)  # row by row, as one burst alone
             out[sel] = np.where(total > 0, cent / np.where(total > 0, total, 1.0), 0.0)
-        return out
+            i0, i1 = np.searchsorted(freqs, lo), np.searchsorted(freqs, hi, side="right")
+            if i1 > i0:  # (a C-ordered copy: each row summed as it would be alone)
+                inband = spec[:, i0:i1] + 1e-30
+                flat[sel] = np.exp(np.log(inband).mean(axis=1)) / inband.mean(axis=1)
+        return out, flat
 
     # -- bookkeeping ---------------------------------------------------------------
     def _to_stream(self, i: int) -> int:

@@ -18,8 +18,8 @@ What is in a recording (all drawn from the seed unless given):
 - background: amplifier noise (1-10 uV rms after the board filter), on some channels
   mixed with electrode noise crowded into part of the band that swells and fades on its
   own over seconds, all at a level that drifts and sometimes rises for a while; mains
-  hum (2-120 uV) up to 0.2 % off 50 or 60 Hz, with harmonics; baseline wander and a DC
-  offset;
+  hum (2-120 uV) up to 0.2 % off 50 or 60 Hz, with harmonics, its level swinging within
+  seconds in some recordings; baseline wander and a DC offset;
 - the board's band limit: events are drawn at a high rate, low-passed at the board's
   cut-off and decimated, so nothing aliases; noise is low-passed the same way.
 
@@ -61,6 +61,7 @@ class SynthConfig:
     ecg: bool | None = None
     cutoff_hz: float | None = None
     electrode_noise: bool = True  # False: the amplifier's white noise only, at a steady level
+    hum_swings: bool = True  # False: the hum's level holds still
 
 
 class _Canvas:
@@ -100,6 +101,18 @@ def _muap(rng: np.random.Generator, fs_hi: float, dur_s: float, phases: int) -> 
     x = w * np.sin(np.pi * phases * u + rng.uniform(-0.3, 0.3))
     x -= x.mean() * w / w.mean()  # no net area: an action potential has no DC
     return x / np.max(np.abs(x)) * rng.choice([-1.0, 1.0])
+
+
+def _hum_level(rng: np.random.Generator, n: int, fs: float) -> np.ndarray:
+    """The hum's level over the recording (1: as drawn). In some recordings it swings by
+    up to +-50 % within 0.5-5 s (the wearer moves and the coupling to the mains changes):
+    a notch narrow enough to spare the EMG lets the sidebands of such a swing by, and
+    what it lets by is noise, not a muscle."""
+    if rng.random() >= 0.3:
+        return np.ones(n)
+    knots = max(2, int(n / fs / rng.uniform(0.5, 5.0)) + 2)
+    curve = np.interp(np.arange(n), np.linspace(0, n - 1, knots), rng.standard_normal(knots))
+    return np.maximum(1.0 + rng.uniform(0.05, 0.5) * curve, 0.1)
 
 
 def _electrode_noise(rng: np.random.Generator, white: np.ndarray, fs: float, cutoff: float) -> np.ndarray:
@@ -405,6 +418,8 @@ def simulate(cfg: SynthConfig) -> tuple[Recording, dict]:
     for h, rel in ((2, 0.3), (3, 0.15)):
         if h * mains < min(cutoff, fs / 2 - 1):
             hum = hum + rel * np.sin(2 * np.pi * h * runs * tt + rng.uniform(0, 2 * np.pi))
+    if cfg.hum_swings:
+        hum *= _hum_level(np.random.default_rng([cfg.seed, 4]), n, fs)
     x += hum_amp[:, None] * hum[None, :]
     for _ in range(3):
         f = rng.uniform(0.05, 0.5)

@@ -29,7 +29,7 @@ def test_kill9_at_ten_random_moments_loses_at_most_the_last_second(synth, tmp_pa
     the test also reads how many bytes are still unread on the port, so it knows a lower
     bound of what the stream had received."""
     rec, _ = synth(minutes=0.15, fs=FS, n_channels=C, seed=31, twitch_rate=60.0, spasm_rate=0.0,
-                   artifact_rate=0.0, ecg=False, noise_uv=2.0, electrode_noise=False)
+                   artifact_rate=0.0, ecg=False, noise_uv=2.0, electrode_noise=False, hum_swings=False)
     frames = to_frames(rec.data, N, SCALE)
     made = frames.reshape(-1, C).T * SCALE
     moments = np.random.default_rng(2026).integers(int(1.5 * FS / N), int(6 * FS / N), KILLS)

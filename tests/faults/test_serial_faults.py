@@ -53,7 +53,7 @@ def test_the_bar_lossy_board_twitches_found_and_losses_counted_exactly(seed, cha
     from twitchwatch.evaluate import score
 
     rec, truth = synth(minutes=seconds / 60 + 0.05, fs=FS, n_channels=channels, seed=seed, twitch_rate=90.0,
-                       spasm_rate=0.0, artifact_rate=0.0, ecg=False, noise_uv=2.0, electrode_noise=False)
+                       spasm_rate=0.0, artifact_rate=0.0, ecg=False, noise_uv=2.0, electrode_noise=False, hum_swings=False)
     frames = to_frames(rec.data, N, SCALE)
     rng = random.Random(seed)
     dropped = sorted(k for k in range(10, len(frames)) if rng.random() < 0.01)
@@ -129,7 +129,7 @@ def test_duplicated_frames_count_once_and_late_frames_are_not_spliced_in(synth, 
     clock has passed, it was counted lost when the newer frame came, and it stays so (no
     wrap-around 'loss' of 65535 frames, no samples shifted)."""
     rec, _ = synth(minutes=0.1, fs=FS, n_channels=4, seed=5, twitch_rate=60.0, spasm_rate=0.0,
-                   artifact_rate=0.0, ecg=False, noise_uv=2.0, electrode_noise=False)
+                   artifact_rate=0.0, ecg=False, noise_uv=2.0, electrode_noise=False, hum_swings=False)
     frames = to_frames(rec.data, N, SCALE)
     dups = [20, 21, 150, 300]
     late = {60: 1, 200: 3, 201: 1, 400: 5}       # frame -> sent after frame + d
@@ -147,7 +147,7 @@ def test_a_counter_restart_is_not_a_phantom_gap(synth, tmp_path):
     reset behind a USB bridge): the jump is not taken as 65000 lost frames; the gap is
     counted from the wall clock (about nothing here) and the stream goes on."""
     rec, _ = synth(minutes=0.1, fs=FS, n_channels=2, seed=6, twitch_rate=60.0, spasm_rate=0.0,
-                   artifact_rate=0.0, ecg=False, noise_uv=2.0, electrode_noise=False)
+                   artifact_rate=0.0, ecg=False, noise_uv=2.0, electrode_noise=False, hum_swings=False)
     frames = to_frames(rec.data, N, SCALE)
     dev = Device(frames, FS, SCALE, tmp_path / "ttyTW", faults={150: ["restart"]}, speed=1.0, seq0=3000)
     src, res, chunks = _run(dev, 3.0)
@@ -169,7 +169,7 @@ def test_a_format_change_mid_stream_stops_cleanly_and_keeps_what_came(synth, tmp
     from twitchwatch.formats import open_recording
 
     rec, truth = synth(minutes=0.1, fs=FS, n_channels=4, seed=7, twitch_rate=90.0, spasm_rate=0.0,
-                       artifact_rate=0.0, ecg=False, noise_uv=2.0, electrode_noise=False)
+                       artifact_rate=0.0, ecg=False, noise_uv=2.0, electrode_noise=False, hum_swings=False)
     frames = to_frames(rec.data, N, SCALE)
     dev = Device(frames, FS, SCALE, tmp_path / "ttyTW", faults={300: [("format", 4, 500)]}, speed=2.0)
     out, bdf = tmp_path / "s.json", tmp_path / "live.bdf"
@@ -191,7 +191,7 @@ def test_stalls_are_reported_and_a_stall_that_drops_frames_is_a_counted_gap(synt
     sequence number: nothing lost) and once dropping 120 frames (1.2 s): the stream says
     'no samples' both times, goes on, and counts exactly the dropped samples as one gap."""
     rec, _ = synth(minutes=0.15, fs=FS, n_channels=4, seed=8, twitch_rate=60.0, spasm_rate=0.0,
-                   artifact_rate=0.0, ecg=False, noise_uv=2.0, electrode_noise=False)
+                   artifact_rate=0.0, ecg=False, noise_uv=2.0, electrode_noise=False, hum_swings=False)
     frames = to_frames(rec.data, N, SCALE)
     dropped = list(range(500, 620))
     faults = {200: [("pause", 1.5)], 500: [("pause", 1.5), "drop"]} | {k: ["drop"] for k in dropped[1:]}
@@ -211,7 +211,7 @@ def test_the_board_vanishes_and_comes_back(synth, tmp_path):
     behind the same name: the stream says so, reconnects, goes on, and counts the frames
     the board made meanwhile (sequence numbers agree with the time away) as one gap."""
     rec, _ = synth(minutes=0.15, fs=FS, n_channels=4, seed=9, twitch_rate=60.0, spasm_rate=0.0,
-                   artifact_rate=0.0, ecg=False, noise_uv=2.0, electrode_noise=False)
+                   artifact_rate=0.0, ecg=False, noise_uv=2.0, electrode_noise=False, hum_swings=False)
     frames = to_frames(rec.data, N, SCALE)
     dev = Device(frames, FS, SCALE, tmp_path / "ttyTW", faults={300: [("vanish", 1.5)]}, speed=1.0)
     out = tmp_path / "s.json"
@@ -235,7 +235,7 @@ def test_a_board_that_never_returns_ends_the_stream_with_what_came(synth, tmp_pa
     from twitchwatch.stream import RecorderSink
 
     rec, _ = synth(minutes=0.1, fs=FS, n_channels=2, seed=10, twitch_rate=60.0, spasm_rate=0.0,
-                   artifact_rate=0.0, ecg=False, noise_uv=2.0, electrode_noise=False)
+                   artifact_rate=0.0, ecg=False, noise_uv=2.0, electrode_noise=False, hum_swings=False)
     frames = to_frames(rec.data, N, SCALE)
     dev = Device(frames[:300], FS, SCALE, tmp_path / "ttyTW", speed=2.0)
     src = SerialSource(str(dev.link), give_up_s=1.0, retry_s=0.2)
@@ -263,7 +263,7 @@ def test_a_reader_held_up_still_counts_the_frames_dropped_meanwhile_exactly(synt
     import time
 
     rec, _ = synth(minutes=0.1, fs=FS, n_channels=2, seed=11, twitch_rate=60.0, spasm_rate=0.0,
-                   artifact_rate=0.0, ecg=False, noise_uv=2.0, electrode_noise=False)
+                   artifact_rate=0.0, ecg=False, noise_uv=2.0, electrode_noise=False, hum_swings=False)
     frames = to_frames(rec.data, N, SCALE)
     dropped = set(range(150, 300))
     dev = Device(frames, FS, SCALE, tmp_path / "ttyTW", faults={k: ["drop"] for k in dropped}, speed=1.0)
