@@ -1095,10 +1095,10 @@ class Detector:
     def _centroids(self, ch: np.ndarray, a: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Spectral centroid (Hz) and flatness of each segment [a, z) of the buffer:
         demeaned, Hann window, zero-padded to a power of two of at least 64, one FFT per
-        size. The flatness (geometric over arithmetic mean power, in ``band``) is near
-        0.5 for noise or a muscle's potentials, whose power spreads over the band, and
-        near 0 when it sits in a few lines: the hum that a notch lets by where its level
-        swings faster than the notch is narrow (its sidebands), or a slow wave."""
+        size. The flatness (geometric over arithmetic mean power, in ``band``) is about
+        0.1-0.6 for noise or a muscle's potentials, whose power spreads over the band,
+        and under 0.05 when it sits in a few lines: the hum that a notch lets by where
+        its level swings faster than the notch is narrow (its sidebands), or a slow wave."""
         x, which, first = _ragged(self._x, ch, a, z)
         size = (z - a).astype(np.int64)
         x -= np.repeat(np.add.reduceat(x, first) / size, size)
