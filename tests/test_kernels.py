@@ -127,8 +127,8 @@ def test_ragged_segments_are_numpys(seed, monkeypatch):
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_centroids_are_numpys(seed, monkeypatch):
-    """The bursts' spectral centroids with the kernels (the window's angles, the frames)
+def test_spectra_are_numpys(seed, monkeypatch):
+    """The bursts' spectral centroids and flatness with the kernels (the window's angles, the frames)
     and with numpy: segments of one sample, of a power of two, longer than 64."""
     rng = np.random.default_rng(seed)
     det = detect.Detector(1000.0, 4)
@@ -136,9 +136,9 @@ def test_centroids_are_numpys(seed, monkeypatch):
     ch = rng.integers(0, 4, 80)
     a = rng.integers(0, 4000, 80)
     z = a + np.r_[1, 1, 64, 128, 65, rng.integers(1, 1500, 75)]
-    ours = det._centroids(ch, a, z)
+    ours = det._spectra(ch, a, z)
     monkeypatch.setattr(detect, "_kernels", None)
-    np.testing.assert_array_equal(ours, det._centroids(ch, a, z))
+    np.testing.assert_array_equal(ours, det._spectra(ch, a, z))
     with pytest.raises(ValueError, match="add up"):
         kernels.hann_angles(np.array([3, 4]), 1.0, np.empty(8))
     with pytest.raises(ValueError, match="outside frames"):

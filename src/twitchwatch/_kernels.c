@@ -31,10 +31,10 @@
  *   (detect._ragged).
  * hann_angles(size, turn, out): for segments of size[i] samples laid end to end in out
  *   (float64), j * turn / max(size[i] - 1, 1) at the j-th sample of each: the Hann window's
- *   angles as detect.Detector._centroids makes them (float64(j) * turn, then / that).
+ *   angles as detect.Detector._spectra makes them (float64(j) * turn, then / that).
  * into_frames(x, window, size, start, frames): for segments of size[i] samples laid end to
  *   end in x and window (float64), frames[start[i] + j] = x * window at the j-th sample of
- *   each: the windowed segments in their FFT frames (detect.Detector._centroids).
+ *   each: the windowed segments in their FFT frames (detect.Detector._spectra).
  * sign_changes(which, sign, out): out[which[i]] += 1 (out float64) wherever which[i] ==
  *   which[i - 1] and sign[i] != sign[i - 1] (which int64 in [0, len(out)), sign bool): per
  *   segment, how often the sign flips within it (detect._changes).

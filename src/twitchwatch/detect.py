@@ -1025,7 +1025,7 @@ class Detector:
         inside = np.flatnonzero((which[1:] == which[:-1]) & (d != 0))
         turns = _changes(which[1:][inside], np.signbit(d[inside]), n_bursts)
         m = self.hf + 1  # a margin that is always received when a burst is emitted
-        centroid, flatness = self._centroids(ch, np.maximum(start - m, b0) - b0, np.minimum(stop + m, self._n) - b0)
+        centroid, flatness = self._spectra(ch, np.maximum(start - m, b0) - b0, np.minimum(stop + m, self._n) - b0)
         lo_a, lo_z = np.maximum(start - self.pad, b0) - b0, np.minimum(stop + self.merge + self.hs, self._n) - b0
         low, _, low_first = _ragged(self._low, ch, lo_a, lo_z)
         low_ptp = np.maximum.reduceat(low, low_first) - np.minimum.reduceat(low, low_first)
@@ -1092,7 +1092,7 @@ class Detector:
         mid = 0.5 * (sig[rows, np.maximum(n - 1, 0) // 2].astype(np.float64) + sig[rows, n // 2])
         return np.where(n > 0, mid, fl.at(start, ch))
 
-    def _centroids(self, ch: np.ndarray, a: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _spectra(self, ch: np.ndarray, a: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Spectral centroid (Hz) and flatness of each segment [a, z) of the buffer:
         demeaned, Hann window, zero-padded to a power of two of at least 64, one FFT per
         size. The flatness (geometric over arithmetic mean power, in ``band``) is about

@@ -287,12 +287,13 @@ def _read(path: Path, fmt: str, reader: pyedflib.EdfReader, warns: list[str], co
     labels = [reader.getLabel(i).strip() for i in range(n)]
     rates = [float(reader.getSampleFrequency(i)) for i in range(n)]
     dims = [reader.getPhysicalDimension(i).strip() for i in range(n)]
+    scale = [unit_factor(d) for d in dims]  # to uV (None: not a voltage)
     signal = [i for i in range(n) if "annotation" not in labels[i].lower()]
     if not signal:
         raise fail(path, "holds no signal channels (only annotations); nothing to analyse")
-    volts = [i for i in signal if unit_factor(dims[i]) is not None]
+    volts = [i for i in signal if scale[i] is not None]
     if volts and len(volts) < len(signal):  # a BioSemi Status, an accelerometer: not EMG
-        others = [f"{labels[i]} ({dims[i]!r})" for i in signal if unit_factor(dims[i]) is None]
+        others = [f"{labels[i]} ({dims[i]!r})" for i in signal if scale[i] is None]
         warns.append(f"dropped signals not in volts (not EMG): {', '.join(others)}")
         signal = volts
     fs = Counter(rates[i] for i in signal).most_common(1)[0][0]
@@ -305,12 +306,8 @@ def _read(path: Path, fmt: str, reader: pyedflib.EdfReader, warns: list[str], co
     length = min(int(reader.getNSamples()[i]) for i in keep)
     if end is not None:
         length = min(length, end)
-    factors, unknown = [], []
-    for i in keep:
-        factor = unit_factor(dims[i])
-        if factor is None:
-            unknown.append(f"{labels[i]} ({dims[i]!r})")
-        factors.append(1.0 if factor is None else factor)
+    unknown = [f"{labels[i]} ({dims[i]!r})" for i in keep if scale[i] is None]
+    factors = [1.0 if scale[i] is None else scale[i] for i in keep]
     if unknown:
         warns.append(f"unknown physical unit, assumed microvolts: {', '.join(unknown)}")
     if picks is not None:
