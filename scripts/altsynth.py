@@ -549,6 +549,19 @@ def table(tallies: dict) -> str:
     return "\n".join(lines)
 
 
+def size_table(tally) -> str:
+    """Markdown: per rate, the truth twitches counted by their peak-to-peak over the noise
+    rms, as found (a twitch / under an event of another kind / nothing) and the recall."""
+    from twitchwatch.evaluate import SIZES
+
+    bins = [f"{lo:g}-{hi:g} x" for lo, hi in zip(SIZES, SIZES[1:])] + [f"{SIZES[-1]:g} x and over"]
+    lines = ["| rate | " + " | ".join(bins) + " |", "|---|" + "---|" * len(bins)]
+    for fs, s in sorted(tally.by_rate.items()):
+        cells = [f"{a} / {b} / {c} ({a / max(a + b + c, 1):.2f})" for a, b, c in s.by_size.tolist()]
+        lines.append(f"| {fs:g} Hz | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def arguments(doc: str, name: str) -> argparse.ArgumentParser:
     """The command line a generator script shares with this one (``name``: its scores file)."""
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
@@ -579,6 +592,9 @@ def run(args: argparse.Namespace, name: str, stem: str, make: Callable[..., tupl
         print(f"{len(args.seeds)} seeds x {len(args.rates)} rates, {args.minutes:g} min, {args.channels} channels"
               f"{note}; truth twitches below 6 x noise rms set aside\n")
         print(table(tallies))
+        print("\nThe model's twitches by size (peak-to-peak over the noise rms): found as a twitch / under an "
+              "event of another kind / nothing (recall)\n")
+        print(size_table(tallies["model"]))
         (out / f"{name}-scores.json").write_text(json.dumps({k: t.as_dict() for k, t in tallies.items()}, indent=1))
         return 0
     for fs in args.rates:

@@ -6,6 +6,7 @@ Matching is one to one and per channel:
 - artifact: as twitch, but any overlap counts.
 Truth twitches whose peak-to-peak is below ``min_snr`` times their channel's noise rms
 (the truth's ``noise_rms_uv``) are set aside: neither a miss nor, if found, a false alarm.
+The twitches counted are also tallied by that size (``SIZES``): where the misses are.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from .types import KINDS
 TWITCH_ONSET_S = 0.05
 SPASM_IOU = 0.3
 MIN_TWITCH_SNR = 6.0  # a twitch under this peak-to-peak over the noise rms is set aside (the issue's bar)
+SIZES = (6.0, 7.0, 8.0, 10.0, 15.0)  # twitches counted, by peak-to-peak over the noise rms: 6-7, ..., 15 and over
+SIZE_OUTCOMES = ("twitch", "other kind", "nothing")  # found as a twitch; under an event of another kind; neither
 
 
 @dataclass
@@ -55,6 +58,9 @@ class Score:
     artifacts: int = 0
     artifacts_called_twitch: int = 0
     set_aside: int = 0
+    # the twitches counted, by size (``SIZES``) x outcome (``SIZE_OUTCOMES``); none when
+    # the truth gives no noise rms
+    by_size: np.ndarray = field(default_factory=lambda: np.zeros((len(SIZES), len(SIZE_OUTCOMES)), np.int64))
 
     @property
     def artifact_as_twitch_rate(self) -> float:
@@ -66,12 +72,15 @@ class Score:
         self.artifacts += other.artifacts
         self.artifacts_called_twitch += other.artifacts_called_twitch
         self.set_aside += other.set_aside
+        self.by_size += other.by_size
 
     def as_dict(self) -> dict:
         return {"kinds": {k: c.as_dict() for k, c in self.kinds.items()},
                 "artifacts": self.artifacts, "artifacts_called_twitch": self.artifacts_called_twitch,
                 "artifact_as_twitch_rate": round(self.artifact_as_twitch_rate, 4),
-                "set_aside_low_snr": self.set_aside}
+                "set_aside_low_snr": self.set_aside,
+                "twitches_by_size": {f"{lo:g}-{hi:g}" if hi else f"{lo:g}+": dict(zip(SIZE_OUTCOMES, row.tolist()))
+                                     for lo, hi, row in zip(SIZES, SIZES[1:] + (None,), self.by_size)}}
 
 
 def _pairs(truth: list[dict], found: list[dict], kind: str) -> list[tuple[float, int, int]]:
@@ -123,6 +132,8 @@ def score(truth: dict, found: dict, min_snr: float = MIN_TWITCH_SNR) -> Score:
         c.fn = sum(1 for i in range(len(t)) if i not in matched_t and not aside[i])
         if kind == "twitch":
             s.set_aside = int(aside.sum())
+            if noise is not None:
+                s.by_size = _by_size(t, aside, matched_t, found["events"], noise)
     arts = [e for e in truth["events"] if e["kind"] == "artifact"]
     twitches = [e for e in found["events"] if e["kind"] == "twitch"]
     s.artifacts = len(arts)
@@ -130,6 +141,23 @@ def score(truth: dict, found: dict, min_snr: float = MIN_TWITCH_SNR) -> Score:
         1 for a in arts if any(f["channel"] == a["channel"] and f["start_s"] < a["end_s"] and f["end_s"] > a["start_s"]
                                for f in twitches))
     return s
+
+
+def _by_size(twitches: list[dict], aside: np.ndarray, matched: set[int], found: list[dict],
+             noise: list[float]) -> np.ndarray:
+    """The truth twitches counted (not ``aside``), by size x outcome: ``matched`` as a
+    twitch, else under a found event of any kind on their channel (within the twitch
+    onset tolerance), else nothing. (A twitch without a size counts as the largest, as
+    ``score`` counts it.)"""
+    out = np.zeros((len(SIZES), len(SIZE_OUTCOMES)), np.int64)
+    for i, t in enumerate(twitches):
+        if aside[i]:
+            continue
+        size = int(np.searchsorted(SIZES, t.get("peak_uv", np.inf) / noise[t["channel"]], side="right")) - 1
+        under = any(f["channel"] == t["channel"] and f["start_s"] < t["end_s"] + TWITCH_ONSET_S
+                    and f["end_s"] > t["start_s"] - TWITCH_ONSET_S for f in found)
+        out[max(size, 0), 0 if i in matched else 1 if under else 2] += 1
+    return out
 
 
 def label_events(found: list[dict], truth_events: list[dict]) -> list[str]:
