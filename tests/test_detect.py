@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scipy import signal
 
 from conftest import QUIET, episode_keys, run_pipeline
-from twitchwatch.detect import Detector, DetectorParams
+from twitchwatch.detect import Detector, DetectorParams, without_lines
 from twitchwatch.dsp import Preprocessor, board_cutoff
 from twitchwatch.classify import LONG_MOVEMENT_S
 from twitchwatch.pipeline import (DOUBLET_S, LEAD_S, ONSET_S, RUN_GAP_S, RUN_LEAST, SPASM_MIN_S, Pipeline, SpasmJoiner,
@@ -19,10 +19,11 @@ from twitchwatch.types import Burst, Chunk, Episode, Recording
 RATES = (125.0, 200.0, 250.0, 1000.0)
 
 
-def detect_bursts(rec: Recording, chunk: int | None = None, mains="auto") -> list[Burst]:
+def detect_bursts(rec: Recording, chunk: int | None = None, mains="auto",
+                  params: DetectorParams | None = None) -> list[Burst]:
     """Preprocessor + Detector over a recording (no classifier)."""
     pre = Preprocessor(rec.fs, rec.n_channels, mains)
-    det = Detector(rec.fs, rec.n_channels)
+    det = Detector(rec.fs, rec.n_channels, params)
     out: list[Burst] = []
     for c in rec.chunks(chunk or rec.n_samples):
         for f in pre.process(c):
@@ -905,3 +906,47 @@ def test_extents_of_many_runs_at_once_are_each_ones(seed):
     a, z = det._extents(ch, start, stop)
     assert [(int(u), int(v)) for u, v in zip(a, z)] == [det._extent(*r) for r in zip(ch.tolist(), start.tolist(),
                                                                                      stop.tolist())]
+
+
+@pytest.mark.parametrize("fs", [200.0, 250.0, 1000.0])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_twitch_in_what_a_swinging_hum_leaves_is_found_inside_it(fs, seed):
+    """The sidebands a notch lets by of a hum whose level swings are one burst of seconds,
+    far above the noise; a twitch 20 x the noise inside it stays under that burst's own
+    sigma times ``k_split``, and stands out once its spectral lines are out (``without_lines``):
+    it is also given as a burst of its own (``inner``), where it is, however the stream
+    is chunked; with the lines left in it is not."""
+    rec = _swinging_hum_and_a_muscle(fs, seed)
+    spike = _spike(fs)
+    t0 = int(66.0 * fs)
+    rec.data[0, t0:t0 + spike.size] += 20.0 * spike
+    bursts = detect(rec)
+    host = [bu for bu in bursts if bu.channel == 0 and bu.end_s - bu.start_s > 2 and bu.start_s < 66 < bu.end_s]
+    assert len(host) == 1, [(bu.start_s, bu.end_s) for bu in host]
+    inner = [bu for bu in bursts if bu.features.get("inner") == 1.0 and bu.channel == 0]
+    assert [abs(bu.start_s - 66.0) < 0.02 and bu.end_s - bu.start_s < 0.1 for bu in inner] == [True], \
+        [(bu.start_s, bu.end_s) for bu in inner]
+    _same_however_chunked(rec, bursts, "snr")
+    with_lines = detect_bursts(rec, params=DetectorParams(line_k=np.inf))
+    assert not [bu for bu in with_lines if bu.features.get("inner") == 1.0 and bu.channel == 0]
+
+
+@pytest.mark.parametrize("n", [500, 2000, 3000])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_without_lines_takes_out_lines_and_leaves_a_spike(n, seed):
+    """Tones 3-10 x the noise rms, two of them between FFT bins: what is left of them is
+    under a fifth (a line's power leaks into the bins beside it); a spike 30 x the noise
+    is left within a few units; of noise alone, next to nothing is taken."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / 1000.0
+    noise = rng.standard_normal(n)
+    spike = np.zeros(n)
+    at = n // 2 + int(rng.integers(-100, 100))
+    spike[at:at + 3] = [20.0, -30.0, 10.0]
+    tones = 10.0 * np.sin(2 * np.pi * 50.0 * t) + 5.0 * np.sin(2 * np.pi * 150.3 * t + 1.0) \
+        + 3.0 * np.sin(2 * np.pi * 99.1 * t)
+    out = without_lines(noise + spike + tones, 8.0)
+    assert (out - noise - spike).std() < 0.2 * tones.std()
+    assert np.abs(out[at:at + 3] - spike[at:at + 3]).max() < 3.0
+    alone = without_lines(noise, 8.0)  # noise alone: the few bins over 8 x their median (0.4 %), a few % of its power
+    assert 0.9 < alone.std() / noise.std() <= 1.0
