@@ -930,7 +930,7 @@ class Detector:
         each, joined when closer than ``merge_s``). A stretch of raised noise, a movement, or
         the sidebands of a swinging hum, can hold twitches far above it; as one burst they
         would go with it. (On our held-out recordings whose hum swings, the twitches found
-        at 200 / 250 / 1000 Hz went 62 / 60 / 121 -> 66 / 63 / 128, none false, with the
+        at 200 / 250 / 1000 Hz went 62 / 60 / 121 -> 66 / 62 / 128, none false, with the
         lines taken out and bursts from 0.25 s searched; 64 / 61 / 125 from 1 s, as
         before; 62 / 60 / 124 without the lines taken out.) Each comes with the index of its long
         burst in ``ready``, its background and, as earlier onsets, the earlier ones inside it."""
