@@ -32,6 +32,9 @@ def test_twitches_are_tallied_by_size_and_what_became_of_them():
     total.add(s)
     assert (total.by_size == 2 * s.by_size).all()
     assert total.as_dict()["twitches_by_size"]["15+"] == {"twitch": 2, "other kind": 0, "nothing": 2}
+    # counted from 0 x: the 4 x one is counted (a miss), not sized
+    low = score(truth, found, min_snr=0.0)
+    assert low.kinds["twitch"].fn == c.fn + 1 and (low.by_size == s.by_size).all()
 
 
 def test_without_a_noise_figure_nothing_is_sized():

@@ -927,19 +927,21 @@ class Detector:
     def _spikes(self, ready: list[tuple]) -> list[tuple[int, tuple]]:
         """Bursts inside the long ones of ``ready``: runs of samples past ``k_split`` times
         the long burst's own robust sigma, its spectral lines taken out (with 5 ms around
-        each, joined when closer than ``merge_s``). A stretch of raised noise, a movement, or
-        the sidebands of a swinging hum, can hold twitches far above it; as one burst they
-        would go with it. (On our held-out recordings whose hum swings, the twitches found
-        at 200 / 250 / 1000 Hz went 62 / 60 / 121 -> 66 / 62 / 128, none false, with the
-        lines taken out and bursts from 0.25 s searched; 64 / 61 / 125 from 1 s, as
-        before; 62 / 60 / 124 without the lines taken out.) Each comes with the index of its long
-        burst in ``ready``, its background and, as earlier onsets, the earlier ones inside it."""
+        each, joined when closer than ``merge_s``). A stretch of raised noise, a movement,
+        or the sidebands of a swinging hum, can hold twitches far above it; as one burst
+        they would go with it. (On our held-out recordings whose hum swings, the twitches
+        found at 200 / 250 / 1000 Hz went 62 / 60 / 121 -> 66 / 62 / 128, none false, with
+        the lines taken out and bursts from 0.25 s searched; 64 / 61 / 125 from 1 s, as
+        before; 62 / 60 / 124 without the lines taken out.) Each comes with the index of
+        its long burst in ``ready``, its background and, as earlier onsets, the earlier
+        ones inside it."""
         out = []
         margin = max(1, int(round(0.005 * self.fs)))
         for i, (c, a, b, before, background) in enumerate(ready):
             if b - a <= self.params.split_s * self.fs:
                 continue
-            seg = np.abs(without_lines(self._x[c, a - self._b0: b - self._b0].astype(np.float64), self.params.line_k))
+            x = self._x[c, a - self._b0: b - self._b0].astype(np.float64)
+            seg = np.abs(without_lines(x, self.params.line_k))
             sigma = sorted_quantile(seg, 0.5) / 0.6745
             hits = np.flatnonzero(seg > self.params.k_split * sigma)
             if hits.size == 0:
