@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -242,7 +243,17 @@ def test_a_board_that_never_returns_ends_the_stream_with_what_came(synth, tmp_pa
     dev.start()
     src.open()
     recorder = Recorder(tmp_path / "live.bdf", FS, src.channels)
-    watcher = threading.Thread(target=lambda: (dev.join(), dev._unplug()), daemon=True)
+    def unplug_once_read() -> None:
+        """After the last frame, once the reader has taken all of it: the test is that what
+        came is kept, and bytes still in the pty when it closes never came (on a loaded
+        machine the reader was 58 frames behind, and the pty dropped them)."""
+        dev.join()
+        deadline = time.monotonic() + 10.0
+        while dev.unread() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        dev._unplug()
+
+    watcher = threading.Thread(target=unplug_once_read, daemon=True)
     watcher.start()
     res = run_stream(src, sinks=(RecorderSink(recorder),))
     watcher.join(timeout=10)
