@@ -39,10 +39,11 @@ How a burst is found, per channel, on the band-passed signal x:
   spasm that a swell of noise ran into is itself;
 - spikes inside long bursts: a burst longer than ``split_s`` is also searched, with its
   spectral lines taken out (``without_lines``), for runs past ``k_split`` times its own
-  robust sigma, each given as a burst of its own (flagged ``inner``; reported only as a
-  twitch inside a long burst called noise, see ``classify.reported``). A stretch of
-  raised noise, or of the hum a notch lets by when its level swings, can hold twitches
-  far above it, which as one burst went with it;
+  robust sigma, or of fast windows whose mean square noise reaches as rarely against the
+  level around them (``_loud``), each given as a burst of its own (flagged ``inner``;
+  reported only as a twitch inside a long burst called noise, see ``classify.reported``).
+  A stretch of raised noise, or of the hum a notch lets by when its level swings, can
+  hold twitches far above it, which as one burst went with it;
 - features per burst for the classifier (see ``_features``), including the background
   before it and whether it keeps a heartbeat's steady rhythm.
 
@@ -120,7 +121,7 @@ class DetectorParams:
     max_burst_s: float = 120.0
     pad_s: float = 0.05
     split_s: float = 0.25  # a burst longer than this is also searched for spikes inside it ...
-    k_split: float = 8.0  # ... this many times its own robust sigma (a twitch on a swell of noise) ...
+    k_split: float = 8.0  # ... this many times its own robust sigma, or as rare over the fast window ...
     line_k: float = 8.0  # ... once the bins this many times the median of those around them are out
     sync_s: float = 0.005  # another channel starts with a burst when it turns active within this of its start ...
     sync_quiet_s: float = 0.05  # ... after this long quiet
@@ -532,6 +533,8 @@ class Detector:
         # what the band alone implies (white noise through the board's filter and ours)
         self.t_band = np.array([chi2_threshold(self.p_seed, dof_f) * wf, chi2_threshold(p.p_low, dof_f) * wf,
                                 chi2_threshold(p.p_slow, dof_s) * ws])
+        # a fast window's mean square that noise passes as rarely as one sample passes k_split sigma
+        self.t_split = float(chi2_threshold(math.erfc(p.k_split / math.sqrt(2.0)), dof_f))
         block = max(8, int(round(p.block_s * fs)))
         history = max(1, int(p.history_s / p.block_s))
         local = (max(1, int(round(p.local_s / p.block_s))), p.local_q, p.local_margin, p.local_cap) if p.local_s else None
@@ -926,8 +929,9 @@ class Detector:
 
     def _spikes(self, ready: list[tuple]) -> list[tuple[int, tuple]]:
         """Bursts inside the long ones of ``ready``: runs of samples past ``k_split`` times
-        the long burst's own robust sigma, its spectral lines taken out (with 5 ms around
-        each, joined when closer than ``merge_s``). A stretch of raised noise, a movement,
+        the long burst's own robust sigma, or at the centre of a loud fast window
+        (``_loud``), its spectral lines taken out (with 5 ms around each, joined when
+        closer than ``merge_s``). A stretch of raised noise, a movement,
         or the sidebands of a swinging hum, can hold twitches far above it; as one burst
         they would go with it. (On our held-out recordings whose hum swings, the twitches
         found at 200 / 250 / 1000 Hz went 62 / 60 / 121 -> 66 / 62 / 128, none false, with
@@ -940,10 +944,10 @@ class Detector:
         for i, (c, a, b, before, background) in enumerate(ready):
             if b - a <= self.params.split_s * self.fs:
                 continue
-            x = self._x[c, a - self._b0: b - self._b0].astype(np.float64)
-            seg = np.abs(without_lines(x, self.params.line_k))
-            sigma = sorted_quantile(seg, 0.5) / 0.6745
-            hits = np.flatnonzero(seg > self.params.k_split * sigma)
+            y = without_lines(self._x[c, a - self._b0: b - self._b0].astype(np.float64), self.params.line_k)
+            mag = np.abs(y)
+            sigma = sorted_quantile(mag, 0.5) / 0.6745
+            hits = np.flatnonzero((mag > self.params.k_split * sigma) | self._loud(y, mag, sigma))
             if hits.size == 0:
                 continue
             cuts = np.flatnonzero(np.diff(hits) > self.merge + 2 * margin) + 1
@@ -954,6 +958,30 @@ class Detector:
                     continue
                 out.append((i, (c, a + f, a + l, onsets[-_RHYTHM_ONSETS:], background)))
                 onsets.append(a + f)
+        return out
+
+    def _loud(self, y: np.ndarray, mag: np.ndarray, sigma: float) -> np.ndarray:
+        """The samples of ``y`` (a long burst, its lines out; ``mag`` = abs(y), ``sigma`` its
+        robust sigma) at the centre of a fast window whose mean square passes ``t_split``
+        times the level around it: the robust sigma of its 0.25 s block or either
+        neighbour, whichever is highest, and never below ``sigma``. At 500-1000 Hz a
+        twitch 14 x the noise whose peak stays under ``k_split`` sigma stands out so over
+        its 12 ms; the local level keeps a swell of noise inside the burst from doing the
+        same. (Independent generator, 20 seeds at 1000 Hz: twitches found 750 -> 759, false
+        11 -> 11; our held-out 1000 Hz 280 / 1 false -> 281 / 0, 500 Hz one false more;
+        against the burst's sigma alone, 1000 Hz 281 / 10 false: swells of electrode noise.)"""
+        n, blk, w = y.size, self.floor.block, self.wf
+        out = np.zeros(n, dtype=bool)
+        if n < max(w, blk):
+            return out
+        rows = mag[: n - n % blk].reshape(-1, blk)
+        if n % blk:  # the last part: the last whole block's worth
+            rows = np.vstack([rows, mag[n - blk:]])
+        level = np.maximum(sorted_quantile(rows, 0.5, axis=1) / 0.6745, sigma)
+        level = np.maximum(level, np.maximum(np.r_[level[1:], level[-1]], np.r_[level[0], level[:-1]]))
+        level = np.repeat(level, blk)[self.hf: self.hf + n - w + 1]
+        sums = np.cumsum(np.r_[0.0, y * y])
+        out[self.hf: self.hf + n - w + 1] = (sums[w:] - sums[:-w]) > w * self.t_split * level * level
         return out
 
     def _finish(self) -> list[Burst]:
