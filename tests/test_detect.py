@@ -686,20 +686,24 @@ def test_a_twitch_that_leads_a_brief_artifact_or_pairs_up_is_reported_as_a_contr
     assert sum(e.kind == "twitch" for e in finished(eps)) == 8  # and the one before the spasm is folded into it
 
 
+def _a_twitch_on_raised_noise(fs: float, seed: int, size: float) -> Recording:
+    """A minute of unit noise on two channels; on the first, 20-35 s at 3 x that level and
+    a twitch (``_spike`` times ``size``) at 27.3 s."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, int(60 * fs)))
+    a, b = int(20 * fs), int(35 * fs)
+    x[0, a:b] *= 3.0 * np.hanning(b - a) ** 0.1
+    t0, spike = int(27.3 * fs), _spike(fs)
+    x[0, t0:t0 + spike.size] += size * spike
+    return Recording(x.astype(np.float32), fs, ("A", "B"))
+
+
 @pytest.mark.parametrize("fs", [250.0, 1000.0])
 def test_a_twitch_on_a_long_stretch_of_raised_noise_is_found_inside_it(fs):
     """A 15 s stretch of noise at 3 x its level is one long burst; a twitch 40 x the noise
     inside it is also given as a burst of its own (``inner``), where it is, however the
     stream is chunked."""
-    rng = np.random.default_rng(7)
-    n = int(60 * fs)
-    x = rng.standard_normal((2, n))
-    a, b = int(20 * fs), int(35 * fs)
-    x[0, a:b] *= 3.0 * np.hanning(b - a) ** 0.1
-    t0 = int(27.3 * fs)
-    spike = _spike(fs)
-    x[0, t0:t0 + spike.size] += 40.0 * spike
-    rec = Recording(x.astype(np.float32), fs, ("A", "B"))
+    rec = _a_twitch_on_raised_noise(fs, 7, 40.0)
     bursts = detect(rec)
     long = [bu for bu in bursts if bu.channel == 0 and bu.end_s - bu.start_s > 5]
     inner = [bu for bu in bursts if bu.features.get("inner") == 1.0]
@@ -717,16 +721,7 @@ def test_a_twitch_under_k_split_whose_energy_stands_out_is_found_inside_a_long_b
     the fast window its mean square passes what noise reaches as rarely (``Detector._loud``).
     Before, only a sample past ``k_split`` sigma counted, and it was found in 2 of 6
     seeds; the same however the stream is chunked."""
-    fs = 1000.0
-    rng = np.random.default_rng(seed)
-    n = int(60 * fs)
-    x = rng.standard_normal((2, n))
-    a, b = int(20 * fs), int(35 * fs)
-    x[0, a:b] *= 3.0 * np.hanning(b - a) ** 0.1
-    t0 = int(27.3 * fs)
-    spike = _spike(fs)
-    x[0, t0:t0 + spike.size] += 16.0 * spike
-    rec = Recording(x.astype(np.float32), fs, ("A", "B"))
+    rec = _a_twitch_on_raised_noise(1000.0, seed, 16.0)
     bursts = detect(rec)
     inner = [(round(bu.start_s, 3), round(bu.end_s, 3)) for bu in bursts if bu.features.get("inner") == 1.0]
     assert len(inner) == 1 and abs(inner[0][0] - 27.3) < 0.02 and inner[0][1] - inner[0][0] < 0.05, inner
