@@ -931,14 +931,13 @@ class Detector:
         """Bursts inside the long ones of ``ready``: runs of samples past ``k_split`` times
         the long burst's own robust sigma, or at the centre of a loud fast window
         (``_loud``), its spectral lines taken out (with 5 ms around each, joined when
-        closer than ``merge_s``). A stretch of raised noise, a movement,
-        or the sidebands of a swinging hum, can hold twitches far above it; as one burst
-        they would go with it. (On our held-out recordings whose hum swings, the twitches
-        found at 200 / 250 / 1000 Hz went 62 / 60 / 121 -> 66 / 62 / 128, none false, with
-        the lines taken out and bursts from 0.25 s searched; 64 / 61 / 125 from 1 s, as
-        before; 62 / 60 / 124 without the lines taken out.) Each comes with the index of
-        its long burst in ``ready``, its background and, as earlier onsets, the earlier
-        ones inside it."""
+        closer than ``merge_s``). A stretch of raised noise, a movement, or the sidebands
+        of a swinging hum, can hold twitches far above it; as one burst they would go with
+        it. (On our held-out recordings whose hum swings, the twitches found at 200 / 250
+        / 1000 Hz went 62 / 60 / 121 -> 66 / 62 / 128, none false, with the lines taken out
+        and bursts from 0.25 s searched; 64 / 61 / 125 from 1 s, as before; 62 / 60 / 124
+        without the lines taken out.) Each comes with the index of its long burst in
+        ``ready``, its background and, as earlier onsets, the earlier ones inside it."""
         out = []
         margin = max(1, int(round(0.005 * self.fs)))
         for i, (c, a, b, before, background) in enumerate(ready):
