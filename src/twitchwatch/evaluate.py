@@ -146,19 +146,18 @@ def score(truth: dict, found: dict, min_snr: float = MIN_TWITCH_SNR) -> Score:
 def _by_size(twitches: list[dict], aside: np.ndarray, matched: set[int], found: list[dict],
              noise: list[float]) -> np.ndarray:
     """The truth twitches counted (not ``aside``), by size x outcome: ``matched`` as a
-    twitch, else under a found event of another kind on their channel (within the
-    twitch onset tolerance), else nothing. A twitch without a size counts as the
-    largest, as ``score`` counts it; one under ``SIZES[0]`` (counted only with a lower
-    ``min_snr``) is not sized."""
+    twitch, else under a found event of another kind (one that a twitch there would
+    have been matched to: ``_pairs``), else nothing. A twitch without a size counts as
+    the largest, as ``score`` counts it; one under ``SIZES[0]`` (counted only with a
+    lower ``min_snr``) is not sized."""
+    others = [f for f in found if f["kind"] != "twitch"]
+    under = {i for _, i, _ in _pairs(twitches, others, "twitch")}
     out = np.zeros((len(SIZES), len(SIZE_OUTCOMES)), np.int64)
     for i, t in enumerate(twitches):
         size = int(np.searchsorted(SIZES, t.get("peak_uv", np.inf) / noise[t["channel"]], side="right")) - 1
         if aside[i] or size < 0:
             continue
-        under = any(f["kind"] != "twitch" and f["channel"] == t["channel"]
-                    and f["start_s"] < t["end_s"] + TWITCH_ONSET_S and f["end_s"] > t["start_s"] - TWITCH_ONSET_S
-                    for f in found)
-        out[size, 0 if i in matched else 1 if under else 2] += 1
+        out[size, 0 if i in matched else 1 if i in under else 2] += 1
     return out
 
 
