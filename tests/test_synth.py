@@ -6,7 +6,7 @@ import pytest
 from scipy import signal
 
 from conftest import QUIET
-from twitchwatch.synth import BRIEF_UNITS, SPASM_UNITS, SynthConfig, _interference, simulate
+from twitchwatch.synth import BRIEF_UNITS, SPASM_UNITS, SynthConfig, _held, _interference, simulate
 
 RATES = (125.0, 200.0, 250.0, 1000.0)
 TOL_S = 2e-4  # truth times are rounded to 1 us, and a waveform is a whole number of high-rate samples
@@ -212,3 +212,34 @@ def test_the_hums_level_swings_in_some_recordings_and_nothing_else_moves(fs):
         near = (np.abs(f[:, None] - harmonics[None, :]) <= 3.0).any(axis=1)
         assert (p[:, near].sum(axis=1) > 0.99 * p.sum(axis=1)).all(), (seed, p[:, near].sum(axis=1) / p.sum(axis=1))
     assert 2 <= swung <= 12, swung
+
+
+
+@pytest.mark.parametrize("fs", (200.0, 1000.0))
+def test_held_weak_contractions_are_labelled_spasm_and_sized_against_the_noise(fs):
+    """A held weak contraction (``source: held``) is a spasm in the truth, lasts 1-20 s and
+    peaks 6-40 x its channel's noise rms (peak-to-peak, after the board filter)."""
+    held = []
+    for seed in range(12):
+        _, truth = simulate(SynthConfig(minutes=3, fs=fs, seed=seed, **dict(QUIET, spasm_rate=3.0)))
+        held += [(e, truth["noise_rms_uv"][e["channel"]]) for e in truth["events"] if e.get("source") == "held"]
+    assert len(held) >= 5
+    for e, noise in held:
+        assert e["kind"] == "spasm"
+        assert 1.0 - TOL_S <= e["end_s"] - e["start_s"] <= 20.0 + TOL_S, e
+        assert 5.0 <= e["peak_uv"] / noise <= 45.0, e
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_held_weak_contraction_is_a_steady_train_of_separate_potentials(seed):
+    """1-4 units at 6-14 Hz each: 5-60 potentials a second, most of the time between them
+    quiet (unlike a spasm's interference pattern), and the largest one peak-to-peak 1."""
+    fs_hi, dur = 20000.0, 4.0
+    x = np.abs(_held(np.random.default_rng(seed), fs_hi, dur))
+    assert np.isclose(np.ptp(_held(np.random.default_rng(seed), fs_hi, dur)), 1.0)
+    w = 100  # 5 ms windows
+    peaks = x[: x.size // w * w].reshape(-1, w).max(axis=1)
+    loud = peaks > 0.15 * peaks.max()
+    starts = np.flatnonzero(np.diff(loud.astype(np.int8)) == 1).size
+    assert 4.0 <= starts / dur <= 60.0, starts / dur
+    assert np.mean(~loud) > 0.4

@@ -9,7 +9,10 @@ What is in a recording (all drawn from the seed unless given):
   smooth envelope, 0.5-30 s, at 6-15 times the noise rms or more (a cramp is a strong
   contraction), on one channel and often a neighbour (at half to 0.8 of its size); one in
   four is weak instead, at 1.5-6 times the noise rms (a small muscle, or one far from
-  the electrode);
+  the electrode); and for every ten spasms drawn, three held weak contractions on average
+  (1-20 s of 1-4 motor units firing steady trains at 6-14 Hz, the largest potential
+  6-40 times the noise rms peak-to-peak after the board filter: a muscle not quite relaxed, resolved into
+  potentials of its own);
 - distractors, labelled ``artifact`` in the truth: motion swings (below 10 Hz), electrode
   pops (step and decay), ECG bleed-through on trunk channels (each QRS one event), brief
   voluntary contractions (0.1-0.45 s; of 3-39 units, so some are a few separate
@@ -43,6 +46,7 @@ _HI_RATE = 4000.0  # events are drawn at about this rate, then band-limited and 
 WEAK_SPASM = 0.25  # share of spasms that are weak (1.5-6 x the noise rms)
 SPASM_UNITS = (12, 40)  # how many motor units make a spasm (numpy's range: 12-39) ...
 BRIEF_UNITS = (3, 40)  # ... and a brief voluntary contraction: a weak one recruits a few
+HELD_SHARE = 0.3  # held weak contractions (a few units' resolved trains) per spasm drawn
 
 
 @dataclass
@@ -224,6 +228,21 @@ class _Timeline:
         self.busy[ch].append((a, b))
 
 
+def _held(rng: np.random.Generator, fs_hi: float, dur_s: float) -> np.ndarray:
+    """1-4 motor units firing steady trains at 6-14 Hz (intervals varying 8-25 %) for
+    ``dur_s``: the resolved potentials of a weak held contraction, largest peak-to-peak
+    about 1."""
+    n = int(round(dur_s * fs_hi))
+    out = np.zeros(n)
+    for _ in range(int(rng.integers(1, 5))):
+        mean, cv = 1.0 / rng.uniform(6.0, 14.0), rng.uniform(0.08, 0.25)
+        gaps = mean * np.clip(1.0 + cv * rng.standard_normal(int(dur_s / mean * 1.5) + 2), 0.4, None)
+        fires = np.round((rng.uniform(0, mean) + np.cumsum(gaps)) * fs_hi).astype(int)
+        spikes = np.bincount(fires[fires < n], minlength=n)[:n] * rng.uniform(0.4, 1.0)
+        out += signal.oaconvolve(spikes, _muap(rng, fs_hi, rng.uniform(0.005, 0.015), int(rng.integers(2, 5))))[:n]
+    return out / max(float(np.ptp(out)), 1e-12)
+
+
 def simulate(cfg: SynthConfig) -> tuple[Recording, dict]:
     """One synthetic recording and its truth (events-JSON dict with extras)."""
     rng = np.random.default_rng(cfg.seed)
@@ -271,9 +290,9 @@ def simulate(cfg: SynthConfig) -> tuple[Recording, dict]:
         if nb is not None and rng.random() < 0.5 and timeline.free(nb, t0, t0 + dur, 0.3):
             add_event(nb, t0, wave * rng.uniform(0.5, 0.8) * rng.choice([-1.0, 1.0]), kind)
 
-    def place(dur: float, ch: int, margin: float, tries: int = 20) -> float | None:
+    def place(dur: float, ch: int, margin: float, tries: int = 20, gen: np.random.Generator = rng) -> float | None:
         for _ in range(tries):
-            t0 = rng.uniform(0.5, max(duration - dur - 0.5, 0.6))
+            t0 = gen.uniform(0.5, max(duration - dur - 0.5, 0.6))
             if t0 + dur < duration - 0.2 and timeline.free(ch, t0, t0 + dur, margin):
                 return t0
         return None
@@ -399,6 +418,19 @@ def simulate(cfg: SynthConfig) -> tuple[Recording, dict]:
         for c in chans:
             ev = add_event(c, t0, wave * taps.uniform(0.4, 1.0) * (1.0 if taps.random() < 0.8 else -1.0), "artifact")
             ev["source"] = "tap"
+
+    # Held weak contractions (labelled spasm: a sustained contraction): a few motor units
+    # firing steady trains, each potential standing clear of the noise, as a muscle
+    # that is not quite relaxed shows. From their own stream of the seed.
+    held = np.random.default_rng([cfg.seed, 5])
+    for _ in range(held.poisson(HELD_SHARE * spasm_rate * cfg.minutes)):
+        dur = float(np.exp(held.uniform(np.log(1.0), np.log(min(20.0, max(duration / 4, 1.0))))))
+        ch = int(held.integers(C))
+        t0 = place(dur, ch, 0.5, gen=held)
+        if t0 is not None:
+            wave = _held(held, fs_hi, dur)
+            wave *= noise_rms[ch] * float(np.exp(held.uniform(np.log(6), np.log(40)))) / np.ptp(canvas.render(wave, t0)[1])
+            add_event(ch, t0, wave, "spasm")["source"] = "held"
 
     # Background.
     white = rng.standard_normal((C, n))
