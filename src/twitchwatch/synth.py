@@ -10,9 +10,9 @@ What is in a recording (all drawn from the seed unless given):
   contraction), on one channel and often a neighbour (at half to 0.8 of its size); one in
   four is weak instead, at 1.5-6 times the noise rms (a small muscle, or one far from
   the electrode); and for every ten spasms drawn, three held weak contractions on average
-  (1-20 s of 1-4 motor units firing steady trains at 6-14 Hz, the largest potential
-  6-40 times the noise rms peak-to-peak after the board filter: a muscle not quite relaxed, resolved into
-  potentials of its own);
+  (1-20 s of 1-4 motor units firing steady trains at 6-14 Hz, the largest potential 6-40
+  times the noise rms peak-to-peak after the board filter: a muscle not quite relaxed,
+  resolved into potentials of its own);
 - distractors, labelled ``artifact`` in the truth: motion swings (below 10 Hz), electrode
   pops (step and decay), ECG bleed-through on trunk channels (each QRS one event), brief
   voluntary contractions (0.1-0.45 s; of 3-39 units, so some are a few separate
@@ -290,7 +290,8 @@ def simulate(cfg: SynthConfig) -> tuple[Recording, dict]:
         if nb is not None and rng.random() < 0.5 and timeline.free(nb, t0, t0 + dur, 0.3):
             add_event(nb, t0, wave * rng.uniform(0.5, 0.8) * rng.choice([-1.0, 1.0]), kind)
 
-    def place(dur: float, ch: int, margin: float, tries: int = 20, gen: np.random.Generator = rng) -> float | None:
+    def place(dur: float, ch: int, margin: float, tries: int = 20,
+              gen: np.random.Generator = rng) -> float | None:
         for _ in range(tries):
             t0 = gen.uniform(0.5, max(duration - dur - 0.5, 0.6))
             if t0 + dur < duration - 0.2 and timeline.free(ch, t0, t0 + dur, margin):
@@ -429,7 +430,8 @@ def simulate(cfg: SynthConfig) -> tuple[Recording, dict]:
         t0 = place(dur, ch, 0.5, gen=held)
         if t0 is not None:
             wave = _held(held, fs_hi, dur)
-            wave *= noise_rms[ch] * float(np.exp(held.uniform(np.log(6), np.log(40)))) / np.ptp(canvas.render(wave, t0)[1])
+            size = noise_rms[ch] * float(np.exp(held.uniform(np.log(6), np.log(40))))
+            wave *= size / np.ptp(canvas.render(wave, t0)[1])  # sized as the board shows it
             add_event(ch, t0, wave, "spasm")["source"] = "held"
 
     # Background.
