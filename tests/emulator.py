@@ -121,6 +121,22 @@ class Device(threading.Thread):
         """Bytes written that the reader has not taken yet."""
         return struct.unpack("i", fcntl.ioctl(self.slave, termios.FIONREAD, b"\0\0\0\0"))[0]
 
+    def drained(self, timeout_s: float = 10.0, settle_s: float = 0.2) -> bool:
+        """Wait until no byte has waited for the reader for ``settle_s`` in a row. One
+        reading of 0 is not enough: the kernel moves bytes written to the master into the
+        slave's queue a little later (seen once in CI: 2 frames still on their way when
+        the port was closed, so they never came)."""
+        deadline, since = time.monotonic() + timeout_s, None
+        while time.monotonic() < deadline:
+            if self.unread():
+                since = None
+            elif since is None:
+                since = time.monotonic()
+            elif time.monotonic() - since >= settle_s:
+                return True
+            time.sleep(0.01)
+        return False
+
     def _info(self) -> bytes:
         return encode_info(self.format[0], self.format[1], self.scale, self.name)
 
