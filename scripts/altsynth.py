@@ -22,10 +22,11 @@ own peak-to-peak as sampled after the board filter, its start/end where it excee
 its peak magnitude.
 
     PYTHONPATH=src .venv/bin/python scripts/altsynth.py OUT_DIR --seeds 0 1 --rates 200 1000 \
-        --minutes 3 [--channels 4] [--format edf|csv] [--score]
+        --minutes 3 [--channels 4] [--format edf|csv] [--score] [--resample-to HZ]
 
 ``--score`` runs the pipeline in memory (the shipped model or ``--model``, and the rule baseline) instead of
-writing files and prints the scores per rate.
+writing files and prints the scores per rate. ``--resample-to HZ`` draws each recording at its
+rate and resamples it to HZ: the same recordings at a rate the model was not trained at.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable
 
@@ -502,12 +504,12 @@ def write(out: Path, seed: int, fs: float, minutes: float, n_channels: int, fmt:
     from twitchwatch.report_json import write_json
 
     rec, truth = (make or generate)(seed, fs, minutes, n_channels)
-    path = out / f"{stem}_s{seed}_{fs:g}hz.{fmt}"
+    path = out / f"{stem}_s{seed}_{rec.fs:g}hz.{fmt}"
     if fmt == "edf":
         write_recording(path, rec, [])
     else:
         write_csv(path, rec)
-    write_json(out / f"{stem}_s{seed}_{fs:g}hz.truth.json", truth)
+    write_json(out / f"{stem}_s{seed}_{rec.fs:g}hz.truth.json", truth)
     return path
 
 
@@ -525,9 +527,9 @@ def score(seeds: list[int], rates: list[float], minutes: float, n_channels: int,
         for seed in seeds:
             rec, truth = (make or generate)(seed, fs, minutes, n_channels)
             for name, tally in tallies.items():
-                cls = make_classifier(model if name == "model" else "rules", fs)
-                tally.add(fs, truth, events_doc(rec, analyze(rec, classifier=cls)))
-            print(f"  scored seed {seed} at {fs:g} Hz", file=sys.stderr, flush=True)
+                cls = make_classifier(model if name == "model" else "rules", rec.fs)
+                tally.add(rec.fs, truth, events_doc(rec, analyze(rec, classifier=cls)))
+            print(f"  scored seed {seed} at {rec.fs:g} Hz", file=sys.stderr, flush=True)
     return tallies
 
 
@@ -572,6 +574,9 @@ def arguments(doc: str, name: str) -> argparse.ArgumentParser:
     ap.add_argument("--channels", type=int, default=4)
     ap.add_argument("--format", choices=("edf", "csv"), default="edf")
     ap.add_argument("--model", metavar="PATH", help="with --score: this model instead of the shipped one")
+    ap.add_argument("--resample-to", type=float, metavar="HZ",
+                    help="draw each recording at its --rates rate, then resample it to HZ (scipy's "
+                         "resample_poly): the same recordings at a rate the model was not trained at")
     ap.add_argument("--score", action="store_true",
                     help="score the pipeline (shipped model and rules) on the recordings in memory; "
                          f"writes OUT_DIR/{name}-scores.json instead of recordings")
@@ -582,6 +587,9 @@ def run(args: argparse.Namespace, name: str, stem: str, make: Callable[..., tupl
         note: str = "") -> int:
     """Write the recordings of ``make`` (default: ``generate``) as OUT_DIR/STEM_s*, or with
     --score print and save the scores (OUT_DIR/NAME-scores.json)."""
+    if args.resample_to is not None:
+        make = resampled(make or generate, args.resample_to)
+        note += f", resampled to {args.resample_to:g} Hz"
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -601,6 +609,23 @@ def run(args: argparse.Namespace, name: str, stem: str, make: Callable[..., tupl
         for seed in args.seeds:
             print(f"wrote {write(out, seed, fs, args.minutes, args.channels, args.format, make, stem)}")
     return 0
+
+
+def resampled(make: Callable[..., tuple[Recording, dict]], fs_to: float) -> Callable[..., tuple[Recording, dict]]:
+    """``make``, its recordings resampled to ``fs_to`` (``resample_poly`` by the nearest
+    ratio of whole numbers up to 1000; the truth's times and sizes stay as drawn)."""
+    if not (fs_to > 0 and np.isfinite(fs_to)):
+        raise UserError(f"--resample-to {fs_to}: a sampling rate must be a positive number of Hz")
+
+    def make_resampled(seed: int, fs: float, minutes: float, n_channels: int) -> tuple[Recording, dict]:
+        rec, truth = make(seed, fs, minutes, n_channels)
+        ratio = Fraction(fs_to / fs).limit_denominator(1000)
+        data = signal.resample_poly(rec.data.astype(np.float64), ratio.numerator, ratio.denominator, axis=1)
+        rate = fs * ratio.numerator / ratio.denominator
+        source = f"{rec.source}, resampled to {rate:g} Hz"
+        return (Recording(data.astype(np.float32), rate, rec.channels, source=source),
+                dict(truth, fs=rate, duration_s=round(data.shape[1] / rate, 6)))
+    return make_resampled
 
 
 def cli(main: Callable[[], int], name: str) -> None:

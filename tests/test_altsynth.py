@@ -118,11 +118,29 @@ def test_cli_evaluate_reads_a_csv_without_a_clock_at_its_truths_rate(tmp_path):
     assert by_truth["by_rate"] == by_fs["by_rate"]
 
 
-def test_bad_option_is_a_one_line_error(tmp_path):
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "altsynth.py"), str(tmp_path), "--minutes", "0"],
+@pytest.mark.parametrize("option", [["--minutes", "0"], ["--resample-to", "0"], ["--resample-to", "nan"]])
+def test_bad_option_is_a_one_line_error(tmp_path, option):
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "altsynth.py"), str(tmp_path), *option],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
-    assert proc.stderr.strip().count("\n") == 0 and "--minutes" in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and option[0] in proc.stderr
+
+
+@pytest.mark.parametrize("fs,to", [(1000.0, 960.0), (250.0, 240.0), (200.0, 256.0)])
+def test_resampled_recordings_are_the_same_recordings_at_the_new_rate(tmp_path, fs, to):
+    """--resample-to: the recording drawn at its rate, resampled; its truth the same events
+    at the new rate; written under the new rate's name."""
+    rec, truth = altsynth.generate(5, fs, 0.5, 2)
+    new, new_truth = altsynth.resampled(altsynth.generate, to)(5, fs, 0.5, 2)
+    assert new.fs == to and new_truth["fs"] == to
+    assert new.n_samples == round(rec.n_samples * to / fs)
+    assert new_truth["events"] == truth["events"] and new_truth["duration_s"] == pytest.approx(truth["duration_s"])
+    t = np.arange(new.n_samples) / to  # the same signal at the new sampling times
+    back = np.array([np.interp(t, np.arange(rec.n_samples) / fs, x) for x in rec.data.astype(np.float64)])
+    inner = slice(int(to), -int(to))
+    assert np.corrcoef(back[:, inner].ravel(), new.data[:, inner].ravel())[0, 1] > 0.7
+    path = altsynth.write(tmp_path, 5, fs, 0.5, 2, "edf", altsynth.resampled(altsynth.generate, to))
+    assert path.name == f"alt_s5_{to:g}hz.edf" and open_recording(path).fs == to
 
 
 @pytest.mark.parametrize("fs,seed", [(250.0, 3), (1000.0, 7), (1000.0, 9)])
