@@ -21,7 +21,7 @@ from twitchwatch.errors import UserError
 from twitchwatch.evaluate import MIN_TWITCH_SNR, label_events
 from twitchwatch.pipeline import detect
 from twitchwatch.synth import SynthConfig, simulate
-from twitchwatch.train import (ASIDE, EVAL_SEEDS, OTHER_BOARDS, TWITCH_MAX_S, _synthetic_job, board_band,
+from twitchwatch.train import (ASIDE, EVAL_SEEDS, HELD_ONSET_S, OTHER_BOARDS, TWITCH_MAX_S, _synthetic_job, board_band,
                                build_examples, fit, outer, synthetic_jobs, synthetic_labels)
 from twitchwatch.types import Burst
 
@@ -128,6 +128,20 @@ def test_a_long_burst_holding_a_twitch_is_not_taught_as_a_twitch():
     spasm = Burst(1, 5100, 8900, fs)
     assert synthetic_labels([short, spasm], truth) == ["twitch", "spasm"]
     assert synthetic_labels([long, spasm], truth) == ["noise", "spasm"]
+
+
+def test_a_held_contractions_first_potentials_are_left_out_of_training():
+    """The first HELD_ONSET_S of a held weak contraction (``source: held``) is set aside:
+    its first potentials have nothing before them to tell them from twitches. After it,
+    the held contraction is taught as the spasm it is; a spasm of no source keeps its
+    onset."""
+    fs = 1000.0
+    truth = [{"channel": 0, "start_s": 10.0, "end_s": 20.0, "kind": "spasm", "source": "held"},
+             {"channel": 1, "start_s": 10.0, "end_s": 20.0, "kind": "spasm"}]
+    first = Burst(0, 10000, 10000 + int(0.5 * HELD_ONSET_S * fs), fs)
+    later = Burst(0, 10000 + int(2 * HELD_ONSET_S * fs), 12000, fs)
+    plain_onset = Burst(1, 10000, 10000 + int(0.5 * HELD_ONSET_S * fs), fs)
+    assert synthetic_labels([first, later, plain_onset], truth) == [ASIDE, "spasm", "spasm"]
 
 
 def test_features_do_not_depend_on_what_a_burst_lacks():
