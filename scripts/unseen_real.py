@@ -13,6 +13,10 @@ that carry it, and what the pipeline reports on it.
   channels, 4 repetitions x 5 classes of 3 s (0 close, 1 open, 2 rest, 3 flexion, 4
   extension), joined in order into one minute.
 
+With ``--myo-dir DIR`` it scores instead the Myo readings under DIR, such as a clone of
+aljazfrancic/myo-readings-dataset (MIT; two of its files, wearer 12345-1's 0.txt and
+7.txt, are in twitchwatch's training data): every wearer's rest (label 0) and gestures.
+
 No truth comes with them beyond what the subject was doing: twitches reported there are
 counted, not scored. Between contractions a muscle fires single motor units, and
 reporting them as twitches is what a wearer would call false.
@@ -32,7 +36,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from twitchwatch.classify import make_classifier  # noqa: E402
+from twitchwatch.errors import UserError  # noqa: E402
+from twitchwatch.formats import open_recording  # noqa: E402
 from twitchwatch.pipeline import analyze  # noqa: E402
+from twitchwatch.train import label_column_intervals  # noqa: E402
 from twitchwatch.types import Recording  # noqa: E402
 
 PLUX_WHEEL = "biosignalsnotebooks-0.6.14-py3-none-any.whl"
@@ -45,6 +52,9 @@ PLUX = {"emg_1000_hz_16_bits": "adductor pollicis, brief contractions",
 MYO_SDIST = "libemg-2.0.3.tar.gz"
 MYO_DIR = "libemg-2.0.3/tests/data/myo_dataset/"
 MYO_REST = 2  # the class number of rest
+MYO_FS = 200.0  # the Myo armband's EMG rate (its files carry none)
+MYO_FIELDS = 9  # a Myo readings line: 8 channels (int8) and a gesture label (0: rest)
+TRAINED_MYO = ("12345-1/0.txt", "12345-1/7.txt")  # the dataset's files in our training data
 
 
 def fetch(cache: Path) -> None:
@@ -92,12 +102,68 @@ def myo_recording(cache: Path) -> tuple[Recording, list[tuple[float, float, int]
     return Recording(data, 200.0, tuple(f"EMG{i + 1}" for i in range(data.shape[0])), source="libemg myo"), blocks
 
 
+def is_myo_readings(path: Path) -> bool:
+    """Whether ``path`` starts as a Myo readings file: 9 whole numbers a line, the 8
+    channels' in -128..127."""
+    try:
+        with open(path, encoding="ascii") as f:
+            fields = f.readline().strip().split(",")
+        values = [int(v) for v in fields]
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return len(values) == MYO_FIELDS and all(-128 <= v <= 127 for v in values[:-1])
+
+
+def myo_dir_rows(folder: Path, model: str | None) -> list[list[str]]:
+    """Per Myo readings file under ``folder``: twitches in its rest (outside its gestures,
+    each padded by 0.5 s) and how many gestures hold a spasm; and a total row."""
+    rows, rest_min, rest_twitches = [], 0.0, 0
+    for path in sorted(p for p in folder.rglob("*.txt") if is_myo_readings(p)):
+        rec = open_recording(path, fs=MYO_FS, columns="0-7")
+        eps = analyze(rec, classifier=make_classifier(model, rec.fs))
+        gestures = label_column_intervals(path, rec.fs)
+        inside = np.zeros(int(np.ceil(rec.duration_s * 10)), dtype=bool)  # in 0.1 s steps
+        for a, b in gestures:
+            inside[max(int(a * 10), 0): int(np.ceil(b * 10))] = True
+        rest = (~inside).sum() / 10 / 60
+        twitches = sum(e.kind == "twitch" and not any(a <= e.start_s < b for a, b in gestures) for e in eps)
+        spasms = sum(any(e.kind == "spasm" and e.start_s < b and e.end_s > a for e in eps) for a, b in gestures)
+        name = path.relative_to(folder).as_posix()
+        trained = " (trained on)" if name.endswith(TRAINED_MYO) else ""
+        rows.append([name + trained, f"{rec.duration_s / 60:.1f}", f"{rest:.1f}", str(twitches),
+                     f"{twitches / rest:.1f}" if rest > 0 else "-", f"{spasms} of {len(gestures)}"])
+        if not trained:
+            rest_min, rest_twitches = rest_min + rest, rest_twitches + twitches
+    rows.append(["all not trained on", "", f"{rest_min:.1f}", str(rest_twitches),
+                 f"{rest_twitches / rest_min:.1f}" if rest_min > 0 else "-", ""])
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "twitchwatch-unseen",
                     help="where the packages' files are kept (default ~/.cache/twitchwatch-unseen)")
     ap.add_argument("--model", help="this model instead of the shipped one")
+    ap.add_argument("--myo-dir", type=Path, metavar="DIR",
+                    help="score instead the Myo readings under DIR (a clone of aljazfrancic/myo-readings-dataset)")
     a = ap.parse_args(argv)
+    if a.myo_dir is not None:
+        if not a.myo_dir.is_dir():
+            print(f"unseen_real.py: --myo-dir {a.myo_dir}: no such folder", file=sys.stderr)
+            return 2
+        try:
+            rows = myo_dir_rows(a.myo_dir, a.model)
+        except UserError as e:
+            print(f"unseen_real.py: {e}", file=sys.stderr)
+            return 2
+        if len(rows) == 1:
+            print(f"unseen_real.py: --myo-dir {a.myo_dir}: no Myo readings (.txt, 9 numbers a line) in it",
+                  file=sys.stderr)
+            return 2
+        print("| file | min | rest min | twitches in rest | a minute | gestures holding a spasm |\n"
+              "|---|---|---|---|---|---|")
+        print("\n".join("| " + " | ".join(r) + " |" for r in rows))
+        return 0
     try:
         import h5py  # noqa: F401
     except ImportError:
