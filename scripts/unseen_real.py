@@ -39,7 +39,7 @@ from twitchwatch.classify import make_classifier  # noqa: E402
 from twitchwatch.errors import UserError  # noqa: E402
 from twitchwatch.formats import open_recording  # noqa: E402
 from twitchwatch.pipeline import analyze  # noqa: E402
-from twitchwatch.train import label_column_intervals  # noqa: E402
+from twitchwatch.train import REAL_LABELS, label_column_intervals  # noqa: E402
 from twitchwatch.types import Recording  # noqa: E402
 
 PLUX_WHEEL = "biosignalsnotebooks-0.6.14-py3-none-any.whl"
@@ -52,7 +52,8 @@ PLUX = {"emg_1000_hz_16_bits": "adductor pollicis, brief contractions",
 MYO_SDIST = "libemg-2.0.3.tar.gz"
 MYO_DIR = "libemg-2.0.3/tests/data/myo_dataset/"
 MYO_REST = 2  # the class number of rest
-MYO_FS = 200.0  # the Myo armband's EMG rate (its files carry none)
+MYO_READ = REAL_LABELS["myo-readings_12345-1_0.txt"][0]  # a Myo readings file read as training reads it
+MYO_FS = float(MYO_READ["fs"])  # the Myo armband's EMG rate (its files carry none)
 MYO_FIELDS = 9  # a Myo readings line: 8 channels (int8) and a gesture label (0: rest)
 TRAINED_MYO = ("12345-1/0.txt", "12345-1/7.txt")  # the dataset's files in our training data
 
@@ -95,11 +96,11 @@ def myo_recording(cache: Path) -> tuple[Recording, list[tuple[float, float, int]
         for rep in range(4):
             for cls in range(5):
                 x = np.loadtxt(sdist.extractfile(f"{MYO_DIR}R_{rep}_C_{cls}_EMG.csv"), delimiter=",").T
-                blocks.append((t, t + x.shape[1] / 200.0, cls))
+                blocks.append((t, t + x.shape[1] / MYO_FS, cls))
                 parts.append(x)
-                t += x.shape[1] / 200.0
+                t += x.shape[1] / MYO_FS
     data = np.concatenate(parts, axis=1).astype(np.float32)
-    return Recording(data, 200.0, tuple(f"EMG{i + 1}" for i in range(data.shape[0])), source="libemg myo"), blocks
+    return Recording(data, MYO_FS, tuple(f"EMG{i + 1}" for i in range(data.shape[0])), source="libemg myo"), blocks
 
 
 def is_myo_readings(path: Path) -> bool:
@@ -119,7 +120,7 @@ def myo_dir_rows(folder: Path, model: str | None) -> list[list[str]]:
     each padded by 0.5 s) and how many gestures hold a spasm; and a total row."""
     rows, rest_min, rest_twitches = [], 0.0, 0
     for path in sorted(p for p in folder.rglob("*.txt") if is_myo_readings(p)):
-        rec = open_recording(path, fs=MYO_FS, columns="0-7")
+        rec = open_recording(path, **MYO_READ)
         eps = analyze(rec, classifier=make_classifier(model, rec.fs))
         gestures = label_column_intervals(path, rec.fs)
         inside = np.zeros(int(np.ceil(rec.duration_s * 10)), dtype=bool)  # in 0.1 s steps
