@@ -528,7 +528,7 @@ def score(seeds: list[int], rates: list[float], minutes: float, n_channels: int,
             rec, truth = (make or generate)(seed, fs, minutes, n_channels)
             for name, tally in tallies.items():
                 cls = make_classifier(model if name == "model" else "rules", rec.fs)
-                tally.add(rec.fs, truth, events_doc(rec, analyze(rec, classifier=cls)))
+                tally.add(rec.fs, truth, events_doc(rec, analyze(rec, classifier=cls)), name=f"seed {seed}")
             print(f"  scored seed {seed} at {rec.fs:g} Hz", file=sys.stderr, flush=True)
     return tallies
 
@@ -579,14 +579,16 @@ def arguments(doc: str, name: str) -> argparse.ArgumentParser:
                          "resample_poly): the same recordings at a rate the model was not trained at")
     ap.add_argument("--score", action="store_true",
                     help="score the pipeline (shipped model and rules) on the recordings in memory; "
-                         f"writes OUT_DIR/{name}-scores.json instead of recordings")
+                         f"writes OUT_DIR/{name}-scores.json (and the model's misses and false alarms, "
+                         f"{name}-errors.csv) instead of recordings")
     return ap
 
 
 def run(args: argparse.Namespace, name: str, stem: str, make: Callable[..., tuple[Recording, dict]] | None = None,
         note: str = "") -> int:
     """Write the recordings of ``make`` (default: ``generate``) as OUT_DIR/STEM_s*, or with
-    --score print and save the scores (OUT_DIR/NAME-scores.json)."""
+    --score print and save the scores (OUT_DIR/NAME-scores.json) and the model's mistakes
+    (OUT_DIR/NAME-errors.csv)."""
     if args.resample_to is not None:
         make = resampled(make or generate, args.resample_to)
         note += f", resampled to {args.resample_to:g} Hz"
@@ -596,6 +598,8 @@ def run(args: argparse.Namespace, name: str, stem: str, make: Callable[..., tupl
     except OSError as exc:
         raise UserError(f"{out}: cannot make the folder ({exc.strerror})") from None
     if args.score:
+        from twitchwatch.evaluate import write_mistakes
+
         tallies = score(args.seeds, args.rates, args.minutes, args.channels, args.model, make)
         print(f"{len(args.seeds)} seeds x {len(args.rates)} rates, {args.minutes:g} min, {args.channels} channels"
               f"{note}; truth twitches below 6 x noise rms set aside\n")
@@ -604,6 +608,8 @@ def run(args: argparse.Namespace, name: str, stem: str, make: Callable[..., tupl
               "event of another kind / nothing (recall)\n")
         print(size_table(tallies["model"]))
         (out / f"{name}-scores.json").write_text(json.dumps({k: t.as_dict() for k, t in tallies.items()}, indent=1))
+        write_mistakes(out / f"{name}-errors.csv", tallies["model"].mistakes)
+        print(f"\nThe model's twitches and spasms missed or false, one a row: {out / f'{name}-errors.csv'}")
         return 0
     for fs in args.rates:
         for seed in args.seeds:

@@ -3,6 +3,7 @@ channels, peak_uv, noise_rms_uv) and files that twitchwatch reads back (its dete
 tests/test_plainsynth.py, with the plain generator's)."""
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
 import subprocess
@@ -83,10 +84,16 @@ def test_edf_reopens_and_cli_evaluate_finds_its_truth(tmp_path):
     resolution = (rec.data.max(axis=1) - rec.data.min(axis=1)) * 1.03 / 65535 + 3 / 65535
     assert (np.abs(back.data - rec.data).max(axis=1) <= resolution).all()
     assert json.loads(path.with_name(path.stem + ".truth.json").read_text())["events"] == truth["events"]
-    out = tmp_path / "scores.json"
-    proc = run_cli("evaluate", tmp_path, "--json", out, "--quiet")
+    out, errors = tmp_path / "scores.json", tmp_path / "errors.csv"
+    proc = run_cli("evaluate", tmp_path, "--json", out, "--errors", errors, "--min-snr", "0", "--quiet")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(out.read_text())["recordings"] == 1
+    scores = json.loads(out.read_text())
+    assert scores["recordings"] == 1
+    with open(errors, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    kinds = scores["overall"]["kinds"]
+    assert len(rows) == sum(kinds[k][n] for k in ("twitch", "spasm") for n in ("fp", "fn")) > 0
+    assert {(r["recording"], r["fs_hz"]) for r in rows} == {(path.name, "250.0")}
 
 
 def test_csv_reopens_as_brainflow(tmp_path):
@@ -199,3 +206,13 @@ def test_perturbations_a_dc_offset_and_an_electrode_off_change_nothing_else(fs, 
     assert row["none"][0]["tp"] > 0
     lines = perturb.table(tallies).splitlines()
     assert [line.split(" | ")[0] for line in lines[2:]] == ["| none", "| offset", "| flat", "| off", "| unused"]
+
+
+def test_score_writes_the_models_mistakes_beside_its_scores(tmp_path, capsys):
+    assert altsynth.main([str(tmp_path), "--seeds", "17", "18", "--rates", "200", "--minutes", "0.5", "--score"]) == 0
+    kinds = json.loads((tmp_path / "altsynth-scores.json").read_text())["model"]["overall"]["kinds"]
+    with open(tmp_path / "altsynth-errors.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == sum(kinds[k][n] for k in ("twitch", "spasm") for n in ("fp", "fn")) > 0
+    assert {r["recording"] for r in rows} <= {"seed 17", "seed 18"} and {r["fs_hz"] for r in rows} == {"200.0"}
+    assert "altsynth-errors.csv" in capsys.readouterr().out

@@ -144,6 +144,24 @@ def test_evaluate_table_and_json(simulated, analysed, tmp_path):
     assert proc.returncode == 0 and json.loads(out.read_text())["set_aside_low_snr"] == 0
 
 
+def test_evaluate_errors_lists_the_misses_and_false_alarms_it_counted(simulated, analysed, tmp_path):
+    _, truth, _ = simulated
+    events, _ = analysed
+    out, errors = tmp_path / "score.json", tmp_path / "errors.csv"
+    # (counting every twitch, however small: this recording has misses then)
+    proc = tw("evaluate", "--truth", truth, "--events", events, "--min-snr", 0, "--json", out, "--errors", errors)
+    assert proc.returncode == 0, proc.stderr
+    kinds = json.loads(out.read_text())["kinds"]
+    with open(errors, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for kind in ("twitch", "spasm"):
+        for mistake, count in (("missed", "fn"), ("false", "fp")):
+            assert sum(r["kind"] == kind and r["mistake"] == mistake for r in rows) == kinds[kind][count]
+    assert rows and all(r["recording"] == events.name and float(r["end_s"]) >= float(r["start_s"]) for r in rows)
+    assert_one_line_error(tw("evaluate", "--truth", truth, "--events", events, "--errors", tmp_path / "no" / "e.csv"),
+                          "--errors", "does not exist")
+
+
 @needs_real
 @pytest.mark.parametrize("name,options", [("emg_1.txt", []),
                                           ("myo-readings_12345-1_0.txt", ["--fs", "200", "--columns", "0-7"])])

@@ -1,5 +1,5 @@
 """Scoring against truth: the twitches counted, by size."""
-from twitchwatch.evaluate import SIZES, Score, score
+from twitchwatch.evaluate import SIZES, Score, mistakes, score
 
 
 def _ev(kind, ch, start, end, peak=None):
@@ -41,3 +41,32 @@ def test_without_a_noise_figure_nothing_is_sized():
     truth = {"events": [_ev("twitch", 0, 1.0, 1.01, 13.0)]}
     s = score(truth, {"events": []})
     assert s.kinds["twitch"].fn == 1 and s.by_size.sum() == 0
+
+
+def test_mistakes_list_each_miss_and_false_alarm_with_what_is_there():
+    noise = [2.0, 4.0]
+    truth = {"noise_rms_uv": noise, "events": [
+        dict(_ev("twitch", 0, 1.00, 1.01, 13.0)),                          # found: not a mistake
+        dict(_ev("twitch", 1, 2.00, 2.01, 48.0)),                          # 12 x, under a reported artifact
+        dict(_ev("twitch", 1, 4.00, 4.01, 16.0)),                          # 4 x: set aside, not a mistake
+        dict(_ev("artifact", 0, 7.00, 7.20), cause="voluntary"),           # reported as a twitch
+        dict(_ev("spasm", 0, 10.0, 14.0)),                                 # missed
+    ]}
+    found = {"events": [dict(_ev("twitch", 0, 1.002, 1.012), confidence=0.9),
+                        dict(_ev("artifact", 1, 1.98, 2.3), confidence=0.8),
+                        dict(_ev("twitch", 0, 7.05, 7.08), confidence=0.93)]}
+    rows = mistakes(truth, found)
+    assert [(r["kind"], r["mistake"], r["channel"], r["start_s"]) for r in rows] == [
+        ("twitch", "missed", 1, 2.0), ("twitch", "false", 0, 7.05), ("spasm", "missed", 0, 10.0)]
+    missed, false, spasm = rows
+    assert missed["size_x_noise"] == 12.0 and missed["confidence"] is None
+    assert missed["overlapping"] == "artifact 1.98-2.30"
+    assert false["confidence"] == 0.93 and false["size_x_noise"] is None
+    assert false["overlapping"] == "artifact (voluntary) 7.00-7.20"
+    assert spasm["overlapping"] == ""
+    c = score(truth, found)
+    assert sum(r["mistake"] == "missed" for r in rows) == c.kinds["twitch"].fn + c.kinds["spasm"].fn
+    assert sum(r["mistake"] == "false" for r in rows) == c.kinds["twitch"].fp + c.kinds["spasm"].fp
+    # the 4 x twitch is a miss once nothing is set aside; artifacts are listed only when asked
+    assert len(mistakes(truth, found, min_snr=0.0)) == 4
+    assert [r["mistake"] for r in mistakes(truth, found, kinds=("artifact",))] == ["false", "missed"]

@@ -470,7 +470,7 @@ def cmd_evaluate_folder(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from .classify import make_classifier
-    from .evaluate import Tally, plot_confusion
+    from .evaluate import Tally, plot_confusion, write_mistakes
     from .formats import open_recording
     from .pipeline import analyze
     from .report_json import events_doc, load_events, write_json
@@ -480,7 +480,7 @@ def cmd_evaluate_folder(args: argparse.Namespace) -> int:
     if not pairs:
         raise UserError(f"{' '.join(args.paths)}: no recordings with a truth file beside them "
                         "(X.bdf needs X.truth.json, as `twitchwatch simulate` writes)")
-    for target in (args.json, args.plot):
+    for target in (args.json, args.plot, args.errors):
         if target is not None and not Path(target).parent.is_dir():
             raise UserError(f"{target}: its folder does not exist; create it first")
     out_con, err_con = _consoles()
@@ -495,7 +495,7 @@ def cmd_evaluate_folder(args: argparse.Namespace) -> int:
             for w in rec.meta.get("warnings", []):
                 _warn(f"{path}: {w}")
             found = events_doc(rec, analyze(rec, classifier=make_classifier(args.model, rec.fs)))
-            tally.add(rec.fs, truth, found, args.min_snr)
+            tally.add(rec.fs, truth, found, args.min_snr, name=path.name)
             bar.advance(task)
     rows = [(f"{fs:g} Hz", s) for fs, s in sorted(tally.by_rate.items())] + [("all", tally.overall)]
     out_con.print(f"{tally.recordings} recordings; truth twitches "
@@ -507,13 +507,16 @@ def cmd_evaluate_folder(args: argparse.Namespace) -> int:
         out_con.print(f"wrote {args.plot}")
     if args.json:
         write_json(args.json, dict(tally.as_dict(), min_snr=args.min_snr, model=str(args.model or "default")))
+    if args.errors:
+        write_mistakes(args.errors, tally.mistakes)
+        out_con.print(f"wrote {args.errors} ({len(tally.mistakes)} twitches and spasms missed or false)")
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from .evaluate import score
+    from .evaluate import mistakes, score, write_mistakes
     from .report_json import load_events, write_json
 
     if args.paths:
@@ -530,8 +533,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     elif abs(float(truth["duration_s"]) - float(found["duration_s"])) > 1.0:
         _warn(f"--truth {args.truth} lasts {truth['duration_s']:g} s but --events {args.events} "
               f"{found['duration_s']:g} s; are they the same recording?")
-    if args.json is not None and not Path(args.json).parent.is_dir():
-        raise UserError(f"--json {args.json}: the folder {Path(args.json).parent} does not exist; create it first")
+    for option, target in (("--json", args.json), ("--errors", args.errors)):
+        if target is not None and not Path(target).parent.is_dir():
+            raise UserError(f"{option} {target}: the folder {Path(target).parent} does not exist; create it first")
     s = score(truth, found, min_snr=args.min_snr)
     out_con, _ = _consoles()
     table = Table(show_edge=True)
@@ -554,6 +558,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         doc = s.as_dict()
         doc.update(truth=str(args.truth), events=str(args.events), min_snr=args.min_snr)
         write_json(args.json, doc)
+    if args.errors is not None:
+        rows = [dict(row, recording=Path(args.events).name, fs_hz=found.get("fs"))
+                for row in mistakes(truth, found, args.min_snr)]
+        write_mistakes(args.errors, rows)
+        out_con.print(f"wrote {args.errors} ({len(rows)} twitches and spasms missed or false)")
     return 0
 
 
@@ -1089,6 +1098,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="set aside truth twitches whose peak-to-peak is below X times their channel's noise "
                         "rms (default 6)")
     e.add_argument("--json", metavar="OUT", default=None, help="also write the scores as JSON to OUT")
+    e.add_argument("--errors", metavar="OUT.csv", default=None,
+                   help="also write every twitch and spasm missed or falsely reported to OUT.csv, one a row: "
+                        "recording, channel, times, and what the other side holds there")
     e.set_defaults(func=cmd_evaluate)
 
     t = sub.add_parser("stream", help="live detection from a board, a serial EMG board or a replayed recording",

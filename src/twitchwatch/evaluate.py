@@ -113,17 +113,24 @@ def _match(truth: list[dict], found: list[dict], kind: str) -> list[tuple[int, i
     return pairs
 
 
+def _counted(truth: dict, found: dict, kind: str, min_snr: float):
+    """The truth and found events of ``kind``, their one-to-one matches (truth index,
+    found index), and which truth events are set aside (twitches under ``min_snr``)."""
+    noise = truth.get("noise_rms_uv")
+    t = [e for e in truth["events"] if e["kind"] == kind]
+    f = [e for e in found["events"] if e["kind"] == kind]
+    aside = np.zeros(len(t), bool)
+    if kind == "twitch" and noise is not None:
+        aside = np.array([e.get("peak_uv", np.inf) < min_snr * noise[e["channel"]] for e in t], bool)
+    return t, f, _match(t, f, kind), aside
+
+
 def score(truth: dict, found: dict, min_snr: float = MIN_TWITCH_SNR) -> Score:
     """Score one recording's events (events-JSON dicts) against its truth."""
     noise = truth.get("noise_rms_uv")
     s = Score()
     for kind in KINDS:
-        t = [e for e in truth["events"] if e["kind"] == kind]
-        f = [e for e in found["events"] if e["kind"] == kind]
-        aside = np.zeros(len(t), bool)
-        if kind == "twitch" and noise is not None:
-            aside = np.array([e.get("peak_uv", np.inf) < min_snr * noise[e["channel"]] for e in t], bool)
-        pairs = _match(t, f, kind)
+        t, f, pairs, aside = _counted(truth, found, kind, min_snr)
         matched_t = {i for i, _ in pairs}
         matched_f = {j for _, j in pairs}
         c = s.kinds[kind]
@@ -141,6 +148,54 @@ def score(truth: dict, found: dict, min_snr: float = MIN_TWITCH_SNR) -> Score:
         1 for a in arts if any(f["channel"] == a["channel"] and f["start_s"] < a["end_s"] and f["end_s"] > a["start_s"]
                                for f in twitches))
     return s
+
+
+MISTAKE_FIELDS = ("recording", "fs_hz", "channel", "kind", "mistake", "start_s", "end_s", "confidence",
+                  "size_x_noise", "overlapping")
+
+
+def mistakes(truth: dict, found: dict, min_snr: float = MIN_TWITCH_SNR,
+             kinds: tuple[str, ...] = ("twitch", "spasm")) -> list[dict]:
+    """Every event of ``kinds`` that ``score`` counts as a miss (``missed``: in the truth,
+    not found) or a false alarm (``false``: found, not in the truth), by onset, with what
+    the other side holds over it on its channel (``overlapping``: kind, cause where the
+    truth gives one, and span): the rows to look at when a figure disappoints. A missed
+    twitch gives its size (peak-to-peak over its channel's noise rms), a false alarm
+    its confidence."""
+    noise = truth.get("noise_rms_uv")
+    out = []
+    for kind in kinds:
+        t, f, pairs, aside = _counted(truth, found, kind, min_snr)
+        matched_t, matched_f = {i for i, _ in pairs}, {j for _, j in pairs}
+        rows = [("missed", e, found["events"]) for i, e in enumerate(t) if i not in matched_t and not aside[i]]
+        rows += [("false", e, truth["events"]) for j, e in enumerate(f) if j not in matched_f]
+        for mistake, e, other in rows:
+            size = (e["peak_uv"] / noise[e["channel"]] if mistake == "missed" and kind == "twitch"
+                    and noise is not None and "peak_uv" in e else None)
+            over = [o for o in other if o["channel"] == e["channel"] and o["start_s"] < e["end_s"]
+                    and o["end_s"] > e["start_s"]]
+            out.append({"channel": e["channel"], "kind": kind, "mistake": mistake,
+                        "start_s": round(e["start_s"], 4), "end_s": round(e["end_s"], 4),
+                        "confidence": e.get("confidence") if mistake == "false" else None,
+                        "size_x_noise": None if size is None else round(size, 1),
+                        "overlapping": "; ".join(_described(o) for o in over)})
+    return sorted(out, key=lambda m: (m["start_s"], m["channel"]))
+
+
+def _described(e: dict) -> str:
+    """'kind (cause) start-end': a truth event's cause (or source) where it gives one."""
+    cause = e.get("cause") or e.get("source")
+    return f"{e['kind']}{f' ({cause})' if cause else ''} {e['start_s']:.2f}-{e['end_s']:.2f}"
+
+
+def write_mistakes(path, rows: list[dict]) -> None:
+    """``rows`` (``mistakes`` with ``recording`` and ``fs_hz``) as CSV, columns ``MISTAKE_FIELDS``."""
+    import csv
+
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=MISTAKE_FIELDS)
+        w.writeheader()
+        w.writerows([{k: ("" if r.get(k) is None else r[k]) for k in MISTAKE_FIELDS} for r in rows])
 
 
 def _by_size(twitches: list[dict], aside: np.ndarray, matched: set[int], found: list[dict],
@@ -206,12 +261,15 @@ class Tally:
     by_rate: dict[float, Score] = field(default_factory=dict)
     confusion_by_rate: dict[float, np.ndarray] = field(default_factory=dict)
     recordings: int = 0
+    mistakes: list[dict] = field(default_factory=list)  # twitch and spasm misses and false alarms (``mistakes``)
 
-    def add(self, fs: float, truth: dict, found: dict, min_snr: float = MIN_TWITCH_SNR) -> None:
+    def add(self, fs: float, truth: dict, found: dict, min_snr: float = MIN_TWITCH_SNR, name: str = "") -> None:
+        """One recording's events (named ``name`` in ``mistakes``) against its truth."""
         fs = float(fs)
         self.by_rate.setdefault(fs, Score()).add(score(truth, found, min_snr))
         m = confusion(truth, found)
         self.confusion_by_rate[fs] = self.confusion_by_rate.get(fs, 0) + m
+        self.mistakes += [dict(row, recording=name, fs_hz=fs) for row in mistakes(truth, found, min_snr)]
         self.recordings += 1
 
     @property
