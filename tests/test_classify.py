@@ -111,6 +111,14 @@ def test_spikes_inside_a_long_burst_are_reported_only_as_twitches_or_spasms_on_r
                                        True, True, False, True]
 
 
+def test_a_twitch_the_recordings_start_cuts_is_not_reported():
+    fs = 200.0
+    first, next_one, later = Burst(0, 0, 4, fs), Burst(1, 1, 5, fs), Burst(0, 400, 404, fs)
+    assert reported([first, next_one, later], ["twitch"] * 3) == [False, True, True]
+    # only a twitch: a contraction or an artifact under way when the recording starts is reported
+    assert reported([first, Burst(1, 0, 400, fs)], ["artifact", "spasm"]) == [True, True]
+
+
 @pytest.mark.parametrize("fs", [200.0, 250.0, 1000.0])
 def test_training_boards_vary_their_low_pass(fs):
     """Part of the training recordings get another board's low-pass (0.25-0.45 fs), the
