@@ -2,7 +2,7 @@
 the rule baseline beside the model, and the real recordings (in-sample and left out).
 
     .venv/bin/python scripts/evaluate.py [--model PATH] [--seeds 1000 ... 1009] [--loo]
-                                         [--plot models/confusion.png] [--json OUT]
+                                         [--plot models/confusion.png] [--json OUT] [--errors OUT.csv]
 
 Seeds 1000-1009 are never used in training (twitchwatch.train.EVAL_SEEDS). ``--loo``
 also retrains the model once per labelled real recording without it (on the synthetic
@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from twitchwatch.classify import ModelClassifier, RuleClassifier, feature_matrix, load_model  # noqa: E402
-from twitchwatch.evaluate import CONFUSION_FOUND, CONFUSION_TRUTH, Tally, label_events, plot_confusion  # noqa: E402
+from twitchwatch.evaluate import (CONFUSION_FOUND, CONFUSION_TRUTH, Tally, label_events, plot_confusion,  # noqa: E402
+                                  write_mistakes)
 from twitchwatch.pipeline import analyze, detect  # noqa: E402
 from twitchwatch.report_json import events_doc  # noqa: E402
 from twitchwatch.synth import SynthConfig, simulate  # noqa: E402
@@ -46,7 +47,8 @@ def synthetic(model, seeds, minutes: float) -> tuple[Tally, Tally, float, int]:
         say(f"held-out recordings at {fs:g} Hz ...")
         for seed in seeds:
             rec, truth = simulate(SynthConfig(minutes=minutes, fs=fs, seed=seed))
-            tm.add(fs, truth, events_doc(rec, analyze(rec, classifier=ModelClassifier(model, fs))))
+            found = events_doc(rec, analyze(rec, classifier=ModelClassifier(model, fs)))
+            tm.add(fs, truth, found, name=f"seed {seed}")
             tr.add(fs, truth, events_doc(rec, analyze(rec, classifier=RuleClassifier())))
             bursts = detect(rec)
             labels = label_events([{"channel": b.channel, "start_s": b.start_s, "end_s": b.end_s} for b in bursts],
@@ -116,6 +118,8 @@ def main(argv=None) -> int:
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--plot", default=None, help="write the confusion matrix plot here")
     ap.add_argument("--json", default=None, help="write all figures as JSON here")
+    ap.add_argument("--errors", default=None, metavar="OUT.csv",
+                    help="write the model's twitches and spasms missed or false here, one a row")
     ap.add_argument("--loo", action="store_true", help="also leave each real recording out of training")
     ap.add_argument("--loo-per-rate", type=int, default=PER_RATE,
                     help=f"synthetic recordings per rate of the left-out models (default {PER_RATE}: as the shipped model's)")
@@ -135,6 +139,9 @@ def main(argv=None) -> int:
     if a.plot:
         plot_confusion(conf, a.plot)
         say(f"wrote {a.plot}")
+    if a.errors:
+        write_mistakes(a.errors, tm.mistakes)
+        say(f"wrote {a.errors}")
     doc = {"model": tm.as_dict(), "rules": tr.as_dict(), "ece": ece, "bursts": n_bursts}
     if REAL.is_dir():
         rows = real_rows(lambda name, fs: ModelClassifier(model, fs))
