@@ -209,6 +209,7 @@ def test_perturbations_a_dc_offset_and_an_electrode_off_change_nothing_else(fs, 
 
 
 def test_score_writes_the_models_mistakes_beside_its_scores(tmp_path, capsys):
+    # (two recordings whose brief contractions the shipped model calls twitches: the list is not empty)
     assert altsynth.main([str(tmp_path), "--seeds", "17", "18", "--rates", "200", "--minutes", "0.5", "--score"]) == 0
     kinds = json.loads((tmp_path / "altsynth-scores.json").read_text())["model"]["overall"]["kinds"]
     with open(tmp_path / "altsynth-errors.csv", newline="") as fh:
