@@ -145,7 +145,7 @@ def test_evaluate_table_and_json(simulated, analysed, tmp_path):
 
 
 def test_evaluate_errors_lists_the_misses_and_false_alarms_it_counted(simulated, analysed, tmp_path):
-    _, truth, _ = simulated
+    rec, truth, _ = simulated
     events, _ = analysed
     out, errors = tmp_path / "score.json", tmp_path / "errors.csv"
     # (counting every twitch, however small: this recording has misses then)
@@ -160,6 +160,10 @@ def test_evaluate_errors_lists_the_misses_and_false_alarms_it_counted(simulated,
     assert rows and all(r["recording"] == events.name and float(r["end_s"]) >= float(r["start_s"]) for r in rows)
     assert_one_line_error(tw("evaluate", "--truth", truth, "--events", events, "--errors", tmp_path / "no" / "e.csv"),
                           "--errors", "does not exist")
+    # a folder where a file is to go: said before any work, for a folder of recordings too
+    assert_one_line_error(tw("evaluate", "--truth", truth, "--events", events, "--errors", tmp_path),
+                          "--errors", "is a folder")
+    assert_one_line_error(tw("evaluate", rec, "--json", tmp_path), "--json", "is a folder")
 
 
 @needs_real

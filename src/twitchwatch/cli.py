@@ -463,6 +463,19 @@ def _truth_for(path: Path) -> Path:
     return path.with_name(path.name[: -len(path.suffix)] + ".truth.json" if path.suffix else path.name + ".truth.json")
 
 
+def _writable(*targets: tuple[str, str | None]) -> None:
+    """Check (option, path) pairs of files to write before any work: not a folder, and in
+    a folder that exists. A path of None is not asked for."""
+    for option, target in targets:
+        if target is None:
+            continue
+        p = Path(target)
+        if p.is_dir():
+            raise UserError(f"{option} {p}: is a folder; name the file to write")
+        if not p.parent.is_dir():
+            raise UserError(f"{option} {p}: the folder {p.parent} does not exist; create it first")
+
+
 def cmd_evaluate_folder(args: argparse.Namespace) -> int:
     """Analyse every recording that has a truth file beside it and score them, by rate. A
     recording is read at the rate its truth file gives (``fs``) unless --fs says otherwise:
@@ -480,9 +493,7 @@ def cmd_evaluate_folder(args: argparse.Namespace) -> int:
     if not pairs:
         raise UserError(f"{' '.join(args.paths)}: no recordings with a truth file beside them "
                         "(X.bdf needs X.truth.json, as `twitchwatch simulate` writes)")
-    for target in (args.json, args.plot, args.errors):
-        if target is not None and not Path(target).parent.is_dir():
-            raise UserError(f"{target}: its folder does not exist; create it first")
+    _writable(("--json", args.json), ("--plot", args.plot), ("--errors", args.errors))
     out_con, err_con = _consoles()
     tally = Tally()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err_con,
@@ -533,9 +544,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     elif abs(float(truth["duration_s"]) - float(found["duration_s"])) > 1.0:
         _warn(f"--truth {args.truth} lasts {truth['duration_s']:g} s but --events {args.events} "
               f"{found['duration_s']:g} s; are they the same recording?")
-    for option, target in (("--json", args.json), ("--errors", args.errors)):
-        if target is not None and not Path(target).parent.is_dir():
-            raise UserError(f"{option} {target}: the folder {Path(target).parent} does not exist; create it first")
+    _writable(("--json", args.json), ("--errors", args.errors))
     s = score(truth, found, min_snr=args.min_snr)
     out_con, _ = _consoles()
     table = Table(show_edge=True)
@@ -734,9 +743,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .insights import summarize, terminal_summary
     from .report_json import write_json
 
-    for target in (args.json, args.html):
-        if target is not None and not Path(target).parent.is_dir():
-            raise UserError(f"{target}: its folder does not exist; create it first")
+    _writable(("--json", args.json), ("--html", args.html))
     db = Path(args.db) if args.db else default_db()
     if not db.is_file():
         raise UserError(f"--db {db}: no episode log there yet; `twitchwatch analyze` or `stream` fills it")
