@@ -463,7 +463,7 @@ def _truth_for(path: Path) -> Path:
     return path.with_name(path.name[: -len(path.suffix)] + ".truth.json" if path.suffix else path.name + ".truth.json")
 
 
-def _writable(*targets: tuple[str, str | None]) -> None:
+def _writable(*targets: tuple[str, str | Path | None]) -> None:
     """Check (option, path) pairs of files to write before any work: not a folder, and in
     a folder that exists. A path of None is not asked for."""
     for option, target in targets:
@@ -584,8 +584,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import PER_RATE, build_examples, fit, metadata
 
     out = Path(args.out)
-    if not out.parent.is_dir():
-        raise UserError(f"--out {out}: the folder {out.parent} does not exist; create it first")
+    _writable(("--out", out))
     if out.suffix != ".skops":
         raise UserError(f"--out {out}: name the model file with a .skops suffix")
     real = Path(args.real) if args.real else None
@@ -972,8 +971,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from .report_json import write_json
 
     to_stdout = args.json == "-"
-    if args.json and not to_stdout and not Path(args.json).parent.is_dir():
-        raise UserError(f"--json {args.json}: the folder {Path(args.json).parent} does not exist; create it first")
+    _writable(("--json", None if to_stdout else args.json))
     if args.replay:
         from .formats import open_recording
 
