@@ -117,6 +117,10 @@ def test_a_twitch_the_recordings_start_cuts_is_not_reported():
     assert reported([first, next_one, later], ["twitch"] * 3) == [False, True, True]
     # only a twitch: a contraction or an artifact under way when the recording starts is reported
     assert reported([first, Burst(1, 0, 400, fs)], ["artifact", "spasm"]) == [True, True]
+    # a spike at the first sample inside a stretch of noise is no exception
+    noise, spike = Burst(2, 0, 800, fs), Burst(2, 0, 4, fs, {"inner": 1.0})
+    assert reported([noise, spike, Burst(2, 200, 204, fs, {"inner": 1.0})], ["noise", "twitch", "twitch"]) == [
+        False, False, True]
 
 
 @pytest.mark.parametrize("fs", [200.0, 250.0, 1000.0])

@@ -109,14 +109,14 @@ def reported(bursts: list[Burst], kinds: list[str]) -> list[bool]:
     they make up (``dsp.Preprocessor._lead_in``), which strong mains hum leaves a few
     samples off. On the independent generator at 200 Hz, 1 min, 40 seeds: 3 false
     twitches at 0 s (of 11), none true."""
-    keep = [kind != "noise" and not (kind == "twitch" and b.start == 0) for b, kind in zip(bursts, kinds)]
+    keep = [kind != "noise" for kind in kinds]
     hosts = [b for b, kind in zip(bursts, kinds) if not b.features.get("inner", 0.0) and (
         kind == "noise" or kind == "artifact" and b.end_s - b.start_s >= LONG_MOVEMENT_S)]
     for i, (b, kind) in enumerate(zip(bursts, kinds)):
         if b.features.get("inner", 0.0):
             keep[i] = kind in ("twitch", "spasm") and any(
                 q.channel == b.channel and q.start <= b.start and b.stop <= q.stop for q in hosts)
-    return keep
+    return [k and not (kind == "twitch" and b.start == 0) for k, b, kind in zip(keep, bursts, kinds)]
 
 
 def _sure(margin: float) -> float:
